@@ -1,0 +1,258 @@
+"""The one bulk primitive, ``dst = A . src`` over GF(2^8), with three interchangeable backends.
+
+- ``isal``: Intel ISA-L (``libisal.so.2``) through ctypes; tables built once per matrix and cached.
+- ``numba``: a compiled kernel with no table lookups. For a coefficient c, the products c * 2^b
+  (b = 0..7) are precomputed; a 64-bit word x of source bytes then contributes
+  XOR_b ((x >> b) & 0x0101..01) * (c * 2^b): each byte lane of the mask is 0 or 1, so the integer
+  multiply cannot carry between lanes. Work is split into 4 KiB chunks across threads.
+- ``numpy``: a plain 256 x 256 table reference, the ground truth in tests.
+
+The backend is chosen automatically (isal, then numba, then numpy) and can be forced with the
+environment variable ``REDUNDANCY_GF_BACKEND`` or the ``backend`` argument.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+from redundancy.errors import ParameterError
+from redundancy.gf256.field import MUL_TABLE, _as_u8
+
+BACKENDS = ("isal", "numba", "numpy")
+ENV_VAR = "REDUNDANCY_GF_BACKEND"
+_LANES = np.uint64(0x0101010101010101)
+_CHUNK_WORDS = 512  # 4 KiB per source row per chunk
+_ISAL_MAX_LEN = 1 << 30  # ec_encode_data takes an int length
+
+
+Source = np.ndarray | Sequence[bytes | bytearray | memoryview | np.ndarray]
+
+
+def as_matrix_source(src: Source) -> np.ndarray:
+    """Normalise ``src`` (a (c, L) uint8 array or c equal-length buffers) to a 2-D uint8 array."""
+    if isinstance(src, np.ndarray):
+        arr = src if src.ndim == 2 else np.atleast_2d(src)
+        if arr.dtype != np.uint8:
+            raise ParameterError(f"source must be uint8, got {arr.dtype}")
+        return arr
+    buffers = [np.frombuffer(b, dtype=np.uint8) if not isinstance(b, np.ndarray) else b for b in src]
+    lengths = {len(b) for b in buffers}
+    if len(lengths) > 1:
+        raise ParameterError(f"source buffers must have equal lengths, got {sorted(lengths)}")
+    if not buffers:
+        return np.zeros((0, 0), dtype=np.uint8)
+    return np.stack([b.astype(np.uint8, copy=False) for b in buffers])
+
+
+# --------------------------------------------------------------------------- numpy reference
+def _matmul_numpy(a: np.ndarray, src: np.ndarray, out: np.ndarray) -> None:
+    out[:] = 0
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            if a[i, j]:
+                out[i] ^= MUL_TABLE[a[i, j]][src[j]]
+
+
+# --------------------------------------------------------------------------- numba
+@cache
+def _numba_kernel():  # noqa: ANN202 - returns a compiled function
+    import numba
+
+    @numba.njit(parallel=True, cache=True, nogil=True, fastmath=False)
+    def kernel(coeffs: np.ndarray, src: np.ndarray, dst: np.ndarray, chunk: int) -> None:
+        rows, cols = coeffs.shape[0], coeffs.shape[1]
+        words = src.shape[1]
+        lanes = np.uint64(0x0101010101010101)
+        n_chunks = (words + chunk - 1) // chunk
+        for ci in numba.prange(n_chunks):
+            lo = ci * chunk
+            hi = min(lo + chunk, words)
+            for i in range(rows):
+                for w in range(lo, hi):
+                    dst[i, w] = 0
+                for j in range(cols):
+                    c0 = coeffs[i, j, 0]
+                    c1 = coeffs[i, j, 1]
+                    c2 = coeffs[i, j, 2]
+                    c3 = coeffs[i, j, 3]
+                    c4 = coeffs[i, j, 4]
+                    c5 = coeffs[i, j, 5]
+                    c6 = coeffs[i, j, 6]
+                    c7 = coeffs[i, j, 7]
+                    if c0 == 0:
+                        continue
+                    for w in range(lo, hi):
+                        x = src[j, w]
+                        dst[i, w] ^= (
+                            (x & lanes) * c0
+                            ^ ((x >> np.uint64(1)) & lanes) * c1
+                            ^ ((x >> np.uint64(2)) & lanes) * c2
+                            ^ ((x >> np.uint64(3)) & lanes) * c3
+                            ^ ((x >> np.uint64(4)) & lanes) * c4
+                            ^ ((x >> np.uint64(5)) & lanes) * c5
+                            ^ ((x >> np.uint64(6)) & lanes) * c6
+                            ^ ((x >> np.uint64(7)) & lanes) * c7
+                        )
+
+    return kernel
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _bit_coefficients(a: np.ndarray) -> np.ndarray:
+    """coeffs[i, j, b] = a[i, j] * 2^b in GF(2^8), as uint64 multipliers."""
+    powers = np.array([1 << b for b in range(8)], dtype=np.uint8)
+    return MUL_TABLE[a[:, :, None], powers[None, None, :]].astype(np.uint64)
+
+
+def _matmul_numba(a: np.ndarray, src: np.ndarray, out: np.ndarray) -> None:
+    length = src.shape[1]
+    words = length // 8
+    aligned = src.flags.c_contiguous and out.flags.c_contiguous and length % 8 == 0
+    if aligned and src.ctypes.data % 8 == 0 and out.ctypes.data % 8 == 0:
+        _numba_kernel()(_bit_coefficients(a), src.view(np.uint64), out.view(np.uint64), _CHUNK_WORDS)
+        return
+    if words:
+        body_src = np.ascontiguousarray(src[:, : words * 8]).view(np.uint64)
+        body_dst = np.empty((a.shape[0], words), dtype=np.uint64)
+        _numba_kernel()(_bit_coefficients(a), body_src, body_dst, _CHUNK_WORDS)
+        out[:, : words * 8] = body_dst.view(np.uint8)
+    if length % 8:
+        _matmul_numpy(a, src[:, words * 8 :], out[:, words * 8 :])
+
+
+# --------------------------------------------------------------------------- ISA-L
+@cache
+def isal_library() -> ctypes.CDLL | None:
+    """The loaded ISA-L shared library, or None if it is not installed."""
+    for name in ("libisal.so.2", ctypes.util.find_library("isal")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.ec_init_tables.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        lib.ec_init_tables.restype = None
+        lib.ec_encode_data.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int] + [
+            ctypes.c_void_p
+        ] * 3
+        lib.ec_encode_data.restype = None
+        return lib
+    return None
+
+
+_ISAL_TABLES: OrderedDict[tuple[bytes, tuple[int, int]], np.ndarray] = OrderedDict()
+_ISAL_CACHE_SIZE = 256
+
+
+def isal_tables(a: np.ndarray) -> np.ndarray:
+    """ISA-L's expanded multiplication tables for matrix ``a`` (cached, LRU)."""
+    key = (a.tobytes(), a.shape)
+    tables = _ISAL_TABLES.get(key)
+    if tables is None:
+        rows, cols = a.shape
+        tables = np.zeros(32 * rows * cols, dtype=np.uint8)
+        matrix = np.ascontiguousarray(a)
+        isal_library().ec_init_tables(cols, rows, matrix.ctypes.data, tables.ctypes.data)
+        _ISAL_TABLES[key] = tables
+        if len(_ISAL_TABLES) > _ISAL_CACHE_SIZE:
+            _ISAL_TABLES.popitem(last=False)
+    else:
+        _ISAL_TABLES.move_to_end(key)
+    return tables
+
+
+def _row_pointers(arr: np.ndarray, offset: int) -> ctypes.Array:
+    base = arr.ctypes.data + offset
+    return (ctypes.c_void_p * arr.shape[0])(*(base + i * arr.strides[0] for i in range(arr.shape[0])))
+
+
+def _matmul_isal(a: np.ndarray, src: np.ndarray, out: np.ndarray) -> None:
+    if src.strides[1] != 1 or out.strides[1] != 1:
+        src, contiguous_out = np.ascontiguousarray(src), np.empty_like(out)
+        _matmul_isal(a, src, contiguous_out)
+        out[:] = contiguous_out
+        return
+    lib, tables = isal_library(), isal_tables(a)
+    rows, cols = a.shape
+    length = src.shape[1]
+    for start in range(0, length, _ISAL_MAX_LEN):
+        size = min(_ISAL_MAX_LEN, length - start)
+        srcs, dsts = _row_pointers(src, start), _row_pointers(out, start)
+        lib.ec_encode_data(size, cols, rows, tables.ctypes.data, srcs, dsts)
+
+
+# --------------------------------------------------------------------------- dispatch
+_IMPLEMENTATIONS = {"isal": _matmul_isal, "numba": _matmul_numba, "numpy": _matmul_numpy}
+
+
+def available_backends() -> list[str]:
+    """Backends usable on this machine, fastest first."""
+    found = []
+    if isal_library() is not None:
+        found.append("isal")
+    if _numba_available():
+        found.append("numba")
+    found.append("numpy")
+    return found
+
+
+def default_backend() -> str:
+    """The backend ``matmul`` uses when none is named: $REDUNDANCY_GF_BACKEND or the fastest."""
+    forced = os.environ.get(ENV_VAR)
+    if forced:
+        return _check_backend(forced)
+    return available_backends()[0]
+
+
+def _check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ParameterError(f"unknown GF(2^8) backend {name!r}; choose from {list(BACKENDS)}")
+    if name not in available_backends():
+        raise ParameterError(f"GF(2^8) backend {name!r} is not available on this machine")
+    return name
+
+
+def matmul(
+    a: np.ndarray,
+    src: Source,
+    out: np.ndarray | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """Return ``dst = a . src`` over GF(2^8).
+
+    ``a`` is an r x c uint8 matrix, ``src`` c equal-length buffers or a (c, L) uint8 array;
+    the result is an (r, L) uint8 array (written into ``out`` if given).
+    """
+    matrix = _as_u8(np.atleast_2d(a))
+    data = as_matrix_source(src)
+    rows, cols = matrix.shape
+    if data.shape[0] != cols:
+        raise ParameterError(f"matrix has {cols} columns but {data.shape[0]} source buffers given")
+    length = data.shape[1]
+    if out is None:
+        out = np.empty((rows, length), dtype=np.uint8)
+    elif out.shape != (rows, length) or out.dtype != np.uint8:
+        raise ParameterError(f"out must be a ({rows}, {length}) uint8 array")
+    if rows == 0 or length == 0:
+        return out
+    if cols == 0:
+        out[:] = 0
+        return out
+    name = _check_backend(backend) if backend else default_backend()
+    _IMPLEMENTATIONS[name](matrix, data, out)
+    return out
