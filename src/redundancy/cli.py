@@ -58,19 +58,11 @@ def main() -> None:
     """Entry point: run the app, turning bad input into one line on stderr and exit code 2."""
     _mount_systems()
     try:
-        code = app(standalone_mode=False)
+        app()
     except RedundancyError as exc:
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        _err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    if isinstance(code, int) and code:
-        sys.exit(code)
+
+if __name__ == "__main__":
+    main()

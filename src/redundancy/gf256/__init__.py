@@ -17,6 +17,7 @@ from redundancy.gf256.field import (
 from redundancy.gf256.kernel import available_backends, default_backend, matmul
 from redundancy.gf256.linalg import (
     cauchy,
+    express,
     inverse,
     is_mds,
     is_superregular,
@@ -38,6 +39,7 @@ __all__ = [
     "default_backend",
     "div",
     "exp",
+    "express",
     "inv",
     "inverse",
     "is_mds",

@@ -21,8 +21,10 @@ def matmul_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[1] != b.shape[0]:
         raise ParameterError(f"shape mismatch: {a.shape} @ {b.shape}")
     products = MUL_TABLE[a[:, :, None], b[None, :, :]]  # r x c x s
-    return np.bitwise_xor.reduce(products, axis=1) if a.shape[1] else np.zeros(
-        (a.shape[0], b.shape[1]), np.uint8
+    return (
+        np.bitwise_xor.reduce(products, axis=1)
+        if a.shape[1]
+        else np.zeros((a.shape[0], b.shape[1]), np.uint8)
     )
 
 
@@ -120,3 +122,22 @@ def is_mds(generator: np.ndarray, max_checks: int = 200_000) -> bool:
     if comb(n, k) > max_checks:
         raise ParameterError(f"C({n},{k}) subsets exceed max_checks={max_checks}")
     return all(rank(g[list(rows)]) == k for rows in combinations(range(n), k))
+
+
+def express(basis: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """Coefficients c with c @ basis = target (rows of ``basis`` combined), or None if impossible.
+
+    ``basis`` is b x k, ``target`` has length k. Used to find which shards rebuild another one.
+    """
+    rows = _as_u8(np.atleast_2d(basis))
+    goal = _as_u8(target).reshape(-1)
+    if rows.shape[1] != goal.size:
+        raise ParameterError(f"basis has {rows.shape[1]} columns, target has {goal.size}")
+    count = rows.shape[0]
+    reduced, pivots = _row_reduce(np.hstack([rows.T, goal[:, None]]))
+    if count in pivots:  # the target column is a pivot: not in the row space
+        return None
+    coefficients = np.zeros(count, dtype=np.uint8)
+    for row, column in enumerate(pivots):
+        coefficients[column] = reduced[row, count]
+    return coefficients

@@ -1,0 +1,354 @@
+"""Systematic linear codes on byte shards: a generic LinearCode, Reed-Solomon, and Azure-style LRC.
+
+The API follows klauspost/reedsolomon: ``encode``, ``reconstruct`` (all or only some shards),
+``verify``, ``split`` / ``join``, plus ``repair_plan`` which says which shards a repair reads.
+Shards are equal-length byte buffers or rows of a (count, L) uint8 array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from math import comb
+
+import numpy as np
+
+from redundancy import gf256
+from redundancy.errors import DecodeError, ParameterError, check_range
+
+MAX_SHARDS = 256
+MAX_LRC_PATTERNS = 100_000  # erasure patterns checked exhaustively when building an LRC
+
+Shard = bytes | bytearray | memoryview | np.ndarray
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """How to rebuild shards ``lost``: read shards ``reads`` and compute ``matrix . reads``."""
+
+    lost: tuple[int, ...]
+    reads: tuple[int, ...]
+    matrix: np.ndarray  # len(lost) x len(reads)
+
+    @property
+    def read_count(self) -> int:
+        """Number of shards read."""
+        return len(self.reads)
+
+
+class LinearCode:
+    """A systematic [n, k] linear code over GF(2^8) given by its n x k generator matrix.
+
+    The first k rows must be the identity (shards 0..k-1 are the data). ``local_groups`` lists
+    sets of shard indices in which every member is a combination of the others (LRC groups); they
+    let a repair read fewer than k shards.
+    """
+
+    def __init__(
+        self,
+        generator: np.ndarray,
+        local_groups: Sequence[Sequence[int]] = (),
+        name: str = "linear",
+    ) -> None:
+        g = np.asarray(generator)
+        if g.ndim != 2 or g.shape[0] < g.shape[1] or g.shape[1] < 1:
+            raise ParameterError(f"generator must be n x k with n >= k >= 1, got shape {g.shape}")
+        if g.shape[0] > MAX_SHARDS:
+            raise ParameterError(f"n={g.shape[0]} is out of range (allowed: 1..{MAX_SHARDS})")
+        g = g.astype(np.uint8)
+        k = g.shape[1]
+        if not np.array_equal(g[:k], np.eye(k, dtype=np.uint8)):
+            raise ParameterError("generator must be systematic: its first k rows the identity")
+        self.generator = g
+        self.name = name
+        self.local_groups = tuple(tuple(sorted(int(i) for i in group)) for group in local_groups)
+        self._plans: dict[tuple[tuple[int, ...], tuple[int, ...]], RepairPlan] = {}
+        for group in self.local_groups:
+            if any(not 0 <= i < self.n for i in group):
+                raise ParameterError(f"local group {group} names a shard outside 0..{self.n - 1}")
+        self.generator.setflags(write=False)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n(self) -> int:
+        """Total shards."""
+        return self.generator.shape[0]
+
+    @property
+    def k(self) -> int:
+        """Data shards."""
+        return self.generator.shape[1]
+
+    @property
+    def m(self) -> int:
+        """Parity shards."""
+        return self.n - self.k
+
+    @property
+    def parity_matrix(self) -> np.ndarray:
+        """The m x k rows of the generator that produce the parity shards."""
+        return self.generator[self.k :]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}, n={self.n}, k={self.k})"
+
+    # ------------------------------------------------------------------ data path
+    def split(self, data: bytes | bytearray | memoryview) -> np.ndarray:
+        """Cut ``data`` into k equal data shards (zero-padded); ``join`` undoes it."""
+        raw = np.frombuffer(data, dtype=np.uint8)
+        length = -(-raw.size // self.k) if raw.size else 0
+        shards = np.zeros((self.k, length), dtype=np.uint8)
+        shards.reshape(-1)[: raw.size] = raw
+        return shards
+
+    def join(self, shards: Sequence[Shard | None] | np.ndarray, size: int) -> bytes:
+        """Concatenate the data shards and cut to the original ``size``."""
+        data = self._stack(list(shards)[: self.k], self.k, "data shards")
+        if size < 0 or size > data.size:
+            raise ParameterError(f"size={size} is out of range (allowed: 0..{data.size})")
+        return data.reshape(-1)[:size].tobytes()
+
+    def encode(self, data_shards: Sequence[Shard] | np.ndarray) -> np.ndarray:
+        """Return the m parity shards, an (m, L) array, for the k data shards."""
+        data = self._stack(data_shards, self.k, "data shards")
+        return gf256.matmul(self.parity_matrix, data)
+
+    def encode_all(self, data_shards: Sequence[Shard] | np.ndarray) -> np.ndarray:
+        """Return all n shards, data then parity, as an (n, L) array."""
+        data = self._stack(data_shards, self.k, "data shards")
+        return np.vstack([data, gf256.matmul(self.parity_matrix, data)])
+
+    def verify(self, shards: Sequence[Shard] | np.ndarray) -> bool:
+        """True if the parity shards are consistent with the data shards."""
+        everything = self._stack(shards, self.n, "shards")
+        return bool(np.array_equal(self.encode(everything[: self.k]), everything[self.k :]))
+
+    def reconstruct(
+        self, shards: Sequence[Shard | None], only: Iterable[int] | None = None
+    ) -> list[np.ndarray | None]:
+        """Fill in missing (None) shards; with ``only``, rebuild just those indices.
+
+        Reads the fewest shards the plan allows. Raises DecodeError when too few are present.
+        """
+        if len(shards) != self.n:
+            raise ParameterError(f"expected {self.n} shard slots, got {len(shards)}")
+        present = [i for i, s in enumerate(shards) if s is not None]
+        missing = [i for i, s in enumerate(shards) if s is None]
+        wanted = missing if only is None else sorted(set(only))
+        for i in wanted:
+            if not 0 <= i < self.n:
+                raise ParameterError(f"shard index {i} is out of range (allowed: 0..{self.n - 1})")
+        result: list[np.ndarray | None] = [
+            None
+            if s is None
+            else np.frombuffer(s, np.uint8)
+            if not isinstance(s, np.ndarray)
+            else s
+            for s in shards
+        ]
+        lost = [i for i in wanted if shards[i] is None]
+        if not lost:
+            return result
+        plan = self.repair_plan(lost, available=present)
+        sources = self._stack([result[i] for i in plan.reads], len(plan.reads), "shards")
+        rebuilt = gf256.matmul(plan.matrix, sources)
+        for row, index in enumerate(plan.lost):
+            result[index] = rebuilt[row]
+        return result
+
+    def reconstruct_data(self, shards: Sequence[Shard | None]) -> list[np.ndarray | None]:
+        """Rebuild only the missing data shards."""
+        return self.reconstruct(shards, only=range(self.k))
+
+    # ------------------------------------------------------------------ planning
+    def repair_plan(
+        self, lost: Iterable[int], available: Iterable[int] | None = None
+    ) -> RepairPlan:
+        """Plan rebuilding ``lost`` from ``available`` shards (default: all others).
+
+        Tries local groups first (one lost shard per group, the rest of the group available); uses
+        k independent available shards, data shards first, when that reads fewer or is the only
+        way. Raises DecodeError naming what is missing when no plan exists.
+        """
+        lost_t = tuple(sorted({int(i) for i in lost}))
+        for i in lost_t:
+            if not 0 <= i < self.n:
+                raise ParameterError(f"shard index {i} is out of range (allowed: 0..{self.n - 1})")
+        if available is None:
+            avail_t = tuple(i for i in range(self.n) if i not in lost_t)
+        else:
+            avail_t = tuple(sorted({int(i) for i in available} - set(lost_t)))
+        key = (lost_t, avail_t)
+        if key not in self._plans:
+            self._plans[key] = self._best_plan(lost_t, avail_t)
+        return self._plans[key]
+
+    def _best_plan(self, lost: tuple[int, ...], available: tuple[int, ...]) -> RepairPlan:
+        local = self._local_plan(lost, available) if self.local_groups else None
+        if local is not None and local.read_count < self.k:
+            return local
+        try:
+            return self._global_plan(lost, available)
+        except DecodeError:
+            if local is not None:
+                return local
+            raise
+
+    def _local_plan(self, lost: tuple[int, ...], available: tuple[int, ...]) -> RepairPlan | None:
+        avail = set(available)
+        reads: set[int] = set()
+        chosen: list[tuple[int, tuple[int, ...]]] = []
+        for target in lost:
+            options = [
+                tuple(i for i in group if i != target)
+                for group in self.local_groups
+                if target in group and all(i in avail for i in group if i != target)
+            ]
+            if not options:
+                return None
+            helpers = min(options, key=lambda h: len(set(h) - reads))
+            reads.update(helpers)
+            chosen.append((target, helpers))
+        order = tuple(sorted(reads))
+        matrix = np.zeros((len(lost), len(order)), dtype=np.uint8)
+        for row, (target, helpers) in enumerate(chosen):
+            coefficients = gf256.express(self.generator[list(helpers)], self.generator[target])
+            if coefficients is None:
+                return None
+            for helper, c in zip(helpers, coefficients, strict=True):
+                matrix[row, order.index(helper)] = c
+        return RepairPlan(lost, order, matrix)
+
+    def _global_plan(self, lost: tuple[int, ...], available: tuple[int, ...]) -> RepairPlan:
+        chosen: list[int] = []
+        for i in sorted(available, key=lambda i: (i >= self.k, i)):
+            if gf256.rank(self.generator[[*chosen, i]]) == len(chosen) + 1:
+                chosen.append(i)
+                if len(chosen) == self.k:
+                    break
+        if len(chosen) < self.k:
+            unavailable = sorted(set(range(self.n)) - set(available))
+            raise DecodeError(
+                f"cannot rebuild shards {list(lost)}: shards {unavailable} are missing or corrupt, "
+                f"the {len(available)} good shards span only {len(chosen)} of the k={self.k} "
+                f"dimensions needed ({self.k - len(chosen)} more independent shard(s) required)"
+            )
+        reads = tuple(sorted(chosen))
+        decode = gf256.inverse(self.generator[list(reads)])
+        matrix = gf256.matmul_small(self.generator[list(lost)], decode)
+        return RepairPlan(lost, reads, matrix)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _stack(shards: Sequence[Shard | None] | np.ndarray, count: int, what: str) -> np.ndarray:
+        if isinstance(shards, np.ndarray) and shards.ndim == 2:
+            if shards.shape[0] != count:
+                raise ParameterError(f"expected {count} {what}, got {shards.shape[0]}")
+            return shards
+        items = list(shards)
+        if len(items) != count:
+            raise ParameterError(f"expected {count} {what}, got {len(items)}")
+        if any(s is None for s in items):
+            raise ParameterError(f"{what} must all be present")
+        return gf256.kernel.as_matrix_source(items)
+
+
+class ReedSolomon(LinearCode):
+    """Systematic Reed-Solomon RS(k, m): any k of the n = k + m shards recover the data.
+
+    ``construction="cauchy"`` (default) uses parity rows 1 / ((k + i) XOR j), the same matrix as
+    ISA-L's gf_gen_cauchy1_matrix; ``"vandermonde"`` uses the Vandermonde matrix on points
+    0..n-1 times the inverse of its top k x k block, as klauspost/reedsolomon does. Both are MDS
+    for every k + m <= 256 (any k rows of a Vandermonde matrix on distinct points are
+    independent; every square submatrix of a Cauchy matrix is nonsingular).
+    """
+
+    def __init__(self, k: int, m: int, construction: str = "cauchy") -> None:
+        check_range("k", k, 1, MAX_SHARDS - 1)
+        check_range("m", m, 0, MAX_SHARDS - k)
+        if construction == "cauchy":
+            parity = gf256.cauchy(list(range(k, k + m)), list(range(k))) if m else None
+            generator = (
+                np.eye(k, dtype=np.uint8)
+                if parity is None
+                else np.vstack([np.eye(k, dtype=np.uint8), parity])
+            )
+        elif construction == "vandermonde":
+            v = gf256.vandermonde(list(range(k + m)), k)
+            generator = gf256.matmul_small(v, gf256.inverse(v[:k]))
+        else:
+            raise ParameterError(
+                f"construction={construction!r} is not one of ['cauchy', 'vandermonde']"
+            )
+        super().__init__(generator, name=f"rs:{k},{m}")
+        self.construction = construction
+
+
+class LRC(LinearCode):
+    """Azure-style locally repairable code LRC(k, l, g).
+
+    The k data shards form l local groups (sizes differ by at most one), each with one XOR local
+    parity; g global parities (Cauchy rows) cover all data. A lost data shard is rebuilt from its
+    group alone. The construction is verified at build time to reach the optimal distance
+    g + 2 (any g + 1 lost shards are recoverable) by checking every erasure pattern.
+    """
+
+    def __init__(self, k: int, l: int, g: int) -> None:  # noqa: E741 - the papers' letter
+        check_range("k", k, 2, MAX_SHARDS - 2)
+        check_range("l", l, 1, k)
+        check_range("g", g, 0, MAX_SHARDS - k - l)
+        groups = [[int(i) for i in part] for part in np.array_split(np.arange(k), l)]
+        patterns = comb(k + l + g, g + 1)
+        if patterns > MAX_LRC_PATTERNS:
+            raise ParameterError(
+                f"LRC({k},{l},{g}) has {patterns} erasure patterns to verify "
+                f"(allowed: <= {MAX_LRC_PATTERNS}); use fewer shards or global parities"
+            )
+        local_rows = np.zeros((l, k), dtype=np.uint8)
+        for j, group in enumerate(groups):
+            local_rows[j, group] = 1
+        generator = None
+        for offset in range(0, 256 - k - g + 1):
+            x_points = list(range(k + offset, k + offset + g))
+            global_rows = (
+                gf256.cauchy(x_points, list(range(k))) if g else np.zeros((0, k), np.uint8)
+            )
+            candidate = np.vstack([np.eye(k, dtype=np.uint8), local_rows, global_rows])
+            if _tolerates_any(candidate, g + 1):
+                generator = candidate
+                break
+        if generator is None:
+            raise ParameterError(f"no verified LRC({k},{l},{g}) found over GF(2^8)")
+        members = [[*group, k + j] for j, group in enumerate(groups)]
+        super().__init__(generator, local_groups=members, name=f"lrc:{k},{l},{g}")
+        self.l, self.g = l, g
+
+
+def _tolerates_any(generator: np.ndarray, erasures: int) -> bool:
+    """True if every set of ``erasures`` lost shards leaves rows of full rank k."""
+    n, k = generator.shape
+    parity = generator[k:]
+    check = np.hstack([parity, np.eye(n - k, dtype=np.uint8)])  # H = [P | I], G^T H^T = 0
+    return all(
+        gf256.rank(check[:, list(lost)]) == len(lost) for lost in combinations(range(n), erasures)
+    )
+
+
+def parse_code(spec: str) -> LinearCode:
+    """Build a code from its spec: ``rs:K,M``, ``rs-vand:K,M`` or ``lrc:K,L,G``."""
+    kind, _, params = spec.partition(":")
+    try:
+        numbers = [int(p) for p in params.split(",")]
+    except ValueError:
+        raise ParameterError(f"code spec {spec!r}: parameters must be integers") from None
+    expected = {"rs": 2, "rs-vand": 2, "lrc": 3}
+    if kind not in expected:
+        raise ParameterError(f"code spec {spec!r}: kind must be one of {list(expected)}")
+    if len(numbers) != expected[kind]:
+        raise ParameterError(f"code spec {spec!r}: {kind} takes {expected[kind]} parameters")
+    if kind == "rs":
+        return ReedSolomon(*numbers)
+    if kind == "rs-vand":
+        return ReedSolomon(*numbers, construction="vandermonde")
+    return LRC(*numbers)

@@ -1,0 +1,118 @@
+"""Field axioms and small-matrix algebra over GF(2^8), checked against a bit-level definition."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from redundancy import gf256
+from redundancy.errors import DecodeError, ParameterError
+
+byte = st.integers(0, 255)
+nonzero = st.integers(1, 255)
+
+
+def slow_mul(a: int, b: int) -> int:
+    """Carry-less multiply then reduce by 0x11d: the definition of the field."""
+    product = 0
+    for bit in range(8):
+        if b >> bit & 1:
+            product ^= a << bit
+    for bit in range(15, 7, -1):
+        if product >> bit & 1:
+            product ^= 0x11D << (bit - 8)
+    return product
+
+
+def test_mul_table_matches_definition():
+    a, b = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    expected = np.vectorize(slow_mul)(a, b)
+    assert np.array_equal(gf256.MUL_TABLE, expected)
+
+
+def test_generator_2_has_order_255():
+    assert len(set(gf256.EXP[:255].tolist())) == 255
+    assert gf256.EXP[0] == 1 and gf256.EXP[1] == 2 and gf256.EXP[8] == 0x1D
+
+
+@given(byte, byte, byte)
+def test_field_axioms(a, b, c):
+    assert gf256.mul(a, gf256.add(b, c)) == gf256.add(gf256.mul(a, b), gf256.mul(a, c))
+    assert gf256.mul(gf256.mul(a, b), c) == gf256.mul(a, gf256.mul(b, c))
+    assert gf256.mul(a, b) == gf256.mul(b, a)
+
+
+@given(nonzero, byte)
+def test_div_inverts_mul(a, b):
+    assert gf256.div(gf256.mul(b, a), a) == b
+    assert gf256.mul(a, gf256.inv(a)) == 1
+    assert gf256.exp(gf256.log(a)) == a
+
+
+@given(byte, st.integers(-3, 600))
+def test_power_is_repeated_multiplication(a, n):
+    if a == 0 and n < 0:
+        with pytest.raises(ParameterError):
+            gf256.power(a, n)
+        return
+    expected = 1
+    base = int(gf256.inv(a)) if n < 0 else a
+    for _ in range(abs(n)):
+        expected = slow_mul(expected, base)
+    assert gf256.power(a, n) == expected
+
+
+def test_zero_has_no_inverse_or_log():
+    with pytest.raises(ParameterError, match="inverse"):
+        gf256.inv(0)
+    with pytest.raises(ParameterError, match="log"):
+        gf256.log([3, 0])
+    with pytest.raises(ParameterError, match=r"0\.\.255"):
+        gf256.mul(256, 1)
+
+
+@given(st.integers(1, 12), st.randoms(use_true_random=False))
+def test_inverse_of_random_cauchy_matrix(size, rnd):
+    points = rnd.sample(range(256), 2 * size)
+    m = gf256.cauchy(points[:size], points[size:])
+    product = gf256.matmul_small(m, gf256.inverse(m))
+    assert np.array_equal(product, np.eye(size, dtype=np.uint8))
+    assert gf256.rank(m) == size
+
+
+def test_singular_matrix_raises_and_rank_counts():
+    m = np.array([[1, 2, 3], [2, 4, 6], [0, 1, 1]], dtype=np.uint8)
+    m[1] = gf256.mul(2, m[0])
+    assert gf256.rank(m) == 2
+    with pytest.raises(DecodeError, match="singular"):
+        gf256.inverse(m)
+
+
+@given(st.integers(1, 8), st.integers(1, 3), st.randoms(use_true_random=False))
+def test_solve(size, columns, rnd):
+    points = rnd.sample(range(256), 2 * size)
+    a = gf256.cauchy(points[:size], points[size:])
+    x = np.array([[rnd.randrange(256) for _ in range(columns)] for _ in range(size)], np.uint8)
+    assert np.array_equal(gf256.solve(a, gf256.matmul_small(a, x)), x)
+
+
+def test_vandermonde_rows_are_powers():
+    v = gf256.vandermonde([0, 1, 2, 3], 4)
+    assert v[0].tolist() == [1, 0, 0, 0]
+    assert v[1].tolist() == [1, 1, 1, 1]
+    for j in range(4):
+        assert v[3, j] == gf256.power(3, j)
+
+
+def test_superregularity_and_mds_checks():
+    c = gf256.cauchy(list(range(4, 8)), list(range(4)))
+    assert gf256.is_superregular(c)
+    generator = np.vstack([np.eye(4, dtype=np.uint8), c])
+    assert gf256.is_mds(generator)
+    # A parity matrix with two equal columns has a singular 2x2 submatrix: not MDS.
+    bad = c.copy()
+    bad[:, 1] = bad[:, 0]
+    assert not gf256.is_superregular(bad)
+    assert not gf256.is_mds(np.vstack([np.eye(4, dtype=np.uint8), bad]))
+    with pytest.raises(ParameterError, match="distinct"):
+        gf256.cauchy([1, 2], [2, 3])
