@@ -95,34 +95,43 @@ class LinearCode:
 
     # ------------------------------------------------------------------ data path
     def split(self, data: bytes | bytearray | memoryview) -> np.ndarray:
-        """Cut ``data`` into k equal data shards (zero-padded); ``join`` undoes it."""
+        """Cut ``data`` into k equal data shards (zero-padded); ``join`` undoes it.
+
+        When the length divides evenly the result is a read-only view of ``data`` (no copy).
+        """
         raw = np.frombuffer(data, dtype=np.uint8)
+        if raw.size and raw.size % self.k == 0:
+            return raw.reshape(self.k, -1)  # no copy (read-only view of ``data``)
         length = -(-raw.size // self.k) if raw.size else 0
-        shards = np.zeros((self.k, length), dtype=np.uint8)
-        shards.reshape(-1)[: raw.size] = raw
+        shards = np.empty((self.k, length), dtype=np.uint8)
+        flat = shards.reshape(-1)
+        flat[: raw.size] = raw
+        flat[raw.size :] = 0
         return shards
 
     def join(self, shards: Sequence[Shard | None] | np.ndarray, size: int) -> bytes:
         """Concatenate the data shards and cut to the original ``size``."""
-        data = self._stack(list(shards)[: self.k], self.k, "data shards")
-        if size < 0 or size > data.size:
-            raise ParameterError(f"size={size} is out of range (allowed: 0..{data.size})")
-        return data.reshape(-1)[:size].tobytes()
+        rows = self._rows(list(shards)[: self.k], self.k, "data shards")
+        total = sum(len(row) for row in rows)
+        if size < 0 or size > total:
+            raise ParameterError(f"size={size} is out of range (allowed: 0..{total})")
+        return b"".join(bytes(row) for row in rows)[:size]
 
     def encode(self, data_shards: Sequence[Shard] | np.ndarray) -> np.ndarray:
         """Return the m parity shards, an (m, L) array, for the k data shards."""
-        data = self._stack(data_shards, self.k, "data shards")
+        data = self._rows(data_shards, self.k, "data shards")
         return gf256.matmul(self.parity_matrix, data)
 
     def encode_all(self, data_shards: Sequence[Shard] | np.ndarray) -> np.ndarray:
         """Return all n shards, data then parity, as an (n, L) array."""
-        data = self._stack(data_shards, self.k, "data shards")
+        data = self._rows(data_shards, self.k, "data shards")
         return np.vstack([data, gf256.matmul(self.parity_matrix, data)])
 
     def verify(self, shards: Sequence[Shard] | np.ndarray) -> bool:
         """True if the parity shards are consistent with the data shards."""
-        everything = self._stack(shards, self.n, "shards")
-        return bool(np.array_equal(self.encode(everything[: self.k]), everything[self.k :]))
+        everything = self._rows(shards, self.n, "shards")
+        parity = self.encode(everything[: self.k])
+        return all(np.array_equal(p, s) for p, s in zip(parity, everything[self.k :], strict=True))
 
     def reconstruct(
         self, shards: Sequence[Shard | None], only: Iterable[int] | None = None
@@ -151,8 +160,7 @@ class LinearCode:
         if not lost:
             return result
         plan = self.repair_plan(lost, available=present)
-        sources = self._stack([result[i] for i in plan.reads], len(plan.reads), "shards")
-        rebuilt = gf256.matmul(plan.matrix, sources)
+        rebuilt = gf256.matmul(plan.matrix, [result[i] for i in plan.reads])
         for row, index in enumerate(plan.lost):
             result[index] = rebuilt[row]
         return result
@@ -241,7 +249,10 @@ class LinearCode:
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
-    def _stack(shards: Sequence[Shard | None] | np.ndarray, count: int, what: str) -> np.ndarray:
+    def _rows(
+        shards: Sequence[Shard | None] | np.ndarray, count: int, what: str
+    ) -> np.ndarray | list[np.ndarray]:
+        """Validate ``count`` equal-length shards without copying them."""
         if isinstance(shards, np.ndarray) and shards.ndim == 2:
             if shards.shape[0] != count:
                 raise ParameterError(f"expected {count} {what}, got {shards.shape[0]}")
@@ -251,7 +262,7 @@ class LinearCode:
             raise ParameterError(f"expected {count} {what}, got {len(items)}")
         if any(s is None for s in items):
             raise ParameterError(f"{what} must all be present")
-        return gf256.kernel.as_matrix_source(items)
+        return gf256.kernel.as_rows(items)
 
 
 class ReedSolomon(LinearCode):

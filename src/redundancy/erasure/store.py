@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,27 @@ def shard_relpath(index: int) -> str:
     return f"node-{index:03d}/shard-{index:03d}.bin"
 
 
+class _BackgroundHash:
+    """SHA-256 computed on a worker thread (hashlib releases the GIL), overlapping the I/O."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self._digest = hashlib.sha256()
+        self._worker = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        self._pending: Future | None = None
+
+    def update(self, data: memoryview | np.ndarray) -> None:
+        """Queue ``data`` (not modified afterwards by the caller); at most one chunk in flight."""
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._worker.submit(self._digest.update, data)
+
+    def hexdigest(self) -> str:
+        """Wait for queued data, then return the digest."""
+        if self._pending is not None:
+            self._pending.result()
+        return self._digest.hexdigest()
+
+
 # --------------------------------------------------------------------------- encode
 def encode_file(
     source: Path,
@@ -101,11 +123,11 @@ def encode_file(
     size = source.stat().st_size
     stripes = stripe_count(size, linear.k, stripe_size)
     checksums: list[list[int]] = [[] for _ in range(linear.n)]
-    digest = hashlib.sha256()
     with ExitStack() as stack, source.open("rb") as reader:
         outputs = [
             stack.enter_context(atomic_open(store / shard_relpath(i))) for i in range(linear.n)
         ]
+        hasher = _BackgroundHash(stack)
         remaining = size
         for stripe in range(stripes):
             take = min(remaining, linear.k * stripe_size)
@@ -114,13 +136,14 @@ def encode_file(
             got = reader.readinto(memoryview(data.reshape(-1))[:take])
             if got != take:
                 raise ParameterError(f"{source}: file changed size while being encoded")
-            digest.update(memoryview(data.reshape(-1))[:take])
+            hasher.update(memoryview(data.reshape(-1))[:take])
             remaining -= take
             for i, row in enumerate(np.vstack([data, gf256.matmul(linear.parity_matrix, data)])):
                 outputs[i].write(row)
                 checksums[i].append(zlib.crc32(row))
             if progress:
                 progress(take)
+        sha256 = hasher.hexdigest()
     manifest = Manifest(
         format=FORMAT,
         code=code,
@@ -128,7 +151,7 @@ def encode_file(
         file_size=size,
         stripe_size=stripe_size,
         stripes=stripes,
-        sha256=digest.hexdigest(),
+        sha256=sha256,
         shards=[
             ShardEntry(index=i, path=shard_relpath(i), crc32=checksums[i]) for i in range(linear.n)
         ],
@@ -220,9 +243,9 @@ def decode_store(store: Path, output: Path, progress: Progress = None) -> Manife
     store = Path(store)
     manifest = load_manifest(store)
     code = manifest.build_code()
-    digest = hashlib.sha256()
     with ExitStack() as stack:
         reader = _ShardReader(store, manifest, code, stack)
+        hasher = _BackgroundHash(stack)
         with atomic_open(Path(output)) as out:
             remaining = manifest.file_size
             for stripe in range(manifest.stripes):
@@ -232,12 +255,12 @@ def decode_store(store: Path, output: Path, progress: Progress = None) -> Manife
                     chunks.update(_rebuild(reader, stripe, lost, chunks))
                 take = min(remaining, code.k * manifest.chunk_length(stripe, code.k))
                 data = np.concatenate([chunks[i] for i in range(code.k)])[:take]
-                digest.update(data)
+                hasher.update(data)
                 out.write(data)
                 remaining -= take
                 if progress:
                     progress(take)
-            if digest.hexdigest() != manifest.sha256:
+            if hasher.hexdigest() != manifest.sha256:
                 raise DecodeError(
                     f"{store}: decoded file does not match the manifest's SHA-256; "
                     "shards and manifest disagree (wrong manifest or undetected corruption)"

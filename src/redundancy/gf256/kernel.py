@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.util
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,22 +38,28 @@ _ISAL_MAX_LEN = 1 << 30  # ec_encode_data takes an int length
 Source = np.ndarray | Sequence[bytes | bytearray | memoryview | np.ndarray]
 
 
-def as_matrix_source(src: Source) -> np.ndarray:
-    """Normalise ``src`` (a (c, L) uint8 array or c equal-length buffers) to a 2-D uint8 array."""
+def as_rows(src: Source) -> np.ndarray | list[np.ndarray]:
+    """Validate ``src`` without copying: a 2-D uint8 array, or a list of equal-length 1-D rows."""
     if isinstance(src, np.ndarray):
         arr = src if src.ndim == 2 else np.atleast_2d(src)
         if arr.dtype != np.uint8:
             raise ParameterError(f"source must be uint8, got {arr.dtype}")
         return arr
-    buffers = [
-        np.frombuffer(b, dtype=np.uint8) if not isinstance(b, np.ndarray) else b for b in src
-    ]
-    lengths = {len(b) for b in buffers}
+    rows = [np.frombuffer(b, dtype=np.uint8) if not isinstance(b, np.ndarray) else b for b in src]
+    if any(r.dtype != np.uint8 or r.ndim != 1 for r in rows):
+        raise ParameterError("source buffers must be bytes-like or 1-D uint8 arrays")
+    lengths = {len(r) for r in rows}
     if len(lengths) > 1:
         raise ParameterError(f"source buffers must have equal lengths, got {sorted(lengths)}")
-    if not buffers:
-        return np.zeros((0, 0), dtype=np.uint8)
-    return np.stack([b.astype(np.uint8, copy=False) for b in buffers])
+    return rows
+
+
+def as_matrix_source(src: Source) -> np.ndarray:
+    """Normalise ``src`` (a (c, L) uint8 array or c equal-length buffers) to a 2-D uint8 array."""
+    rows = as_rows(src)
+    if isinstance(rows, np.ndarray):
+        return rows
+    return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.uint8)
 
 
 # --------------------------------------------------------------------------- numpy reference
@@ -126,11 +133,7 @@ def _numba_kernel():
 
 
 def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("numba") is not None
 
 
 def _bit_coefficients(a: np.ndarray) -> np.ndarray:
@@ -199,22 +202,20 @@ def isal_tables(a: np.ndarray) -> np.ndarray:
     return tables
 
 
-def _row_pointers(arr: np.ndarray, offset: int) -> ctypes.Array:
-    base = arr.ctypes.data + offset
-    return (ctypes.c_void_p * arr.shape[0])(
-        *(base + i * arr.strides[0] for i in range(arr.shape[0]))
-    )
+def _row_pointers(rows: np.ndarray | list[np.ndarray], offset: int) -> ctypes.Array:
+    addresses = [row.ctypes.data + offset for row in rows]
+    return (ctypes.c_void_p * len(addresses))(*addresses)
 
 
-def _matmul_isal(a: np.ndarray, src: np.ndarray, out: np.ndarray) -> None:
-    if src.strides[1] != 1 or out.strides[1] != 1:
-        src, contiguous_out = np.ascontiguousarray(src), np.empty_like(out)
-        _matmul_isal(a, src, contiguous_out)
+def _matmul_isal(a: np.ndarray, src: np.ndarray | list[np.ndarray], out: np.ndarray) -> None:
+    if any(row.strides[0] != 1 for row in src) or out.strides[1] != 1:
+        contiguous_out = np.empty(out.shape, dtype=np.uint8)
+        _matmul_isal(a, [np.ascontiguousarray(row) for row in src], contiguous_out)
         out[:] = contiguous_out
         return
     lib, tables = isal_library(), isal_tables(a)
     rows, cols = a.shape
-    length = src.shape[1]
+    length = out.shape[1]
     for start in range(0, length, _ISAL_MAX_LEN):
         size = min(_ISAL_MAX_LEN, length - start)
         srcs, dsts = _row_pointers(src, start), _row_pointers(out, start)
@@ -225,6 +226,7 @@ def _matmul_isal(a: np.ndarray, src: np.ndarray, out: np.ndarray) -> None:
 _IMPLEMENTATIONS = {"isal": _matmul_isal, "numba": _matmul_numba, "numpy": _matmul_numpy}
 
 
+@cache
 def available_backends() -> list[str]:
     """Backends usable on this machine, fastest first."""
     found = []
@@ -264,11 +266,11 @@ def matmul(
     the result is an (r, L) uint8 array (written into ``out`` if given).
     """
     matrix = _as_u8(np.atleast_2d(a))
-    data = as_matrix_source(src)
+    data = as_rows(src)
     rows, cols = matrix.shape
-    if data.shape[0] != cols:
-        raise ParameterError(f"matrix has {cols} columns but {data.shape[0]} source buffers given")
-    length = data.shape[1]
+    if len(data) != cols:
+        raise ParameterError(f"matrix has {cols} columns but {len(data)} source buffers given")
+    length = data.shape[1] if isinstance(data, np.ndarray) else len(data[0]) if data else 0
     if out is None:
         out = np.empty((rows, length), dtype=np.uint8)
     elif out.shape != (rows, length) or out.dtype != np.uint8:
@@ -279,5 +281,7 @@ def matmul(
         out[:] = 0
         return out
     name = _check_backend(backend) if backend else default_backend()
+    if name != "isal" and not isinstance(data, np.ndarray):
+        data = np.stack(data)
     _IMPLEMENTATIONS[name](matrix, data, out)
     return out

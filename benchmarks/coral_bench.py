@@ -1,0 +1,64 @@
+"""Coral solve times next to the paper's: template library build (uncached, cached), allocation ILP.
+
+Usage: python benchmarks/coral_bench.py [--core-nodes 6] [--extended-nodes 3] [--workers 1]
+Prints a Markdown table; the paper's figures are the anchor (Gurobi, large CPU servers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from redundancy.coral.allocation import allocate
+from redundancy.coral.baselines import homo_plan
+from redundancy.coral.catalog import load_scenario
+from redundancy.coral.templates import build_library
+
+PAPER = {
+    "core": {"ilp": 0.24, "ratio": 1.62, "build": "hours (hundreds of cores)"},
+    "extended": {"ilp": 9.68, "ratio": 3.14, "build": "hours (hundreds of cores)"},
+}
+
+
+def bench(name: str, max_nodes: int, workers: int, cache: Path) -> list[str]:
+    """Rows for one setup."""
+    scenario = load_scenario(name).model_copy(update={"max_nodes": max_nodes})
+    start = time.perf_counter()
+    library = build_library(scenario, workers=workers, cache_dir=cache)
+    uncached = time.perf_counter() - start
+    start = time.perf_counter()
+    build_library(scenario, cache_dir=cache)
+    cached = time.perf_counter() - start
+    start = time.perf_counter()
+    allocation = allocate(scenario, library.all())
+    ilp = time.perf_counter() - start
+    homo = homo_plan(scenario).cost
+    paper = PAPER[name]
+    tag = f"{name} (Nmax={max_nodes}, {len(library.all())} templates)"
+    return [
+        f"| {tag} | template build, uncached | {paper['build']} | {uncached:.1f} s | - |",
+        f"| {tag} | template build, cached | - | {cached:.3f} s | - |",
+        f"| {tag} | allocation ILP | {paper['ilp']} s | {ilp:.2f} s | {ilp / paper['ilp']:.2f} |",
+        f"| {tag} | Homo cost / Coral cost | {paper['ratio']}x "
+        f"| {homo / allocation.cost:.2f}x ({allocation.mode}) | - |",
+    ]
+
+
+def main() -> None:
+    """Run both setups and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--core-nodes", type=int, default=6)
+    parser.add_argument("--extended-nodes", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    rows = ["| setup | metric | paper | ours | ours / paper |", "|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as cache:
+        rows += bench("core", args.core_nodes, args.workers, Path(cache))
+        rows += bench("extended", args.extended_nodes, args.workers, Path(cache))
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
