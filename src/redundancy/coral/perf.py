@@ -1,0 +1,174 @@
+"""Performance model: per-layer prefill/decode times (roofline or profiled) and T_hat_j(node).
+
+T_hat_j(c, S) is the largest request throughput (req/s) one node of config ``c`` sustains while
+holding ``j`` layers of a model, with each pipeline stage given 1/S of the SLO:
+the largest batch B whose KV cache fits beside the weights, whose decode step stays within
+decode_ms/S and whose prefill stays within prefill_ms/S; a request then costs the node
+``prefill + output_tokens * step(B) / B`` seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from redundancy.coral.catalog import ModelSpec, NodeConfig, PerfParams
+from redundancy.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NodeRates:
+    """Effective rates of a node (tensor parallel over its GPUs, with efficiency factors)."""
+
+    memory_bytes: float
+    bandwidth: float  # bytes/s
+    flops: float  # FLOP/s
+
+    @classmethod
+    def of(cls, config: NodeConfig, perf: PerfParams) -> NodeRates:
+        """Rates of ``config``: each doubling of the GPU count costs a factor ``tp_efficiency``."""
+        tp = perf.tp_efficiency ** np.log2(config.count)
+        gpu = config.gpu
+        return cls(
+            memory_bytes=config.count * gpu.memory_gb * 1e9 * perf.memory_utilisation,
+            bandwidth=config.count * gpu.bandwidth_tbs * 1e12 * perf.eta_bandwidth * tp,
+            flops=config.count * gpu.tflops * 1e12 * perf.eta_compute * tp,
+        )
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """Per-layer quantities of a model under a workload (bytes, FLOPs per token)."""
+
+    weight_bytes: float
+    kv_bytes_per_token: float
+    flops_per_token: float
+    active_fraction: float
+
+    @classmethod
+    def of(cls, model: ModelSpec, perf: PerfParams) -> LayerShape:
+        """Weights/L, K+V bytes per token, 2*active/L + attention FLOPs at the mean context."""
+        context = perf.input_tokens + perf.output_tokens / 2
+        return cls(
+            weight_bytes=model.weight_bytes / model.layers,
+            kv_bytes_per_token=2 * model.kv_heads * model.head_dim * model.bytes_per_param,
+            flops_per_token=2 * model.active_params_b * 1e9 / model.layers
+            + 4 * context * model.hidden,
+            active_fraction=model.active_params_b / model.params_b,
+        )
+
+
+def roofline_decode_ms(shape: LayerShape, rates: NodeRates, perf: PerfParams, batch: np.ndarray):
+    """Decode step time (ms) of ONE layer for each batch size: max(bytes/BW, FLOPs/peak)."""
+    batch = np.asarray(batch, dtype=float)
+    # MoE: the chance that an expert is touched by at least one of B tokens.
+    touched = np.maximum(shape.active_fraction, 1 - (1 - shape.active_fraction) ** batch)
+    context = perf.input_tokens + perf.output_tokens / 2
+    bytes_moved = shape.weight_bytes * touched + batch * context * shape.kv_bytes_per_token
+    compute = batch * shape.flops_per_token / rates.flops
+    return 1e3 * np.maximum(bytes_moved / rates.bandwidth, compute)
+
+
+def roofline_prefill_ms(shape: LayerShape, rates: NodeRates, perf: PerfParams) -> float:
+    """Prefill time (ms) of ONE layer for one prompt of ``input_tokens`` tokens."""
+    compute = perf.input_tokens * shape.flops_per_token / rates.flops
+    return 1e3 * max(compute, shape.weight_bytes / rates.bandwidth)
+
+
+@dataclass
+class ProfileTable:
+    """Measured per-layer times: (model, node config) -> batch sizes, decode ms, prefill ms."""
+
+    entries: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, float]] = field(
+        default_factory=dict
+    )
+
+    def lookup(self, model: str, node: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """The measured curve for (model, node), or None where the roofline applies."""
+        return self.entries.get((model, node))
+
+    def digest(self) -> str:
+        """Short hash of the table's contents (part of the template cache key)."""
+        blob = repr(
+            sorted((k, v[0].tolist(), v[1].tolist(), v[2]) for k, v in self.entries.items())
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+PROFILE_COLUMNS = ("model", "node", "batch_size", "decode_ms_per_layer", "prefill_ms_per_layer")
+
+
+def load_profile(path: Path) -> ProfileTable:
+    """Read a CSV (columns PROFILE_COLUMNS) of measured per-layer times, Helix-style."""
+    rows: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = set(PROFILE_COLUMNS) - set(reader.fieldnames or [])
+            if missing:
+                raise ConfigError(f"{path}: missing column(s) {sorted(missing)}")
+            for line in reader:
+                key = (line["model"], line["node"])
+                batch = int(line["batch_size"])
+                decode = float(line["decode_ms_per_layer"])
+                prefill = float(line["prefill_ms_per_layer"])
+                if batch < 1 or decode <= 0 or prefill <= 0:
+                    raise ConfigError(f"{path}: batch_size >= 1 and positive times required")
+                rows.setdefault(key, []).append((batch, decode, prefill))
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"cannot read profile {path}: {exc}") from None
+    table = ProfileTable()
+    for key, items in rows.items():
+        items.sort()
+        batches = np.array([b for b, _, _ in items], dtype=float)
+        decode = np.array([d for _, d, _ in items])
+        table.entries[key] = (batches, decode, float(np.mean([p for _, _, p in items])))
+    return table
+
+
+def throughput_table(
+    model: ModelSpec,
+    configs: list[NodeConfig],
+    perf: PerfParams,
+    max_stages: int,
+    profile: ProfileTable | None = None,
+) -> np.ndarray:
+    """T_hat[S, c, j] in req/s for S = 1..max_stages, every config, j = 0..L layers (j=0 unused).
+
+    Non-increasing in j by construction (fewer layers never hurt), zero where nothing fits.
+    """
+    layers = model.layers
+    shape = LayerShape.of(model, perf)
+    batch = np.arange(1, perf.max_batch + 1, dtype=float)
+    j = np.arange(1, layers + 1, dtype=float)[:, None]
+    table = np.zeros((max_stages + 1, len(configs), layers + 1))
+    context_max = perf.input_tokens + perf.output_tokens
+    for ci, config in enumerate(configs):
+        rates = NodeRates.of(config, perf)
+        measured = profile.lookup(model.name, config.name) if profile else None
+        if measured is None:
+            decode = roofline_decode_ms(shape, rates, perf, batch)
+            prefill = roofline_prefill_ms(shape, rates, perf)
+        else:
+            decode = np.interp(batch, measured[0], measured[1])
+            prefill = measured[2]
+        step = j * decode[None, :] + perf.step_overhead_ms  # (L, B) ms per decode step
+        kv = j * batch[None, :] * context_max * shape.kv_bytes_per_token
+        fits = j * shape.weight_bytes + kv <= rates.memory_bytes
+        per_request_s = 1e-3 * (j * prefill + perf.output_tokens * step / batch[None, :])
+        rate = 1.0 / per_request_s
+        for stages in range(1, max_stages + 1):
+            ok = (
+                fits
+                & (step <= model.slo.decode_ms / stages)
+                & (j * prefill <= model.slo.prefill_ms / stages)
+            )
+            best = np.where(ok, rate, 0.0).max(axis=1)
+            table[stages, ci, 1:] = np.minimum.accumulate(best)
+    return table

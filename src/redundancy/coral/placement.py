@@ -1,0 +1,246 @@
+"""Stage 1 placement: split a model's layers over S stages of a node multiset, maximise the slowest.
+
+A multiset is given as integer counts per distinct node config; a stage is a sub-multiset whose
+nodes are data-parallel copies holding the same ``j`` layers, so its throughput is
+``sum_c n_c * T_hat_j(c)``. Two exact solvers:
+
+* ``place_dp`` (default): binary search over the finite set of candidate throughputs; for a
+  candidate T each sub-multiset G can hold at most J(G, T) layers, and a dynamic program over
+  (sub-multiset left, stages left) maximises the layers the S stages can hold. T is feasible iff
+  that maximum reaches L. Compiled with numba; microseconds per call.
+* ``place_ilp``: the paper's placement ILP with integer counts per config per stage (scipy.milp /
+  HiGHS); kept as the reference the tests compare against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from scipy.optimize import LinearConstraint, milp
+
+NEG = -(10**9)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Best layout: throughput, per-stage config counts (aligned with the input), layers."""
+
+    throughput: float
+    stage_counts: tuple[tuple[int, ...], ...]
+    stage_layers: tuple[int, ...]
+
+    @property
+    def stages(self) -> int:
+        """Number of pipeline stages."""
+        return len(self.stage_layers)
+
+
+@njit(cache=True)
+def _digits(counts: np.ndarray) -> np.ndarray:
+    k = counts.shape[0]
+    total = 1
+    for c in range(k):
+        total *= counts[c] + 1
+    out = np.zeros((total, k), dtype=np.int64)
+    for idx in range(total):
+        rest = idx
+        for c in range(k):
+            out[idx, c] = rest % (counts[c] + 1)
+            rest //= counts[c] + 1
+    return out
+
+
+@njit(cache=True)
+def _layers_at(tp_group: np.ndarray, target: float, layers: int) -> np.ndarray:
+    groups = tp_group.shape[0]
+    cap = np.zeros(groups, dtype=np.int64)
+    for g in range(1, groups):
+        n = 0
+        while n < layers and tp_group[g, n + 1] >= target:
+            n += 1
+        cap[g] = n
+    return cap
+
+
+@njit(cache=True)
+def _pairs(digits: np.ndarray) -> np.ndarray:
+    """All (G, sub) with sub a nonempty proper sub-multiset of G (mixed-radix indices)."""
+    groups, k = digits.shape
+    out = np.zeros((groups * groups, 2), dtype=np.int64)
+    n = 0
+    for g in range(1, groups):
+        for sub in range(1, g):
+            inside = True
+            for c in range(k):
+                if digits[sub, c] > digits[g, c]:
+                    inside = False
+                    break
+            if inside:
+                out[n, 0] = g
+                out[n, 1] = sub
+                n += 1
+    return out[:n]
+
+
+@njit(cache=True)
+def _dp(cap, pairs, groups, stages, choice):
+    """best[s, G]: most layers G's nodes hold as exactly s stages each holding >= 1 layer."""
+    best = np.full((stages + 1, groups), NEG, dtype=np.int64)
+    for g in range(1, groups):
+        if cap[g] >= 1:
+            best[1, g] = cap[g]
+    for s in range(2, stages + 1):
+        for p in range(pairs.shape[0]):
+            g, sub = pairs[p, 0], pairs[p, 1]
+            if best[1, sub] == NEG or best[s - 1, g - sub] == NEG:
+                continue
+            value = best[1, sub] + best[s - 1, g - sub]
+            if value > best[s, g]:
+                best[s, g] = value
+                choice[s, g] = sub
+    return best
+
+
+@njit(cache=True)
+def _place(counts: np.ndarray, tp: np.ndarray, layers: int, stages: int):
+    digits = _digits(counts)
+    groups = digits.shape[0]
+    tp_group = digits.astype(np.float64) @ tp  # (groups, layers + 1)
+    values = np.unique(tp_group[1:, 1:].ravel())
+    values = values[values > 0]
+    choice = np.zeros((stages + 1, groups), dtype=np.int64)
+    pairs = _pairs(digits)
+    lo, hi = 0, values.shape[0] - 1
+    found = -1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        cap = _layers_at(tp_group, values[mid], layers)
+        if _dp(cap, pairs, groups, stages, choice)[stages, groups - 1] >= layers:
+            found = mid
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    stage_counts = np.zeros((stages, counts.shape[0]), dtype=np.int64)
+    stage_layers = np.zeros(stages, dtype=np.int64)
+    if found < 0:
+        return 0.0, stage_counts, stage_layers
+    cap = _layers_at(tp_group, values[found], layers)
+    _dp(cap, pairs, groups, stages, choice)
+    g = groups - 1
+    for s in range(stages, 1, -1):
+        sub = choice[s, g]
+        stage_counts[s - 1] = digits[sub]
+        stage_layers[s - 1] = cap[sub]
+        g -= sub
+    stage_counts[0] = digits[g]
+    stage_layers[0] = cap[g]
+    excess = stage_layers.sum() - layers
+    while excess > 0:  # fewer layers never lowers a stage's throughput
+        s = np.argmax(stage_layers)
+        stage_layers[s] -= 1
+        excess -= 1
+    return values[found], stage_counts, stage_layers
+
+
+def _as_placement(value: float, counts: np.ndarray, layers: np.ndarray) -> Placement:
+    order = sorted(range(len(layers)), key=lambda s: (-int(layers[s]), tuple(counts[s])))
+    return Placement(
+        throughput=float(value),
+        stage_counts=tuple(tuple(int(x) for x in counts[s]) for s in order),
+        stage_layers=tuple(int(layers[s]) for s in order),
+    )
+
+
+def stage_throughput(tp: np.ndarray, counts: tuple[int, ...], layers: int) -> float:
+    """Throughput of one stage: ``sum_c counts[c] * T_hat_layers(c)``."""
+    return float(np.dot(np.asarray(counts, dtype=float), tp[:, layers]))
+
+
+def place_dp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Placement:
+    """Exact bottleneck placement of ``tp.shape[1]-1`` layers on ``counts`` nodes in ``stages``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    layers = tp.shape[1] - 1
+    if stages > counts.sum() or stages > layers:
+        return Placement(0.0, (), ())
+    value, stage_counts, stage_layers = _place(counts, np.ascontiguousarray(tp), layers, stages)
+    if value <= 0:
+        return Placement(0.0, (), ())
+    return _as_placement(value, stage_counts, stage_layers)
+
+
+def place_ilp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Placement:
+    """Reference: the placement ILP with integer node counts per config per stage (HiGHS)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    k, layers = len(counts), tp.shape[1] - 1
+    if stages > counts.sum() or stages > layers:
+        return Placement(0.0, (), ())
+    n_x, n_n, n_w = stages * layers, stages * k, stages * layers * k
+    total = 1 + n_x + n_n + n_w
+
+    def x(s: int, j: int) -> int:  # stage s holds j+1 layers
+        return 1 + s * layers + j
+
+    def n(s: int, c: int) -> int:  # nodes of config c in stage s
+        return 1 + n_x + s * k + c
+
+    def w(s: int, j: int, c: int) -> int:  # = x(s, j) * n(s, c)
+        return 1 + n_x + n_n + (s * layers + j) * k + c
+
+    rows, lower, upper = [], [], []
+
+    def add(coefs: dict[int, float], lo: float, hi: float) -> None:
+        row = np.zeros(total)
+        for index, value in coefs.items():
+            row[index] = value
+        rows.append(row)
+        lower.append(lo)
+        upper.append(hi)
+
+    for s in range(stages):
+        add({x(s, j): 1 for j in range(layers)}, 1, 1)
+        add({n(s, c): 1 for c in range(k)}, 1, np.inf)
+        coefs = {0: 1.0}
+        for j in range(layers):
+            for c in range(k):
+                coefs[w(s, j, c)] = -tp[c, j + 1]
+                big = float(counts[c])
+                add({w(s, j, c): 1, x(s, j): -big}, -np.inf, 0)
+                add({w(s, j, c): 1, n(s, c): -1}, -np.inf, 0)
+                add({w(s, j, c): 1, n(s, c): -1, x(s, j): -big}, -big, np.inf)
+        add(coefs, -np.inf, 0)
+    for c in range(k):
+        add({n(s, c): 1 for s in range(stages)}, counts[c], counts[c])
+    add({x(s, j): j + 1 for s in range(stages) for j in range(layers)}, layers, layers)
+    objective = np.zeros(total)
+    objective[0] = -1.0
+    upper_bounds = np.full(total, np.inf)
+    upper_bounds[1 : 1 + n_x] = 1
+    integrality = np.ones(total)
+    integrality[0] = 0
+    result = milp(
+        objective,
+        constraints=LinearConstraint(np.array(rows), lower, upper),
+        integrality=integrality,
+        bounds=(np.zeros(total), upper_bounds),
+    )
+    if result.x is None or -result.fun <= 1e-12:
+        return Placement(0.0, (), ())
+    sol = np.round(result.x).astype(np.int64)
+    stage_counts = np.array([[sol[n(s, c)] for c in range(k)] for s in range(stages)])
+    stage_layers = np.array(
+        [next(j + 1 for j in range(layers) if sol[x(s, j)]) for s in range(stages)]
+    )
+    return _as_placement(-result.fun, stage_counts, stage_layers)
+
+
+def best_placement(counts: list[int] | np.ndarray, tables: np.ndarray) -> Placement:
+    """Best over stage counts S = 1..|nodes| (``tables[S]`` = T_hat for budget SLO/S)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    best = Placement(0.0, (), ())
+    for stages in range(1, min(int(counts.sum()), tables.shape[0] - 1) + 1):
+        candidate = place_dp(counts, tables[stages], stages)
+        if candidate.throughput > best.throughput * (1 + 1e-12):
+            best = candidate
+    return best

@@ -1,0 +1,145 @@
+"""Encode bytes into n nodes, repair one node from d helpers, collect the data from k nodes.
+
+Bytes are laid out as B_s rows of L bytes (L = stripes); each byte column is one stripe of the
+code. Node contents are (alpha, L) uint8 arrays; a helper sends one (L,) array (beta = 1).
+All data-path products go through :func:`redundancy.gf256.matmul`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from redundancy import gf256
+from redundancy.errors import DecodeError, IntegrityError, ParameterError
+from redundancy.regenerating.algebra import independent_rows, left_solve
+from redundancy.regenerating.construction import Construction, build
+from redundancy.regenerating.params import RegenParams
+
+CHUNK = 1 << 17  # stripes per encode block: keeps the gathered sources in cache
+
+
+class RegeneratingCode:
+    """A product-matrix MBR or MSR code (secure when ``params.l > 0``)."""
+
+    def __init__(self, params: RegenParams | None = None) -> None:
+        self.params = params or RegenParams()
+        self.construction: Construction = build(self.params)
+        gen = self.construction.generators
+        self._supports = [np.flatnonzero(gen[:, t, :].any(axis=0)) for t in range(gen.shape[1])]
+        self._repair_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+        self._decode_cache: dict[tuple[int, ...], tuple[list[int], np.ndarray]] = {}
+
+    # ------------------------------------------------------------------ sizes
+    def stripes(self, size: int) -> int:
+        """L: stripes (bytes per sub-shard) needed for ``size`` bytes of data (at least 1)."""
+        return max(1, -(-size // self.params.secure_symbols))
+
+    # ------------------------------------------------------------------ encode
+    def encode(
+        self, data: bytes | np.ndarray, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """Return node contents, shape (n, alpha, L). Keys come from ``rng`` or os.urandom."""
+        p = self.params
+        raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
+        raw = np.asarray(raw, dtype=np.uint8).ravel()
+        length = self.stripes(raw.size)
+        x = np.zeros((p.file_symbols, length), dtype=np.uint8)
+        x[p.key_symbols :].reshape(-1)[: raw.size] = raw
+        if p.key_symbols:
+            if rng is None:
+                keys = np.frombuffer(os.urandom(p.key_symbols * length), dtype=np.uint8)
+            else:
+                keys = rng.integers(0, 256, p.key_symbols * length, dtype=np.uint8)
+            x[: p.key_symbols] = keys.reshape(p.key_symbols, length)
+        gen = self.construction.generators
+        out = np.empty((p.n * p.alpha, length), dtype=np.uint8)
+        for start in range(0, length, CHUNK):
+            stop = min(start + CHUNK, length)
+            block = x[:, start:stop]
+            for t, support in enumerate(self._supports):
+                gf256.matmul(gen[:, t, support], block[support], out=out[t :: p.alpha, start:stop])
+        return out.reshape(p.n, p.alpha, length)
+
+    # ------------------------------------------------------------------ repair
+    def helper_symbols(self, content: np.ndarray, failed: int) -> np.ndarray:
+        """What a helper storing ``content`` (alpha, L) sends to repair node ``failed``: (L,)."""
+        self._check_node("failed", failed)
+        vector = self.construction.helper_vector(failed)[None, :]
+        return gf256.matmul(vector, self._as_content(content))[0]
+
+    def repair_matrix(self, failed: int, helpers: Sequence[int]) -> np.ndarray:
+        """alpha x d matrix turning the helpers' symbols into the lost node's content."""
+        key = (failed, tuple(helpers))
+        if key not in self._repair_cache:
+            gen = self.construction.generators
+            vector = self.construction.helper_vector(failed)
+            received = np.stack([gf256.matmul_small(vector[None, :], gen[j])[0] for j in helpers])
+            self._repair_cache[key] = left_solve(gen[failed], received)
+        return self._repair_cache[key]
+
+    def repair(self, failed: int, received: Mapping[int, np.ndarray]) -> np.ndarray:
+        """Rebuild node ``failed`` from {helper index: (L,) symbols}; uses d of them."""
+        p = self.params
+        self._check_node("failed", failed)
+        helpers = sorted(received)
+        for j in helpers:
+            self._check_node("helper", j)
+        if failed in received:
+            raise ParameterError(f"helper {failed} is the failed node itself")
+        if len(helpers) < p.d:
+            raise DecodeError(f"repair needs d={p.d} helpers, got {len(helpers)}")
+        helpers = helpers[: p.d]
+        symbols = np.stack([np.asarray(received[j], dtype=np.uint8) for j in helpers])
+        return gf256.matmul(self.repair_matrix(failed, helpers), symbols)
+
+    # ------------------------------------------------------------------ data collection
+    def decode_plan(self, nodes: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """Rows of the stacked node contents to read, and the matrix giving the secret."""
+        key = tuple(nodes)
+        if key not in self._decode_cache:
+            p = self.params
+            stacked = self.construction.generators[list(nodes)].reshape(-1, p.file_symbols)
+            rows = independent_rows(stacked)
+            if len(rows) < p.file_symbols:
+                raise DecodeError(f"nodes {list(nodes)} do not determine the data")
+            inverse = gf256.inverse(np.ascontiguousarray(stacked[rows]))
+            self._decode_cache[key] = (rows, inverse[p.key_symbols :])
+        return self._decode_cache[key]
+
+    def decode(self, contents: Mapping[int, np.ndarray], size: int) -> bytes:
+        """Recover ``size`` bytes from {node index: (alpha, L) content}; uses k of the nodes."""
+        p = self.params
+        nodes = sorted(contents)
+        for i in nodes:
+            self._check_node("node", i)
+        if len(nodes) < p.k:
+            raise DecodeError(f"data collection needs k={p.k} nodes, got {len(nodes)}")
+        nodes = nodes[: p.k]
+        blocks = [self._as_content(contents[i]) for i in nodes]
+        if len({b.shape for b in blocks}) != 1:
+            raise IntegrityError(f"node contents differ in shape: {[b.shape for b in blocks]}")
+        if size > p.secure_symbols * blocks[0].shape[1]:
+            raise ParameterError(f"size={size} exceeds what {blocks[0].shape[1]} stripes hold")
+        rows, matrix = self.decode_plan(nodes)
+        stacked = np.concatenate(blocks)
+        secret = gf256.matmul(matrix, stacked[rows])
+        return secret.reshape(-1)[:size].tobytes()
+
+    # ------------------------------------------------------------------ checks
+    def _check_node(self, name: str, index: int) -> None:
+        if not 0 <= index < self.params.n:
+            raise ParameterError(
+                f"{name}={index} is out of range (allowed: 0..{self.params.n - 1})"
+            )
+
+    def _as_content(self, content: np.ndarray) -> np.ndarray:
+        arr = np.asarray(content)
+        if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[0] != self.params.alpha:
+            raise IntegrityError(
+                f"node content must be a ({self.params.alpha}, L) uint8 array, got "
+                f"{arr.dtype} {arr.shape}"
+            )
+        return arr

@@ -1,0 +1,90 @@
+"""Stage 2: the allocation ILP equals brute force; pruning is lossless; scarce -> max goodput."""
+
+import numpy as np
+import pytest
+from conftest import toy_spec
+
+from redundancy.coral.allocation import allocate, options_for
+from redundancy.coral.catalog import load_scenario
+from redundancy.coral.templates import build_library, prune
+
+
+def _brute_force(scenario, templates):
+    """(min cost meeting demand or None, max total served) over every count vector."""
+    options = options_for(scenario, templates)
+    region = scenario.regions[0]
+    models = [m.name for m in scenario.models]
+    best_cost, best_served = [np.inf], [0.0]
+
+    def walk(i, left, cap, cost):
+        served = sum(min(cap[m], scenario.demand[m]) for m in models)
+        best_served[0] = max(best_served[0], served)
+        if all(cap[m] >= scenario.demand[m] - 1e-9 for m in models):
+            best_cost[0] = min(best_cost[0], cost)
+        for k in range(i, len(options)):
+            need = options[k].template.nodes
+            if all(left.get(c, 0) >= n for c, n in need.items()):
+                rest = {c: left.get(c, 0) - need.get(c, 0) for c in set(left) | set(need)}
+                grown = dict(cap)
+                grown[options[k].template.model] += options[k].template.throughput
+                walk(k, rest, grown, cost + options[k].price)
+
+    walk(0, dict(region.availability), dict.fromkeys(models, 0.0), 0.0)
+    return (None if np.isinf(best_cost[0]) else best_cost[0]), best_served[0]
+
+
+def _random_spec(seed):
+    rng = np.random.default_rng(seed)
+    availability = {
+        "L4x1": int(rng.integers(0, 3)),
+        "L4x2": int(rng.integers(0, 2)),
+        "L40Sx1": int(rng.integers(0, 3)),
+        "L40Sx2": int(rng.integers(0, 2)),
+    }
+    return toy_spec(float(rng.uniform(1, 30)), float(rng.uniform(1, 25)), availability=availability)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_two_stage_optimum_equals_brute_force(seed):
+    scenario = load_scenario(_random_spec(seed))
+    full = build_library(scenario, use_cache=False, pruned=False).all()
+    pruned = build_library(scenario, use_cache=False).all()
+    assert len(pruned) <= len(full)
+    cost, served = _brute_force(scenario, full)
+    result = allocate(scenario, pruned)
+    if cost is None:
+        assert result.mode == "max_goodput"
+        assert sum(result.served.values()) == pytest.approx(served, rel=1e-6)
+    else:
+        assert result.mode == "min_cost"
+        assert result.cost == pytest.approx(cost, rel=1e-9)
+        assert allocate(scenario, full).cost == pytest.approx(cost, rel=1e-9)  # pruning lossless
+
+
+def test_dominance_pruning_keeps_pareto_front_and_running_templates():
+    scenario = load_scenario(toy_spec())
+    full = build_library(scenario, use_cache=False, pruned=False).all()
+    names = [c.name for c in scenario.configs]
+    kept = prune(full, names)
+    assert {t.key for t in kept} < {t.key for t in full}
+    dropped = next(t for t in full if t.key not in {k.key for k in kept})
+    assert dropped.key in {t.key for t in prune(full, names, keep={dropped.key})}
+
+
+def test_scarce_scenario_reports_unmet_demand():
+    scenario = load_scenario(toy_spec(500.0, 400.0))
+    result = allocate(scenario, build_library(scenario, use_cache=False).all())
+    assert result.mode == "max_goodput" and result.notes
+    for model, demand in scenario.demand.items():
+        assert result.served[model] <= demand
+    assert sum(result.served.values()) > 0
+
+
+def test_churn_prefers_the_running_deployment():
+    scenario = load_scenario(toy_spec(churn_factor=0.5))
+    templates = build_library(scenario, use_cache=False).all()
+    first = allocate(scenario, templates)
+    assert first.churn > 0  # starting from nothing pays initialisation
+    again = allocate(scenario, templates, previous=first.counts)
+    assert again.churn == pytest.approx(0.0, abs=1e-9)
+    assert again.cost == pytest.approx(first.cost)
