@@ -1,0 +1,84 @@
+"""``protect(model, profile)``: a copy of a model whose Linear/Conv2d layers check themselves."""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from torch import nn
+
+from redundancy.abft.profile import DeviceProfile
+from redundancy.abft.schemes import SCHEMES, Detection, Monitor, ProtectedLayer
+from redundancy.abft.selector import LayerPlan, SelectorMode, plan
+from redundancy.abft.thresholds import ThresholdConfig
+from redundancy.errors import ParameterError
+
+Strategy = Literal["guided", "global", "tiled", "replication"]
+STRATEGIES: tuple[str, ...] = ("guided", *SCHEMES)
+
+
+class ProtectedModel(nn.Module):
+    """The protected copy: forward as the original, plus ``monitor`` with what the checks saw."""
+
+    def __init__(self, model: nn.Module, monitor: Monitor, plans: list[LayerPlan]) -> None:
+        super().__init__()
+        self.model, self.monitor, self.plans = model, monitor, plans
+
+    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        """Run the model; checks run inside each protected layer."""
+        return self.model(*args, **kwargs)
+
+    @property
+    def layers(self) -> dict[str, ProtectedLayer]:
+        """Protected layers by their name in the original model."""
+        return {m.name: m for m in self.model.modules() if isinstance(m, ProtectedLayer)}
+
+    def schemes(self) -> dict[str, str]:
+        """Scheme used by each protected layer."""
+        return {name: layer.scheme for name, layer in self.layers.items()}
+
+    def report(self) -> list[Detection]:
+        """Detections since the last ``monitor.reset()``."""
+        return list(self.monitor.detections)
+
+
+def protect(
+    model: nn.Module,
+    profile: DeviceProfile | None = None,
+    example: torch.Tensor | None = None,
+    strategy: Strategy = "guided",
+    policy: Literal["raise", "report"] = "report",
+    tile: int = 32,
+    thresholds: ThresholdConfig | None = None,
+    selector: SelectorMode = "cost",
+) -> ProtectedModel:
+    """Copy ``model`` and wrap each Linear/Conv2d layer in a self-checking ProtectedLayer.
+
+    ``strategy="guided"`` picks global or tiled per layer from the layer's GEMM on ``example``
+    and the device ``profile``; the other strategies use one scheme everywhere. With
+    ``policy="raise"`` a mismatch raises SilentDataCorruption naming the layer; with "report"
+    it is logged in ``monitor.detections``. The original model is left untouched.
+    """
+    if strategy not in STRATEGIES:
+        raise ParameterError(f"strategy={strategy!r} is not allowed (one of {STRATEGIES})")
+    if policy not in ("raise", "report"):
+        raise ParameterError(f"policy={policy!r} is not allowed (raise, report)")
+    if strategy == "guided" and (profile is None or example is None):
+        raise ParameterError("strategy='guided' needs a device profile and an example input")
+    clone = copy.deepcopy(model).eval()
+    plans = plan(clone, example, profile, tile, selector) if strategy == "guided" else []
+    chosen = {p.name: p.scheme for p in plans}
+    monitor = Monitor(policy=policy)
+    targets = [
+        (name, m) for name, m in clone.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)
+    ]
+    for name, module in targets:
+        scheme = chosen.get(name, "global") if strategy == "guided" else strategy
+        wrapped = ProtectedLayer(name, module, scheme, monitor, tile, thresholds)
+        if not name:  # the model is itself one Linear/Conv2d layer
+            clone = wrapped
+            break
+        parent_name, _, child = name.rpartition(".")
+        setattr(clone.get_submodule(parent_name) if parent_name else clone, child, wrapped)
+    return ProtectedModel(clone, monitor, plans)

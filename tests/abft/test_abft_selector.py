@@ -1,0 +1,124 @@
+"""Selector, profiles, fault injection and the CLI."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from redundancy.abft import zoo
+from redundancy.abft.cli import app
+from redundancy.abft.inject import campaign, flip_bit
+from redundancy.abft.profile import KNOWN_PROFILES, get_profile, load_profile, measure_profile
+from redundancy.abft.protect import protect
+from redundancy.abft.selector import plan
+from redundancy.errors import ConfigError, ParameterError
+
+T4 = KNOWN_PROFILES["T4"]
+
+
+class _TwoLayers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)  # low AI: K = 27, N = 32, huge M
+        self.head = nn.Linear(2048, 2048)  # high AI at a large batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem(x).mean() + self.head(torch.ones(2048, 2048)).mean()
+
+
+@pytest.mark.parametrize("mode", ["cost", "intensity"])
+def test_selector_tiled_for_low_ai_global_for_high_ai(mode: str) -> None:
+    plans = {p.name: p for p in plan(_TwoLayers(), torch.randn(1, 3, 128, 128), T4, mode=mode)}
+    assert plans["stem"].intensity < T4.ridge() < plans["head"].intensity
+    assert plans["stem"].scheme == "tiled"
+    assert plans["head"].scheme == "global"
+
+
+def test_guided_protect_uses_plan_and_stays_exact() -> None:
+    model = zoo.build("resnet50", 0.25)
+    x = zoo.example_input("resnet50", 1, size=32)
+    protected = protect(model, T4, x)
+    chosen = {p.name: p.scheme for p in protected.plans}
+    assert protected.schemes() == chosen
+    with torch.no_grad():
+        assert torch.equal(protected(x), model(x))
+    assert protected.report() == []
+
+
+def test_profiles_known_measured_and_files(tmp_path: Path) -> None:
+    assert get_profile("H100").ridge("float16") == pytest.approx(989e12 / 3350e9)
+    measured = measure_profile("cpu", size=64, repeats=1)
+    assert measured.bandwidth > 0 and measured.peak("float32") > 0
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(T4.model_dump()))
+    assert load_profile(path) == T4
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "bandwidth": -1}')
+    with pytest.raises(ConfigError, match=r"bad\.json"):
+        load_profile(bad)
+    with pytest.raises(ParameterError, match="not known"):
+        get_profile("Z80")
+
+
+def test_flip_bit_roundtrip_and_sign() -> None:
+    t = torch.tensor([1.5, -2.0])
+    flip_bit(t, 0, 31)
+    assert t[0] == -1.5
+    flip_bit(t, 0, 31)
+    flip_bit(t, 1, 23)
+    assert t[1] == -4.0
+    with pytest.raises(ParameterError, match="bit"):
+        flip_bit(t, 0, 32)
+    with pytest.raises(ParameterError, match="index"):
+        flip_bit(t, 2, 0)
+
+
+@pytest.mark.parametrize("strategy", ["global", "tiled"])
+def test_high_exponent_flips_in_weights_and_outputs_detected(strategy: str) -> None:
+    model = zoo.build("dlrm", 0.25)
+    x = zoo.example_input("dlrm", 4)
+    protected = protect(model, strategy=strategy)
+    for target in ("weight", "output"):
+        result = campaign(protected, x, target, bits=[30], trials=15, seed=1)  # type: ignore[arg-type]
+        assert result.false_positives == 0
+        assert result.total().coverage == 1.0
+    layer = protected.layers["2"]
+    flip_bit(layer.weight.data, 5, 30)  # |w| < 2: the exponent MSB makes it ~1e38
+    protected(x)
+    assert [d.layer for d in protected.report()] == ["2"]
+
+
+def test_activation_flips_are_invisible_to_abft_and_replication_misses_weights() -> None:
+    model = zoo.build("dlrm", 0.25)
+    x = zoo.example_input("dlrm", 2)
+    tiled = campaign(protect(model, strategy="tiled"), x, "activation", [30], trials=10)
+    assert tiled.total().detected == 0 and tiled.total().corrupted > 0
+    replica = protect(model, strategy="replication")
+    assert campaign(replica, x, "weight", [30], trials=10).total().detected == 0
+    assert campaign(replica, x, "output", [0, 30], trials=10).total().coverage == 1.0
+    with pytest.raises(ParameterError, match="target"):
+        campaign(replica, x, "memory", [30])  # type: ignore[arg-type]
+
+
+def test_cli_commands_run_on_defaults() -> None:
+    runner = CliRunner()
+    for args in (["profile", "T4"], ["plan", "dlrm"], ["inject", "--trials", "2"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["bench", "--repeats", "1"])
+    assert result.exit_code == 0 and "guided/global" in result.output
+
+
+def test_cli_bad_input_exits_2() -> None:
+    proc = subprocess.run(
+        ["/work/main/.venv/bin/redundancy", "abft", "plan", "nosuch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "nosuch" in proc.stderr
