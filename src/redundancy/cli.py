@@ -1,7 +1,8 @@
 """The ``redundancy`` command.
 
 Each system ``redundancy.<system>`` that has a ``cli.py`` with ``NAME`` (the sub-command) and
-``app`` (a Typer app) is mounted automatically, so adding a system touches no shared file.
+``app`` (a Typer app), or ``COMMANDS`` (several sub-commands: name -> Typer app), is mounted
+automatically, so adding a system touches no shared file.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def _mount_systems() -> None:
         if importlib.util.find_spec(f"redundancy.{system}.cli") is None:
             continue
         module = importlib.import_module(f"redundancy.{system}.cli")
-        app.add_typer(module.app, name=module.NAME, help=module.app.info.help)
+        commands = getattr(module, "COMMANDS", None) or {module.NAME: module.app}
+        for name, sub_app in commands.items():
+            app.add_typer(sub_app, name=name, help=sub_app.info.help)
 
 
 @app.command()

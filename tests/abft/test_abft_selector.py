@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def test_cli_commands_run_on_defaults() -> None:
 
 def test_cli_bad_input_exits_2() -> None:
     proc = subprocess.run(
-        ["/work/main/.venv/bin/redundancy", "abft", "plan", "nosuch"],
+        [str(Path(sys.executable).with_name("redundancy")), "abft", "plan", "nosuch"],
         capture_output=True,
         text=True,
         timeout=120,

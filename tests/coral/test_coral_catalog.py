@@ -1,6 +1,8 @@
 """Catalogs and scenarios: embedded data loads, user additions work, bad input is named."""
 
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from redundancy.coral.perf import load_profile, throughput_table
 from redundancy.coral.plan import Plan, plan
 from redundancy.errors import ConfigError, ParameterError
 
-CLI = "/work/main/.venv/bin/redundancy"
+CLI = str(Path(sys.executable).with_name("redundancy"))  # the venv's console script
 
 
 def test_embedded_catalog_and_scenarios():

@@ -1,6 +1,8 @@
 """Node files and the `redundancy regen` command: round trips, repair, bad input -> exit 2."""
 
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from redundancy.regenerating import RegenParams, decode_file, encode_file, repai
 from redundancy.regenerating.cli import app
 from redundancy.regenerating.files import node_path, read_node
 
-REDUNDANCY = "/work/main/.venv/bin/redundancy"
+REDUNDANCY = str(Path(sys.executable).with_name("redundancy"))  # the venv's console script
 runner = CliRunner()
 
 

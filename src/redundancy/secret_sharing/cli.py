@@ -1,4 +1,4 @@
-"""``redundancy sss``: Shamir split/combine and SNEAK check/run (a thin layer over the library)."""
+"""``redundancy shamir split|combine`` and ``redundancy sneak check|run``: a thin CLI layer."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ from rich.table import Table
 
 from redundancy.errors import ParameterError
 
-NAME = "sss"
-app = typer.Typer(
-    help="Secret sharing: Shamir over GF(2^8)/GF(p) and SNEAK dissemination over a network.",
+shamir_app = typer.Typer(
+    help="Shamir threshold secret sharing over GF(2^8) or a prime field.", no_args_is_help=True
+)
+sneak_app = typer.Typer(
+    help="SNEAK: disseminate Shamir shares across a network (check a graph, run the protocol).",
     no_args_is_help=True,
 )
+COMMANDS = {"shamir": shamir_app, "sneak": sneak_app}
 _out = Console()
 DEFAULT_SECRET = "correct horse battery staple"
 DEFAULT_GRAPH = "rgg:200:20"
 DEFAULT_TCP_GRAPH = "rgg:16:12"
 
 
-@app.command()
+@shamir_app.command()
 def split(
     secret: str = typer.Argument(DEFAULT_SECRET, help="Secret text (ignored with --file)."),
     n: int = typer.Option(5, "-n", help="Number of shares (k..255)."),
@@ -46,7 +49,7 @@ def split(
         _out.print(f"{n} shares (any {k} recover the secret) written to {out}")
 
 
-@app.command()
+@shamir_app.command()
 def combine(
     shares: Path = typer.Argument(..., help="File of share lines ('-' for stdin)."),
     out: Path | None = typer.Option(None, "--out", help="Write the secret bytes to a file."),
@@ -72,7 +75,7 @@ def _network(graph: str, dealer: str, seed: int):
     return load(graph, dealer=dealer, seed=seed)
 
 
-@app.command()
+@sneak_app.command()
 def check(
     graph: str = typer.Argument(DEFAULT_GRAPH, help="Edge list, GraphML, or kind:n[:deg[:ddeg]]."),
     k: int = typer.Option(3, "-k", help="Threshold."),
@@ -105,7 +108,7 @@ def check(
         _out.print(f"k node-disjoint paths to every non-neighbour (SMT): {verdict}")
 
 
-@app.command()
+@sneak_app.command()
 def run(
     graph: str = typer.Argument(
         None, help=f"Graph (default {DEFAULT_GRAPH}; tcp: {DEFAULT_TCP_GRAPH})."
