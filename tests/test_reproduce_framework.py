@@ -46,3 +46,8 @@ def test_import_redundancy_loads_no_heavy_dependency():
     code = f"import sys, redundancy, redundancy.cli; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_markdown_table_escapes_pipes_inside_cells():
+    table = reproduce.markdown_table([reproduce.Row("s", "|N(D)| symbols", "1", "2")])
+    assert table.splitlines()[2] == "| s | \\|N(D)\\| symbols | 1 | 2 |  |"

@@ -62,9 +62,11 @@ def run(systems: list[str] | None, *, quick: bool, out_dir: Path) -> list[Row]:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    """Rows as a Markdown table a person can paste."""
+    """Rows as a Markdown table a person can paste (pipes inside cells escaped)."""
     lines = ["| system | metric | paper | ours | note |", "|---|---|---|---|---|"]
-    lines += [f"| {r.system} | {r.metric} | {r.paper} | {r.ours} | {r.note} |" for r in rows]
+    for r in rows:
+        cells = (str(c).replace("|", "\\|") for c in (r.system, r.metric, r.paper, r.ours, r.note))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
