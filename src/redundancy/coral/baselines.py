@@ -1,16 +1,24 @@
-"""The Homo baseline (SkyServe/SageServe assumption): every replica is one node of one type.
+"""Baseline planners, each with the simulator's interface ``(scenario, running counts) -> Plan``.
 
-Per model, in order, replicas are bought greedily from the (region, config) with the best
-requests/s per dollar that still has nodes, until the demand is met or nothing is left.
+* Homo (SkyServe/SageServe assumption): every replica is one node of one type. Per model, in
+  order, replicas are bought greedily from the (region, config) with the best requests/s per dollar
+  that still has nodes, until the demand is met or nothing is left.
+* Mélange-style: per model, an ILP over single-node replicas of any GPU type (models in turn).
+* Ablations of Coral: homogeneous templates only (one joint ILP), and per-model allocation (Coral's
+  templates, but each model solved on what the earlier ones left: no cross-model trade-offs).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
-from redundancy.coral.catalog import Scenario
+from redundancy.coral.allocation import Allocation, Option, allocate
+from redundancy.coral.catalog import ModelSpec, Scenario
 from redundancy.coral.perf import throughput_table
+from redundancy.coral.plan import Plan, check_servable, to_plan
+from redundancy.coral.templates import Library, Stage, Template, build_library
 
 
 @dataclass
@@ -51,3 +59,131 @@ def homo_plan(scenario: Scenario) -> HomoResult:
                 model_cost[model.name] = model_cost.get(model.name, 0.0) + take * price
         served[model.name] = min(got, need)
     return HomoResult(replicas, cost, served, model_cost)
+
+
+# Planners with the simulator's interface: (scenario, running counts) -> Plan.
+
+
+def _single_node_template(model: ModelSpec, config: str, rate: float) -> Template:
+    return Template(
+        model=model.name,
+        nodes={config: 1},
+        stages=[Stage(nodes={config: 1}, layers=model.layers)],
+        throughput=rate,
+    )
+
+
+def homo_planner(scenario: Scenario, previous: dict[tuple[str, str], int] | None = None) -> Plan:
+    """The Homo baseline as a Plan (greedy, so ``previous`` is ignored)."""
+    start = time.perf_counter()
+    result = homo_plan(scenario)
+    configs = {c.name: c for c in scenario.configs}
+    regions = {r.name: r for r in scenario.regions}
+    counts, options = {}, []
+    for model in scenario.models:
+        rates = throughput_table(model, scenario.configs, scenario.perf, 1)[1, :, model.layers]
+        for (name, region, config), n in result.replicas.items():
+            if name != model.name:
+                continue
+            rate = float(rates[[c.name for c in scenario.configs].index(config)])
+            template = _single_node_template(model, config, rate)
+            price = scenario.price(regions[region], configs[config])
+            options.append(Option(region, template, price))
+            counts[(region, template.key)] = n
+    capacity = dict.fromkeys(scenario.demand, 0.0)
+    for option in options:
+        capacity[option.template.model] += counts[_key(option)] * option.template.throughput
+    allocation = Allocation(
+        counts, options, result.served, capacity, result.cost, 0.0,
+        "min_cost" if all(result.served[m] >= d - 1e-9 for m, d in scenario.demand.items())
+        else "max_goodput",
+    )  # fmt: skip
+    return to_plan(scenario, allocation, len(options), 0.0, time.perf_counter() - start)
+
+
+def _key(option: Option) -> tuple[str, str]:
+    return (option.region, option.template.key)
+
+
+def _library(scenario: Scenario) -> Library:
+    library = build_library(scenario)
+    check_servable(scenario, library)
+    return library
+
+
+def _joint(scenario, templates, previous) -> Plan:
+    start = time.perf_counter()
+    allocation = allocate(scenario, templates, previous=previous)
+    return to_plan(scenario, allocation, len(templates), 0.0, time.perf_counter() - start)
+
+
+def _sequential(scenario: Scenario, templates: list[Template], previous) -> Plan:
+    """Allocate model by model (in scenario order), each taking what the earlier ones left."""
+    start = time.perf_counter()
+    left = {r.name: dict(r.availability) for r in scenario.regions}
+    merged = Allocation({}, [], {}, {}, 0.0, 0.0, "min_cost")
+    for model in scenario.models:
+        regions = [r.model_copy(update={"availability": left[r.name]}) for r in scenario.regions]
+        sub = scenario.model_copy(
+            update={"models": [model], "demand": {model.name: scenario.demand[model.name]},
+                    "regions": regions}
+        )  # fmt: skip
+        mine = [t for t in templates if t.model == model.name]
+        part = allocate(sub, mine, previous=previous)
+        for option in part.options:
+            n = part.counts.get(_key(option), 0)
+            if n:
+                merged.options.append(option)
+                merged.counts[_key(option)] = n
+                for config, used in option.template.nodes.items():
+                    left[option.region][config] -= n * used
+        merged.served.update(part.served)
+        merged.capacity.update(part.capacity)
+        merged.cost += part.cost
+        merged.churn += part.churn
+        if part.mode != "min_cost":
+            merged.mode = part.mode
+            merged.notes.append(f"{model.name}: demand not met within what earlier models left")
+    return to_plan(scenario, merged, len(templates), 0.0, time.perf_counter() - start)
+
+
+def coral_planner(scenario: Scenario, previous: dict[tuple[str, str], int] | None = None) -> Plan:
+    """Coral: every template, one joint allocation ILP."""
+    return _joint(scenario, _library(scenario).all(), previous)
+
+
+def homogeneous_planner(
+    scenario: Scenario, previous: dict[tuple[str, str], int] | None = None
+) -> Plan:
+    """Ablation: Coral restricted to templates whose nodes are all of one config."""
+    templates = [t for t in _library(scenario).all() if len(t.nodes) == 1]
+    return _joint(scenario, templates, previous)
+
+
+def per_model_planner(
+    scenario: Scenario, previous: dict[tuple[str, str], int] | None = None
+) -> Plan:
+    """Ablation: Coral's templates, but each model allocated on its own (no joint ILP)."""
+    return _sequential(scenario, _library(scenario).all(), previous)
+
+
+def melange_planner(scenario: Scenario, previous: dict[tuple[str, str], int] | None = None) -> Plan:
+    """Mélange-style: per model, an ILP over single-node replicas of any GPU type."""
+    templates = []
+    for model in scenario.models:
+        rates = throughput_table(model, scenario.configs, scenario.perf, 1)[1, :, model.layers]
+        templates += [
+            _single_node_template(model, c.name, float(r))
+            for c, r in zip(scenario.configs, rates, strict=True)
+            if r > 0
+        ]
+    return _sequential(scenario, templates, previous)
+
+
+PLANNERS = {
+    "coral": coral_planner,
+    "homo": homo_planner,
+    "melange": melange_planner,
+    "coral-homogeneous": homogeneous_planner,
+    "coral-per-model": per_model_planner,
+}

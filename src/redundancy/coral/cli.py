@@ -106,3 +106,79 @@ def explain_cmd(
 
     for line in explain(Plan.load(plan_path)):
         typer.echo(line)
+
+
+@app.command("compare")
+def compare_cmd(
+    scenario: str = typer.Argument(
+        "core",
+        help="core, extended, scarce-core, scarce-extended, "
+        "large-heavy, small-heavy, or a scenario YAML.",
+    ),
+    max_nodes: int = typer.Option(3, "--max-nodes", help="Nmax per template."),
+    duration: float = typer.Option(1800.0, "--duration", help="Simulated seconds."),
+    planners: str = typer.Option("", "--planners", help="Comma-separated (default: all)."),
+    seed: int = typer.Option(0, "--seed"),
+    fluctuate: bool = typer.Option(False, "--fluctuate", help="Fluctuating availability."),
+    plot: Path = typer.Option(None, "--plot", help="Write cost/goodput-over-time PNG here."),
+) -> None:
+    """Run every planner on the same scenario and trace through the simulator."""
+    from redundancy.coral.compare import compare, comparison_scenario
+    from redundancy.coral.compare import plot as plot_outcomes
+    from redundancy.errors import ParameterError, check_range
+
+    check_range("--max-nodes", max_nodes, 1, 8)
+    if not 1 <= duration <= 86400:
+        raise ParameterError(f"--duration={duration} is out of range (allowed: 1..86400 s)")
+    chosen = comparison_scenario(scenario, max_nodes)
+    names = [p.strip() for p in planners.split(",") if p.strip()] or None
+    outcomes = compare(chosen, names, duration, seed, fluctuate)
+    typer.echo(
+        f"{'planner':20s} {'$/h':>8s} {'goodput tok/s':>14s} {'SLO att.':>9s} {'solve s':>8s}"
+    )
+    for o in outcomes:
+        typer.echo(f"{o.planner:20s} {o.cost_per_hour:8.2f} {o.goodput_tps:14.0f} "
+                   f"{o.attainment:9.3f} {o.solve_s:8.2f}")  # fmt: skip
+    if plot:
+        plot_outcomes(outcomes, plot, chosen.name)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    scenario: str = typer.Argument("core", help="Scenario name (as for compare) or YAML."),
+    planner: str = typer.Option("coral", "--planner"),
+    max_nodes: int = typer.Option(3, "--max-nodes"),
+    trace: Path = typer.Option(None, "--trace", help="Azure LLM or BurstGPT CSV to replay."),
+    rate_scale: float = typer.Option(1.0, "--rate-scale", help="Speed the CSV's arrivals up."),
+    availability: Path = typer.Option(
+        None, "--availability", help="time_s,region,config,available CSV."
+    ),
+    duration: float = typer.Option(600.0, "--duration", help="Simulated seconds."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Simulate one planner on a synthetic or loaded trace; per-model goodput and SLO attainment."""
+    from redundancy.coral.availability import load_availability
+    from redundancy.coral.baselines import PLANNERS
+    from redundancy.coral.compare import comparison_scenario
+    from redundancy.coral.simulator import simulate
+    from redundancy.coral.workload import load_trace, synthetic_trace
+    from redundancy.errors import ParameterError, check_range
+
+    check_range("--max-nodes", max_nodes, 1, 8)
+    if not 1 <= duration <= 86400:
+        raise ParameterError(f"--duration={duration} is out of range (allowed: 1..86400 s)")
+    if planner not in PLANNERS:
+        raise ParameterError(f"--planner {planner!r} is unknown (allowed: {', '.join(PLANNERS)})")
+    chosen = comparison_scenario(scenario, max_nodes)
+    models = [m.name for m in chosen.models]
+    if trace:
+        requests = load_trace(trace, models, rate_scale, duration)
+    else:
+        requests = synthetic_trace(chosen.demand, duration, seed=seed)
+    avail = load_availability(availability, chosen) if availability else None
+    result = simulate(chosen, requests, PLANNERS[planner], avail, duration_s=duration)
+    head = f"{planner} on {chosen.name}: ${result.cost_per_hour:.2f}/h, goodput "
+    typer.echo(head + f"{result.goodput():.0f} tokens/s, SLO attainment {result.attainment():.3f}")
+    for name, row in result.per_model().items():
+        counts = f"  {name:14s} {row['requests']:6d} req, {row['dropped']:5d} dropped, "
+        typer.echo(counts + f"attainment {row['attainment']:.3f}, {row['goodput_tps']:.0f} tok/s")

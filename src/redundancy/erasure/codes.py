@@ -94,19 +94,22 @@ class LinearCode:
         return f"{type(self).__name__}({self.name}, n={self.n}, k={self.k})"
 
     # ------------------------------------------------------------------ data path
-    def split(self, data: bytes | bytearray | memoryview) -> np.ndarray:
-        """Cut ``data`` into k equal data shards (zero-padded); ``join`` undoes it.
+    def split(self, data: bytes | bytearray | memoryview) -> list[np.ndarray]:
+        """Cut ``data`` into k equal data shards (the tail zero-padded); ``join`` undoes it.
 
-        When the length divides evenly the result is a read-only view of ``data`` (no copy).
+        Shards that lie wholly inside ``data`` are read-only views (no copy); only the shards
+        that reach past the end are padded copies.
         """
         raw = np.frombuffer(data, dtype=np.uint8)
-        if raw.size and raw.size % self.k == 0:
-            return raw.reshape(self.k, -1)  # no copy (read-only view of ``data``)
-        length = -(-raw.size // self.k) if raw.size else 0
-        shards = np.empty((self.k, length), dtype=np.uint8)
-        flat = shards.reshape(-1)
-        flat[: raw.size] = raw
-        flat[raw.size :] = 0
+        length = -(-raw.size // self.k)
+        shards = []
+        for i in range(self.k):
+            piece = raw[i * length : (i + 1) * length]
+            if piece.size < length:
+                padded = np.zeros(length, dtype=np.uint8)
+                padded[: piece.size] = piece
+                piece = padded
+            shards.append(piece)
         return shards
 
     def join(self, shards: Sequence[Shard | None] | np.ndarray, size: int) -> bytes:

@@ -1,0 +1,187 @@
+"""`redundancy parm`: train and evaluate ParM parity models and learned codes.
+
+A thin layer over ``redundancy.coded_inference``; torch is imported inside the commands so that
+mounting this sub-command costs nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="ParM parity models and learned codes: rebuild unavailable predictions.",
+    no_args_is_help=True,
+)
+learned_app = typer.Typer(
+    help="Learned encoder/decoder codes (r = 1) around a frozen model.", no_args_is_help=True
+)
+app.add_typer(learned_app, name="learned")
+COMMANDS = {"parm": app, "learned-code": learned_app}  # `redundancy parm learned` == `learned-code`
+_out = Console()
+
+_CONFIG = typer.Option(None, "--config", help="YAML/JSON config (fields as in ParmConfig).")
+_QUICK = typer.Option(
+    True, "--quick/--full", help="Quick: few epochs, capped data (seconds). Full: the config as is."
+)
+_OUT = typer.Option(Path("runs/parm"), "--out", help="Output folder (bundle, results, plot).")
+_RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint in --out.")
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
+_THREADS = typer.Option(1, "--threads", min=1, help="torch CPU threads (small models: 1 is best).")
+
+
+def _merge(base: object, overrides: dict[str, object]) -> object:
+    """Apply the CLI options that were given on top of the config (validated again)."""
+    from redundancy.coded_inference.config import parse_config
+
+    raw = base.model_dump(mode="json")  # type: ignore[attr-defined]
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in ("dataset", "root"):
+            raw["data"][key] = str(value) if isinstance(value, Path) else value
+        else:
+            raw[key] = value
+    return parse_config(raw, type(base), source="options")
+
+
+def _show(results: list, title: str, out: Path) -> None:
+    from redundancy.coded_inference.evaluation import markdown, write_results
+
+    paths = write_results(results, out, title)
+    _out.print(f"[bold]{title}[/bold]")
+    typer.echo(markdown(results))
+    typer.echo(f"written: {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+def train(
+    config: Path = _CONFIG,
+    dataset: str = typer.Option(None, help="mnist5k | fashion | digits | cifar10"),
+    root: Path = typer.Option(None, help="Data folder for fashion / cifar10."),
+    model: str = typer.Option(None, help="base-mlp | small-cnn | resnet18 | linear"),
+    k: int = typer.Option(None, help="Queries per coding group (2..16; 2 or 4 for concat)."),
+    encoder: str = typer.Option(None, help="addition | concatenation"),
+    deployed: Path = typer.Option(None, help="State dict of --model to use as deployed model."),
+    quick: bool = _QUICK,
+    out: Path = _OUT,
+    resume: bool = _RESUME,
+    progress: bool = _PROGRESS,
+    threads: int = _THREADS,
+) -> None:
+    """Train deployed model, cheap backup and parity model; save bundle.pt and the scores."""
+    import torch
+
+    from redundancy.coded_inference import config as cfg
+    from redundancy.coded_inference.data import load_data
+    from redundancy.coded_inference.models import load_model
+    from redundancy.coded_inference.pipeline import run_parm, save_bundle
+
+    base = cfg.load_config(config, cfg.ParmConfig) if config else cfg.ParmConfig()
+    parm = _merge(
+        base, {"dataset": dataset, "root": root, "model": model, "k": k, "encoder": encoder}
+    )
+    parm = cfg.quick_variant(parm) if quick else parm
+    torch.set_num_threads(threads)
+    torch.manual_seed(parm.seed)
+    data = load_data(parm.data)
+    user = None
+    if deployed is not None:
+        user = load_model(deployed, parm.model, data.input_shape, data.n_classes)
+    run = run_parm(
+        parm, data=data, deployed=user, checkpoint_dir=out, resume=resume, progress=progress
+    )
+    save_bundle(run, out / "bundle.pt")
+    _show(run.results, f"ParM {parm.encoder} k={parm.k} on {data.name} ({parm.model})", out)
+
+
+@app.command()
+def evaluate(
+    bundle: Path = typer.Option(Path("runs/parm/bundle.pt"), help="Bundle from `parm train`."),
+    k: int = typer.Option(None, help="Refuse a bundle trained for another k."),
+    out: Path = typer.Option(None, help="Where to write results (default: the bundle's folder)."),
+) -> None:
+    """Score a saved parity model and both baselines on its data set's test split."""
+    from redundancy.coded_inference.data import load_data
+    from redundancy.coded_inference.pipeline import load_bundle, score
+
+    code, cheap, parm = load_bundle(bundle, k)
+    data = load_data(parm.data)
+    results = score(code, cheap, data, parm.seed)
+    _show(
+        results,
+        f"ParM {parm.encoder} k={parm.k} on {data.name} ({parm.model})",
+        out or bundle.parent,
+    )
+
+
+app.command("eval", hidden=True, help="Alias of evaluate.")(evaluate)
+
+
+@learned_app.command("train")
+def learned_train(
+    config: Path = _CONFIG,
+    dataset: str = typer.Option(None, help="mnist5k | fashion | digits | cifar10"),
+    root: Path = typer.Option(None, help="Data folder for fashion / cifar10."),
+    k: int = typer.Option(None, help="Queries per coding group (2..8; paper: 2, 5)."),
+    encoder: str = typer.Option(None, help="mlp | conv"),
+    loss: str = typer.Option(None, help="kl | mse | ce"),
+    quick: bool = _QUICK,
+    out: Path = typer.Option(Path("runs/learned"), "--out", help="Output folder."),
+    resume: bool = _RESUME,
+    progress: bool = _PROGRESS,
+    threads: int = _THREADS,
+) -> None:
+    """Train a deployed model and a learned code around it; save learned.pt and the scores."""
+    import torch
+
+    from redundancy.coded_inference import config as cfg
+    from redundancy.coded_inference.pipeline import run_learned, save_learned
+
+    base = cfg.load_config(config, cfg.LearnedCodeConfig) if config else cfg.LearnedCodeConfig()
+    learned = _merge(
+        base, {"dataset": dataset, "root": root, "k": k, "encoder": encoder, "loss": loss}
+    )
+    learned = cfg.quick_variant(learned) if quick else learned
+    torch.set_num_threads(threads)
+    torch.manual_seed(learned.seed)
+    run = run_learned(learned, checkpoint_dir=out, resume=resume, progress=progress)
+    save_learned(run, out / "learned.pt")
+    _show(
+        run.results,
+        f"learned {learned.encoder} code k={learned.k} ({learned.loss}) on {run.data.name}",
+        out,
+    )
+
+
+@learned_app.command("evaluate")
+def learned_evaluate(
+    bundle: Path = typer.Option(Path("runs/learned/learned.pt"), help="From `learned train`."),
+    k: int = typer.Option(None, help="Refuse a code trained for another k."),
+    out: Path = typer.Option(None, help="Where to write results (default: the bundle's folder)."),
+) -> None:
+    """Score a saved learned code and the default-prediction baseline on the test split."""
+    from redundancy.coded_inference.data import load_data
+    from redundancy.coded_inference.evaluation import default_prediction_baseline
+    from redundancy.coded_inference.learned import evaluate_learned_code
+    from redundancy.coded_inference.pipeline import load_learned
+    from redundancy.coded_inference.training import predict_logits
+
+    code, deployed, learned = load_learned(bundle, k)
+    data = load_data(learned.data)
+    results = [
+        evaluate_learned_code(code, deployed, data.x_test, data.y_test, seed=learned.seed),
+        default_prediction_baseline(
+            data.y_train, predict_logits(deployed, data.x_test), data.y_test
+        ),
+    ]
+    _show(
+        results,
+        f"learned {learned.encoder} code k={learned.k} on {data.name}",
+        out or bundle.parent,
+    )
+
+
+learned_app.command("eval", hidden=True, help="Alias of evaluate.")(learned_evaluate)

@@ -1,0 +1,312 @@
+"""End-to-end ParM experiment: data -> deployed model -> cheap backup -> parity model -> scores.
+
+``run_parm`` is what the CLI, ``reproduce`` and the benchmark call; ``save_bundle`` /
+``load_bundle`` keep a trained (deployed, parity, cheap) triple in one file that a serving
+frontend can load into a ``ParityCode``.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from redundancy.coded_inference.codes import ParityCode, make_encoder
+from redundancy.coded_inference.config import LearnedCodeConfig, OptimConfig, ParmConfig
+from redundancy.coded_inference.data import ImageData, load_data
+from redundancy.coded_inference.evaluation import (
+    CodedAccuracy,
+    cheap_backup_baseline,
+    default_prediction_baseline,
+    evaluate_parity_code,
+)
+from redundancy.coded_inference.learned import (
+    LearnedCode,
+    evaluate_learned_code,
+    train_learned_code,
+)
+from redundancy.coded_inference.models import build_cheap_model, build_model, check_compatible
+from redundancy.coded_inference.training import (
+    TrainHistory,
+    fit_classifier,
+    predict_logits,
+    train_parity_model,
+)
+from redundancy.errors import ConfigError, IntegrityError, ParameterError
+from redundancy.storage_io import atomic_write_bytes
+
+BUNDLE_FORMAT = "redundancy-parm/1"
+
+
+@dataclass
+class ParmRun:
+    """A trained ParM setup and its scores against the two baselines."""
+
+    config: ParmConfig
+    data: ImageData
+    code: ParityCode
+    cheap: nn.Module
+    results: list[CodedAccuracy]
+    histories: dict[str, TrainHistory] = field(default_factory=dict)
+
+
+def train_deployed(
+    data: ImageData,
+    model: nn.Module,
+    optim: OptimConfig,
+    *,
+    val_fraction: float,
+    seed: int,
+    progress: bool = False,
+    label: str = "deployed model",
+) -> TrainHistory:
+    """Train a classifier on ``data`` with a seeded validation split for early stopping."""
+    check_compatible(model, data.input_shape, data.n_classes)
+    torch.manual_seed(seed)
+    train, x_val, y_val = data.split_validation(val_fraction, seed)
+    return fit_classifier(
+        model,
+        train.x_train,
+        train.y_train,
+        x_val,
+        y_val,
+        optim,
+        seed=seed,
+        progress=progress,
+        label=label,
+    )
+
+
+def run_parm(
+    config: ParmConfig | None = None,
+    *,
+    data: ImageData | None = None,
+    deployed: nn.Module | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> ParmRun:
+    """Train (or reuse) the deployed model, train the cheap backup and the parity model, score.
+
+    A given ``deployed`` model is used as is (frozen); otherwise one of ``config.model`` is
+    trained. The parity model always has ``config.model``'s architecture.
+    """
+    config = config or ParmConfig()
+    data = data or load_data(config.data)
+    torch.manual_seed(config.seed)
+    encoder = make_encoder(config.encoder, config.k, data.input_shape)
+    histories: dict[str, TrainHistory] = {}
+    val_fraction, seed = config.data.val_fraction, config.seed
+    if deployed is None:
+        deployed = build_model(config.model, data.input_shape, data.n_classes)
+        histories["deployed"] = train_deployed(
+            data, deployed, config.deployed, val_fraction=val_fraction, seed=seed, progress=progress
+        )
+    else:
+        check_compatible(deployed, data.input_shape, data.n_classes)
+    deployed.eval()
+    for p in deployed.parameters():
+        p.requires_grad_(False)
+    cheap = build_cheap_model(data.input_shape, data.n_classes, config.k)
+    histories["cheap"] = train_deployed(
+        data,
+        cheap,
+        config.deployed,
+        val_fraction=val_fraction,
+        seed=seed,
+        progress=progress,
+        label="cheap backup",
+    )
+    parity = build_model(config.model, data.input_shape, data.n_classes)
+    train, x_val, _ = data.split_validation(val_fraction, seed)
+    checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / "parity.ckpt"
+    histories["parity"] = train_parity_model(
+        deployed,
+        parity,
+        encoder,
+        train.x_train,
+        x_val,
+        config.parity,
+        groups_per_epoch=config.groups_per_epoch,
+        seed=seed,
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+    )
+    code = ParityCode(deployed, parity, encoder)
+    return ParmRun(config, data, code, cheap, score(code, cheap, data, seed), histories)
+
+
+def score(
+    code: ParityCode, cheap: nn.Module, data: ImageData, seed: int = 0
+) -> list[CodedAccuracy]:
+    """ParM, cheap backup and default prediction on the test split."""
+    deployed_logits = predict_logits(code.deployed, data.x_test)
+    return [
+        evaluate_parity_code(code, data.x_test, data.y_test, seed=seed),
+        cheap_backup_baseline(predict_logits(cheap, data.x_test), deployed_logits, data.y_test),
+        default_prediction_baseline(data.y_train, deployed_logits, data.y_test),
+    ]
+
+
+def save_bundle(run: ParmRun, path: Path) -> None:
+    """Write the deployed, parity and cheap models with their code parameters (atomically)."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "format": BUNDLE_FORMAT,
+            "config": run.config.model_dump(mode="json"),
+            "input_shape": list(run.data.input_shape),
+            "n_classes": run.data.n_classes,
+            "deployed": run.code.deployed.state_dict(),
+            "parity": run.code.parity.state_dict(),
+            "cheap": run.cheap.state_dict(),
+        },
+        buffer,
+    )
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_bundle(path: Path, k: int | None = None) -> tuple[ParityCode, nn.Module, ParmConfig]:
+    """Load a bundle into (ParityCode, cheap model, config); ``k`` if given must match."""
+    raw = _read(path, BUNDLE_FORMAT, "redundancy parm train")
+    config = ParmConfig.model_validate(raw["config"])
+    if k is not None and k != config.k:
+        raise ParameterError(f"the parity model in {path} was trained for k={config.k}, not k={k}")
+    shape, n_classes = tuple(raw["input_shape"]), int(raw["n_classes"])
+    deployed = build_model(config.model, shape, n_classes)
+    parity = copy.deepcopy(deployed)
+    cheap = build_cheap_model(shape, n_classes, config.k)
+    for module, key in ((deployed, "deployed"), (parity, "parity"), (cheap, "cheap")):
+        module.load_state_dict(raw[key])
+        module.eval()
+    return (
+        ParityCode(deployed, parity, make_encoder(config.encoder, config.k, shape)),
+        cheap,
+        config,
+    )
+
+
+@dataclass
+class LearnedRun:
+    """A trained learned code, the deployed model it wraps, and its scores."""
+
+    config: LearnedCodeConfig
+    data: ImageData
+    deployed: nn.Module
+    code: LearnedCode
+    results: list[CodedAccuracy]
+    histories: dict[str, TrainHistory] = field(default_factory=dict)
+
+
+def run_learned(
+    config: LearnedCodeConfig | None = None,
+    *,
+    data: ImageData | None = None,
+    deployed: nn.Module | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> LearnedRun:
+    """Train (or reuse) the deployed model, then a learned code around it; score both baselines."""
+    config = config or LearnedCodeConfig()
+    data = data or load_data(config.data)
+    torch.manual_seed(config.seed)
+    histories: dict[str, TrainHistory] = {}
+    val_fraction, seed = config.data.val_fraction, config.seed
+    if deployed is None:
+        deployed = build_model(config.model, data.input_shape, data.n_classes)
+        histories["deployed"] = train_deployed(
+            data, deployed, config.deployed, val_fraction=val_fraction, seed=seed, progress=progress
+        )
+    else:
+        check_compatible(deployed, data.input_shape, data.n_classes)
+    code = LearnedCode(
+        config.k,
+        data.input_shape,
+        data.n_classes,
+        encoder=config.encoder,
+        r=config.r,
+        hidden_factor=config.hidden_factor,
+    )
+    train, x_val, _ = data.split_validation(val_fraction, seed)
+    checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / "learned.ckpt"
+    histories["code"] = train_learned_code(
+        code,
+        deployed,
+        train.x_train,
+        train.y_train,
+        x_val,
+        config.code,
+        loss=config.loss,
+        seed=seed,
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+    )
+    deployed_logits = predict_logits(deployed, data.x_test)
+    results = [
+        evaluate_learned_code(code, deployed, data.x_test, data.y_test, seed=seed),
+        default_prediction_baseline(data.y_train, deployed_logits, data.y_test),
+    ]
+    return LearnedRun(config, data, deployed, code, results, histories)
+
+
+LEARNED_FORMAT = "redundancy-learned-code/1"
+
+
+def save_learned(run: LearnedRun, path: Path) -> None:
+    """Write the deployed model and the learned encoder/decoder with their config (atomically)."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "format": LEARNED_FORMAT,
+            "config": run.config.model_dump(mode="json"),
+            "input_shape": list(run.data.input_shape),
+            "n_classes": run.data.n_classes,
+            "deployed": run.deployed.state_dict(),
+            "code": run.code.state_dict(),
+        },
+        buffer,
+    )
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_learned(
+    path: Path, k: int | None = None
+) -> tuple[LearnedCode, nn.Module, LearnedCodeConfig]:
+    """Load (learned code, deployed model, config); ``k`` if given must match the code's."""
+    raw = _read(path, LEARNED_FORMAT, "redundancy parm learned train")
+    config = LearnedCodeConfig.model_validate(raw["config"])
+    if k is not None and k != config.k:
+        raise ParameterError(f"the learned code in {path} was trained for k={config.k}, not k={k}")
+    shape, n_classes = tuple(raw["input_shape"]), int(raw["n_classes"])
+    deployed = build_model(config.model, shape, n_classes)
+    deployed.load_state_dict(raw["deployed"])
+    code = LearnedCode(
+        config.k,
+        shape,
+        n_classes,
+        encoder=config.encoder,
+        r=config.r,
+        hidden_factor=config.hidden_factor,
+    )
+    code.load_state_dict(raw["code"])
+    return code.eval(), deployed.eval(), config
+
+
+def _read(path: Path, expected: str, command: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist (run `{command}` first)")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types on a corrupt file
+        raise IntegrityError(f"{path} is not a {expected} file: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != expected:
+        raise IntegrityError(f"{path} is not a {expected} file")
+    return raw

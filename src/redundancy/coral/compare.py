@@ -1,0 +1,137 @@
+"""Every planner on the same scenario and trace through the simulator: cost, goodput, solve time.
+
+Scenarios: ``core`` and ``extended`` (the paper's setups), ``scarce-*`` (availability scaled so
+the nodes on offer hold only ``1 + headroom`` times the GPU memory Coral's unconstrained plan uses:
+25% for core, 75% for extended, as in the paper), and ``large-heavy`` / ``small-heavy`` (extended
+with 4x the demand on the three large or the three small models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from redundancy.coral.availability import fluctuating_availability
+from redundancy.coral.baselines import PLANNERS, coral_planner
+from redundancy.coral.catalog import Scenario, load_scenario
+from redundancy.coral.simulator import SimConfig, SimResult, simulate
+from redundancy.coral.workload import synthetic_trace
+from redundancy.errors import ParameterError
+
+SCENARIOS = ("core", "extended", "scarce-core", "scarce-extended", "large-heavy", "small-heavy")
+SCARCE_HEADROOM = {"core": 0.25, "extended": 0.75}
+LARGE = ("Llama3-70B", "GPT-OSS-120B", "Qwen3-235B")
+
+
+def scarce(scenario: Scenario, headroom: float) -> Scenario:
+    """Scale availability so the offered GPU memory is (1 + headroom) x what Coral's plan uses."""
+    configs = {c.name: c for c in scenario.configs}
+
+    def memory(nodes: dict[str, int]) -> float:
+        return sum(n * configs[c].count * configs[c].gpu.memory_gb for c, n in nodes.items())
+
+    def scaled(factor: float) -> list[dict[str, int]]:
+        return [{c: int(np.rint(n * factor)) for c, n in r.availability.items() if c in configs}
+                for r in scenario.regions]  # fmt: skip
+
+    plan = coral_planner(scenario)
+    target = (1 + headroom) * sum(memory(s.nodes) for inst in plan.instances for s in inst.stages)
+    lo, hi = 0.0, 1.0  # smallest factor whose rounded counts offer the target memory
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if sum(memory(a) for a in scaled(mid)) >= target else (mid, hi)
+    regions = [
+        r.model_copy(update={"availability": a})
+        for r, a in zip(scenario.regions, scaled(hi), strict=True)
+    ]
+    return scenario.model_copy(update={"regions": regions, "name": f"scarce-{scenario.name}"})
+
+
+def comparison_scenario(name: str, max_nodes: int | None = None) -> Scenario:
+    """Resolve one of SCENARIOS (or a scenario YAML path), optionally capping Nmax."""
+    base = name.removeprefix("scarce-")
+    if name in ("large-heavy", "small-heavy"):
+        base = "extended"
+    if base not in ("core", "extended") and not Path(name).is_file():
+        raise ParameterError(f"scenario {name!r} is unknown (allowed: {', '.join(SCENARIOS)} or a "
+                             "YAML path)")  # fmt: skip
+    scenario = load_scenario(base if base in ("core", "extended") else name)
+    if max_nodes is not None:
+        scenario = scenario.model_copy(update={"max_nodes": max_nodes})
+    if name in ("large-heavy", "small-heavy"):
+        heavy = (lambda m: m in LARGE) if name == "large-heavy" else (lambda m: m not in LARGE)
+        demand = {m: d * (4 if heavy(m) else 1) for m, d in scenario.demand.items()}
+        scenario = scenario.model_copy(update={"demand": demand, "name": name})
+    if name.startswith("scarce-"):
+        scenario = scarce(scenario, SCARCE_HEADROOM[base])
+    return scenario
+
+
+@dataclass
+class Outcome:
+    """One planner's run: headline numbers and the full simulation result."""
+
+    planner: str
+    cost_per_hour: float
+    goodput_tps: float
+    attainment: float
+    solve_s: float
+    result: SimResult
+
+
+def compare(
+    scenario: Scenario,
+    planners: list[str] | None = None,
+    duration_s: float = 1800.0,
+    seed: int = 0,
+    fluctuate: bool = False,
+    config: SimConfig | None = None,
+) -> list[Outcome]:
+    """Simulate each named planner on the same trace (and availability) of ``scenario``."""
+    names = planners or list(PLANNERS)
+    for name in names:
+        if name not in PLANNERS:
+            raise ParameterError(f"planner {name!r} is unknown (allowed: {', '.join(PLANNERS)})")
+    trace = synthetic_trace(scenario.demand, duration_s, seed=seed)
+    availability = None
+    if fluctuate:
+        availability = fluctuating_availability(scenario, duration_s, seed=seed)
+    outcomes = []
+    for name in names:
+        result = simulate(scenario, trace, PLANNERS[name], availability, config, duration_s)
+        outcomes.append(
+            Outcome(
+                name, result.cost_per_hour, result.goodput(), result.attainment(),
+                float(np.mean(result.plan_seconds)), result,
+            )
+        )  # fmt: skip
+    return outcomes
+
+
+def plot(outcomes: list[Outcome], path: Path, title: str = "") -> None:
+    """Cost ($/h) and goodput (tokens/s) over time, one line per planner (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for outcome in outcomes:
+        line = outcome.result.timeline()
+        minutes = line["t"] / 60
+        goodput = sum(v for k, v in line.items() if k.startswith("goodput:"))
+        top.step(minutes, line["cost_per_hour"], where="post", label=outcome.planner)
+        bottom.plot(minutes, goodput, label=outcome.planner)
+    top.set_ylabel("$ / hour")
+    bottom.set_ylabel("goodput (tokens/s)")
+    bottom.set_xlabel("minute")
+    top.set_title(title)
+    top.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
