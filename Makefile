@@ -26,8 +26,10 @@ bench: $(STAMP)
 
 $(APT_STAMP):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  pkgs="$(APT_PACKAGES)"; \
+	  $(PYTHON) -c "import ensurepip" 2>/dev/null || pkgs="$$pkgs python3-venv"; \
+	  if ! dpkg -s $$pkgs >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \
 	  fi; \
 	else \
 	  echo "note: not root; skipping Debian packages ($(APT_PACKAGES)); pure-Python fallbacks are used"; \
