@@ -208,3 +208,26 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, args):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_store_on_an_fsspec_url_round_trips_and_repairs(tmp_path):
+    import fsspec
+
+    source = make_file(tmp_path, 40_000, seed=5)
+    url = "memory://ec-test/store"
+    manifest = store.encode_file(source, url, "lrc:4,2,1", stripe_size=3000)
+    fs = fsspec.filesystem("memory")
+    fs.rm(f"/ec-test/store/{manifest.shards[1].path}")
+    report = store.verify_store(url)
+    assert report.damaged == [1] and report.recoverable
+    assert store.repair_store(url).rebuilt == [1]
+    assert store.verify_store(url).healthy
+    store.decode_store(url, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
+    assert not [p for p in fs.find("/ec-test") if p.endswith(".tmp")]
+    fs.rm("/ec-test", recursive=True)
+
+
+def test_unknown_url_protocol_is_a_parameter_error(tmp_path):
+    with pytest.raises(ParameterError, match="not usable"):
+        store.verify_store("nosuchproto://bucket/store")

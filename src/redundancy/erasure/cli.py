@@ -42,12 +42,12 @@ def _indices(text: str | None) -> list[int] | None:
 def encode(
     file: Path = typer.Argument(..., help="File to encode."),
     code: str = typer.Option("rs:10,4", help="rs:K,M | rs-vand:K,M | lrc:K,L,G"),
-    out: Path = typer.Option(None, help="Store folder (default: FILE.ec)."),
+    out: str = typer.Option(None, help="Store folder or fsspec URL (default: FILE.ec)."),
     stripe_size: int = typer.Option(store.DEFAULT_STRIPE_SIZE, help="Bytes per shard per stripe."),
     overwrite: bool = typer.Option(False, help="Replace an existing store."),
 ) -> None:
     """Encode FILE into n shard files (one folder per node) plus a manifest."""
-    target = out or file.with_name(file.name + ".ec")
+    target = out or str(file.with_name(file.name + ".ec"))
     size = file.stat().st_size if file.is_file() else 0
     with _progress(size, "encode") as bar:
         manifest = store.encode_file(
@@ -58,21 +58,25 @@ def encode(
 
 @app.command()
 def decode(
-    store_dir: Path = typer.Argument(..., help="Store folder."),
+    store_dir: str = typer.Argument(..., help="Store folder or fsspec URL."),
     out: Path = typer.Option(
         None, help="Output file (default: the original name beside the store)."
     ),
 ) -> None:
-    """Recover the original file, rebuilding missing or corrupt shards on the fly."""
+    """Recover the original file, rebuilding missing or corrupt shards on the fly.
+
+    The output goes beside a local store, or into the current folder for a URL store.
+    """
     manifest = store.load_manifest(store_dir)
-    target = out or store_dir.parent / manifest.file_name
+    beside = Path(store_dir).parent if "://" not in store_dir else Path()
+    target = out or beside / manifest.file_name
     with _progress(manifest.file_size, "decode") as bar:
         store.decode_store(store_dir, target, lambda n: bar.advance(0, n))
     console.print(f"{store_dir} -> {target}: {manifest.file_size} bytes, SHA-256 verified")
 
 
 @app.command()
-def verify(store_dir: Path = typer.Argument(..., help="Store folder.")) -> None:
+def verify(store_dir: str = typer.Argument(..., help="Store folder or fsspec URL.")) -> None:
     """Check every chunk; name damaged shards. Exit 0 healthy, 1 damaged but recoverable."""
     report = store.verify_store(store_dir)
     table = Table("shard", "path", "state", "corrupt stripes")
@@ -91,7 +95,7 @@ def verify(store_dir: Path = typer.Argument(..., help="Store folder.")) -> None:
 
 @app.command()
 def repair(
-    store_dir: Path = typer.Argument(..., help="Store folder."),
+    store_dir: str = typer.Argument(..., help="Store folder or fsspec URL."),
     only: str = typer.Option(None, help="Rebuild only these shard indices, e.g. 3,5."),
 ) -> None:
     """Rebuild exactly the lost or corrupt shards in place."""

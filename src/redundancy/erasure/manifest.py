@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from redundancy.erasure.codes import LinearCode, parse_code
-from redundancy.errors import IntegrityError, RedundancyError
-from redundancy.storage_io import atomic_write_bytes
+from redundancy.erasure.location import StoreLocation
+from redundancy.errors import IntegrityError
 
 FORMAT = "redundancy-ec/1"
 MANIFEST_NAME = "manifest.json"
@@ -85,23 +85,23 @@ def stripe_count(file_size: int, k: int, stripe_size: int) -> int:
     return -(-file_size // (k * stripe_size))
 
 
-def load_manifest(store: Path) -> Manifest:
-    """Read and validate ``store/manifest.json``; raise IntegrityError naming what is wrong."""
-    path = Path(store) / MANIFEST_NAME
-    if not path.is_file():
-        raise IntegrityError(f"{path}: no manifest (is {store} an erasure-coded store?)")
+def load_manifest(store: str | Path | StoreLocation) -> Manifest:
+    """Read and validate the store's manifest; raise IntegrityError naming what is wrong."""
+    location = store if isinstance(store, StoreLocation) else StoreLocation(store)
+    where = f"{location}/{MANIFEST_NAME}"
+    if location.size(MANIFEST_NAME) is None:
+        raise IntegrityError(f"{where}: no manifest (is {location} an erasure-coded store?)")
     try:
-        return Manifest.model_validate(json.loads(path.read_bytes()))
+        return Manifest.model_validate(json.loads(location.read_bytes(MANIFEST_NAME)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{path}: manifest is not valid JSON ({exc})") from None
+        raise IntegrityError(f"{where}: manifest is not valid JSON ({exc})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise IntegrityError(f"{path}: invalid manifest at {where}: {first['msg']}") from None
-    except RedundancyError:
-        raise
+        field = ".".join(str(p) for p in first["loc"]) or "manifest"
+        raise IntegrityError(f"{where}: invalid manifest at {field}: {first['msg']}") from None
 
 
-def save_manifest(store: Path, manifest: Manifest) -> None:
+def save_manifest(store: str | Path | StoreLocation, manifest: Manifest) -> None:
     """Write the manifest atomically."""
-    atomic_write_bytes(Path(store) / MANIFEST_NAME, manifest.model_dump_json(indent=1).encode())
+    location = store if isinstance(store, StoreLocation) else StoreLocation(store)
+    location.write_bytes(MANIFEST_NAME, manifest.model_dump_json(indent=1).encode())

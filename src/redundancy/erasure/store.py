@@ -21,6 +21,7 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.erasure.codes import LinearCode, parse_code
+from redundancy.erasure.location import StoreLocation
 from redundancy.erasure.manifest import (
     FORMAT,
     MANIFEST_NAME,
@@ -104,28 +105,28 @@ class _BackgroundHash:
 # --------------------------------------------------------------------------- encode
 def encode_file(
     source: Path,
-    store: Path,
+    store: str | Path,
     code: str = "rs:10,4",
     stripe_size: int = DEFAULT_STRIPE_SIZE,
     overwrite: bool = False,
     progress: Progress = None,
 ) -> Manifest:
     """Encode ``source`` into shard files under ``store`` and write the manifest last."""
-    source, store = Path(source), Path(store)
+    source, location = Path(source), StoreLocation(store)
     linear = parse_code(code)
     check_range("stripe_size", stripe_size, 1, 1 << 30)
     if not source.is_file():
         raise ParameterError(f"{source}: no such file")
-    if (store / MANIFEST_NAME).exists():
+    if location.size(MANIFEST_NAME) is not None:
         if not overwrite:
             raise ParameterError(f"{store} already holds a store (use overwrite to replace it)")
-        (store / MANIFEST_NAME).unlink()
+        location.unlink(MANIFEST_NAME)
     size = source.stat().st_size
     stripes = stripe_count(size, linear.k, stripe_size)
     checksums: list[list[int]] = [[] for _ in range(linear.n)]
     with ExitStack() as stack, source.open("rb") as reader:
         outputs = [
-            stack.enter_context(atomic_open(store / shard_relpath(i))) for i in range(linear.n)
+            stack.enter_context(location.atomic_writer(shard_relpath(i))) for i in range(linear.n)
         ]
         hasher = _BackgroundHash(stack)
         remaining = size
@@ -156,7 +157,7 @@ def encode_file(
             ShardEntry(index=i, path=shard_relpath(i), crc32=checksums[i]) for i in range(linear.n)
         ],
     )
-    save_manifest(store, manifest)
+    save_manifest(location, manifest)
     return manifest
 
 
@@ -164,7 +165,9 @@ def encode_file(
 class _ShardReader:
     """Reads stripe chunks of a store, checking each against its CRC-32."""
 
-    def __init__(self, store: Path, manifest: Manifest, code: LinearCode, stack: ExitStack) -> None:
+    def __init__(
+        self, location: StoreLocation, manifest: Manifest, code: LinearCode, stack: ExitStack
+    ) -> None:
         self.manifest, self.code = manifest, code
         self.handles: dict[int, BinaryIO] = {}
         self.states: dict[int, str] = {}
@@ -172,14 +175,14 @@ class _ShardReader:
         self.bytes_read = 0
         expected = manifest.shard_size(code.k)
         for entry in manifest.shards:
-            path = store / entry.path
-            if not path.is_file():
+            size = location.size(entry.path)
+            if size is None:
                 self.states[entry.index] = "missing"
-            elif path.stat().st_size != expected:
+            elif size != expected:
                 self.states[entry.index] = "wrong-size"
             else:
                 self.states[entry.index] = "ok"
-                self.handles[entry.index] = stack.enter_context(path.open("rb"))
+                self.handles[entry.index] = stack.enter_context(location.open_read(entry.path))
 
     def usable(self, index: int) -> bool:
         return index in self.handles
@@ -238,13 +241,13 @@ def _rebuild(
 
 
 # --------------------------------------------------------------------------- decode
-def decode_store(store: Path, output: Path, progress: Progress = None) -> Manifest:
+def decode_store(store: str | Path, output: Path, progress: Progress = None) -> Manifest:
     """Recover the original file from ``store`` into ``output`` (checked by SHA-256)."""
-    store = Path(store)
-    manifest = load_manifest(store)
+    location = StoreLocation(store)
+    manifest = load_manifest(location)
     code = manifest.build_code()
     with ExitStack() as stack:
-        reader = _ShardReader(store, manifest, code, stack)
+        reader = _ShardReader(location, manifest, code, stack)
         hasher = _BackgroundHash(stack)
         with atomic_open(Path(output)) as out:
             remaining = manifest.file_size
@@ -269,13 +272,13 @@ def decode_store(store: Path, output: Path, progress: Progress = None) -> Manife
 
 
 # --------------------------------------------------------------------------- verify
-def verify_store(store: Path, progress: Progress = None) -> VerifyReport:
+def verify_store(store: str | Path, progress: Progress = None) -> VerifyReport:
     """Check every chunk of every shard; say which are damaged and whether data is recoverable."""
-    store = Path(store)
-    manifest = load_manifest(store)
+    location = StoreLocation(store)
+    manifest = load_manifest(location)
     code = manifest.build_code()
     with ExitStack() as stack:
-        reader = _ShardReader(store, manifest, code, stack)
+        reader = _ShardReader(location, manifest, code, stack)
         for stripe in range(manifest.stripes):
             for i in range(code.n):
                 reader.read(stripe, i)
@@ -302,11 +305,11 @@ def verify_store(store: Path, progress: Progress = None) -> VerifyReport:
 
 # --------------------------------------------------------------------------- repair
 def repair_store(
-    store: Path, only: Iterable[int] | None = None, progress: Progress = None
+    store: str | Path, only: Iterable[int] | None = None, progress: Progress = None
 ) -> RepairReport:
     """Rebuild exactly the damaged shards (or those in ``only``) in place, atomically."""
-    store = Path(store)
-    manifest = load_manifest(store)
+    location = StoreLocation(store)
+    manifest = load_manifest(location)
     code = manifest.build_code()
     if only is None:
         targets = verify_store(store).damaged
@@ -319,9 +322,9 @@ def repair_store(
         return RepairReport([], 0, 0)
     written = 0
     with ExitStack() as stack:
-        reader = _ShardReader(store, manifest, code, stack)
+        reader = _ShardReader(location, manifest, code, stack)
         outputs = {
-            i: stack.enter_context(atomic_open(store / manifest.shards[i].path)) for i in targets
+            i: stack.enter_context(location.atomic_writer(manifest.shards[i].path)) for i in targets
         }
         for stripe in range(manifest.stripes):
             rebuilt = _rebuild(reader, stripe, targets, {})
