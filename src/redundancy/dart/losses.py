@@ -1,0 +1,146 @@
+"""Losses as (base score, gradient, hessian, value) on margins ``F`` of shape (n, n_outputs)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from numba import njit, prange
+
+from redundancy.errors import ParameterError
+
+_EPS = 1e-6
+
+
+class SquaredError:
+    """0.5 (y - F)^2: gradient F - y, hessian 1. ``value`` is the RMSE."""
+
+    n_outputs = 1
+
+    def base_score(self, y: np.ndarray) -> np.ndarray:
+        return np.array([float(np.mean(y))])
+
+    def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return F - y[:, None], np.ones_like(F)
+
+    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((F[:, 0] - y) ** 2)))
+
+
+class Logistic:
+    """Binary log-loss on labels {0, 1}; margin is the log-odds. ``value`` is the mean log-loss."""
+
+    n_outputs = 1
+
+    def base_score(self, y: np.ndarray) -> np.ndarray:
+        p = float(np.clip(np.mean(y), _EPS, 1 - _EPS))
+        return np.array([np.log(p / (1 - p))])
+
+    def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = 1.0 / (1.0 + np.exp(-F))
+        return p - y[:, None], np.maximum(p * (1 - p), _EPS)
+
+    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+        f = F[:, 0]
+        return float(np.mean(np.logaddexp(0.0, f) - y * f))
+
+
+def softmax(F: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of margins."""
+    z = np.exp(F - F.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+class Softmax:
+    """Multiclass cross-entropy on labels 0..K-1, one tree per class per round."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.n_outputs = n_classes
+
+    def base_score(self, y: np.ndarray) -> np.ndarray:
+        prior = np.bincount(y.astype(np.int64), minlength=self.n_outputs) / len(y)
+        return np.log(np.clip(prior, _EPS, None))
+
+    def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = softmax(F)
+        g = p.copy()
+        g[np.arange(len(y)), y.astype(np.int64)] -= 1.0
+        return g, np.maximum(p * (1 - p), _EPS)
+
+    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+        p = softmax(F)[np.arange(len(y)), y.astype(np.int64)]
+        return float(-np.mean(np.log(np.clip(p, 1e-15, None))))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _lambdarank(y, s, ptr, sigma, g, h):
+    for q in prange(len(ptr) - 1):
+        a = ptr[q]
+        b = ptr[q + 1]
+        order = np.argsort(-s[a:b])
+        rank = np.empty(b - a, np.int64)
+        for r in range(b - a):
+            rank[order[r]] = r
+        ideal = np.sort(y[a:b])[::-1]
+        max_dcg = 0.0
+        for r in range(b - a):
+            max_dcg += (2.0 ** ideal[r] - 1.0) / np.log2(r + 2.0)
+        if max_dcg <= 0.0:
+            continue
+        for i in range(a, b):
+            for j in range(a, b):
+                if y[i] <= y[j]:
+                    continue
+                gain = 2.0 ** y[i] - 2.0 ** y[j]
+                disc = 1.0 / np.log2(rank[i - a] + 2.0) - 1.0 / np.log2(rank[j - a] + 2.0)
+                delta = abs(gain * disc) / max_dcg
+                rho = 1.0 / (1.0 + np.exp(sigma * (s[i] - s[j])))
+                g[i] -= sigma * rho * delta
+                g[j] += sigma * rho * delta
+                hh = sigma * sigma * rho * (1.0 - rho) * delta
+                h[i] += hh
+                h[j] += hh
+
+
+def ndcg(y: np.ndarray, s: np.ndarray, ptr: np.ndarray, k: int | None = None) -> float:
+    """Mean NDCG@k over query groups ``ptr`` (groups with no relevant item count as 1)."""
+    scores = []
+    for a, b in itertools.pairwise(ptr):
+        rel = y[a:b][np.argsort(-s[a:b], kind="stable")][:k]
+        ideal = np.sort(y[a:b])[::-1][:k]
+        disc = 1.0 / np.log2(np.arange(len(rel)) + 2.0)
+        best = float(np.sum((2.0**ideal - 1) * disc))
+        scores.append(float(np.sum((2.0**rel - 1) * disc)) / best if best > 0 else 1.0)
+    return float(np.mean(scores))
+
+
+class LambdaRank:
+    """LambdaRank with |delta NDCG| pair weights inside query groups. ``value`` is 1 - NDCG."""
+
+    n_outputs = 1
+
+    def __init__(self, group: np.ndarray, sigma: float = 1.0) -> None:
+        self.ptr = group_pointer(group)
+        self.sigma = sigma
+
+    def base_score(self, y: np.ndarray) -> np.ndarray:
+        return np.zeros(1)
+
+    def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        g = np.zeros(len(y))
+        h = np.zeros(len(y))
+        _lambdarank(y.astype(np.float64), F[:, 0].copy(), self.ptr, self.sigma, g, h)
+        return g[:, None], np.maximum(h, _EPS)[:, None]
+
+    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+        return 1.0 - ndcg(y, F[:, 0], self.ptr)
+
+
+def group_pointer(group: np.ndarray) -> np.ndarray:
+    """Start offsets of consecutive query groups from their sizes (must be >= 1 each)."""
+    sizes = np.asarray(group)
+    if sizes.ndim != 1 or len(sizes) == 0:
+        raise ParameterError("group must be a non-empty 1-D array of query-group sizes")
+    if not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
+        raise ParameterError("group sizes must be integers >= 1 (empty groups are not allowed)")
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
