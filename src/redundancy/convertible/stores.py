@@ -1,0 +1,270 @@
+"""Convertible stores on disk: the initial stores (``ec`` manifest format) and merged stores.
+
+An initial store is exactly what ``redundancy ec encode`` writes (same manifest.json, shard paths
+and per-stripe CRC-32s); only its code spec is ``cvt:K_I,R_I:K_F,R_F``, the family's initial
+code, which ``parse_spec`` rebuilds deterministically. A merged store holds the lambda member
+files: its data shards are hard links to the members' data shards (stable conversion: data is
+never read nor moved), its parities are new, and ``convertible.json`` lists the members with their
+sizes, SHA-256 and checksums. Shards of shorter members count as zeros past their end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from redundancy import gf256
+from redundancy.convertible.access import ConvertibleFamily
+from redundancy.convertible.shards import ChunkReader
+from redundancy.convertible.spec import parse_spec
+from redundancy.erasure import store as ec_store
+from redundancy.erasure.codes import LinearCode
+from redundancy.erasure.manifest import (
+    FORMAT,
+    MANIFEST_NAME,
+    Manifest,
+    ShardEntry,
+    load_manifest,
+    save_manifest,
+    stripe_count,
+)
+from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
+from redundancy.storage_io import atomic_open, atomic_write_bytes
+
+MERGED_FORMAT = "redundancy-convertible/1"
+MERGED_NAME = "convertible.json"
+
+
+# --------------------------------------------------------------------------- initial stores
+def encode_store(
+    source: Path, store: Path, spec: str = "cvt:10,4:20,4", stripe_size: int = 1 << 20
+) -> Manifest:
+    """Encode ``source`` with the family's initial code into an ``ec``-format store."""
+    source, store = Path(source), Path(store)
+    code = parse_spec(spec).initial_code()
+    check_range("stripe_size", stripe_size, 1, 1 << 30)
+    if not source.is_file():
+        raise ParameterError(f"{source}: no such file")
+    if (store / MANIFEST_NAME).exists() or (store / MERGED_NAME).exists():
+        raise ParameterError(f"{store} already holds a store; choose an empty folder")
+    size = source.stat().st_size
+    stripes = stripe_count(size, code.k, stripe_size)
+    sums: list[list[int]] = [[] for _ in range(code.n)]
+    digest = hashlib.sha256()
+    with ExitStack() as stack, source.open("rb") as reader:
+        outs = [
+            stack.enter_context(atomic_open(store / ec_store.shard_relpath(i)))
+            for i in range(code.n)
+        ]
+        remaining = size
+        for stripe in range(stripes):
+            take = min(remaining, code.k * stripe_size)
+            chunk = stripe_size if stripe < stripes - 1 else -(-take // code.k)
+            data = np.zeros((code.k, chunk), dtype=np.uint8)
+            if reader.readinto(memoryview(data.reshape(-1))[:take]) != take:
+                raise ParameterError(f"{source}: file changed size while being encoded")
+            digest.update(memoryview(data.reshape(-1))[:take])
+            remaining -= take
+            for i, row in enumerate(np.vstack([data, gf256.matmul(code.parity_matrix, data)])):
+                outs[i].write(row)
+                sums[i].append(zlib.crc32(row))
+    manifest = Manifest(
+        format=FORMAT,
+        code=spec,
+        file_name=source.name,
+        file_size=size,
+        stripe_size=stripe_size,
+        stripes=stripes,
+        sha256=digest.hexdigest(),
+        shards=[
+            ShardEntry(index=i, path=ec_store.shard_relpath(i), crc32=sums[i])
+            for i in range(code.n)
+        ],
+    )
+    save_manifest(store, manifest)
+    return manifest
+
+
+def load_initial(store: Path) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
+    """Manifest, family and initial code of an initial store, cross-checked."""
+    manifest = load_manifest(Path(store))
+    if not manifest.code.startswith("cvt:"):
+        raise ParameterError(
+            f"{store}: written with {manifest.code!r}, not a convertible code; re-encode it "
+            "with `redundancy convert encode` (plain rs: generators do not convert cheaply)"
+        )
+    family = parse_spec(manifest.code)
+    code = family.initial_code()
+    if len(manifest.shards) != code.n:
+        raise IntegrityError(f"{store}: {len(manifest.shards)} shards listed, code has n={code.n}")
+    if stripe_count(manifest.file_size, code.k, manifest.stripe_size) != manifest.stripes:
+        raise IntegrityError(f"{store}: stripe count disagrees with file_size and stripe_size")
+    return manifest, family, code
+
+
+def decode_initial(store: Path, output: Path) -> Manifest:
+    """Recover an initial store's file (any k_I good shards per stripe; SHA-256 checked)."""
+    store = Path(store)
+    manifest, _, code = load_initial(store)
+    digest = hashlib.sha256()
+    with ExitStack() as stack:
+        reader = ChunkReader(store, manifest, code, stack)
+        with atomic_open(Path(output)) as out:
+            remaining = manifest.file_size
+            for stripe in range(manifest.stripes):
+                chunks = {i: reader.read(stripe, i) for i in range(code.k)}
+                lost = [i for i, c in chunks.items() if c is None]
+                if lost:
+                    chunks.update(reader.rebuild(stripe, lost, chunks))
+                take = min(remaining, code.k * manifest.chunk_length(stripe, code.k))
+                data = np.concatenate([chunks[i] for i in range(code.k)])[:take]
+                digest.update(data)
+                out.write(data)
+                remaining -= take
+            if digest.hexdigest() != manifest.sha256:
+                raise DecodeError(f"{store}: decoded file does not match the manifest's SHA-256")
+    return manifest
+
+
+# --------------------------------------------------------------------------- merged stores
+class Member(BaseModel):
+    """One initial file inside a merged store."""
+
+    file_name: str
+    file_size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    stripes: int = Field(ge=0)
+    source: str
+
+
+class MergedManifest(BaseModel):
+    """What ``convert run`` wrote: the final code, the members and every shard's checksums."""
+
+    format: str
+    code: str
+    stripe_size: int = Field(gt=0)
+    stripes: int = Field(ge=0)
+    members: list[Member]
+    shards: list[ShardEntry]
+    bytes_read: int = Field(ge=0)
+    bytes_written: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MergedManifest:
+        if self.format != MERGED_FORMAT:
+            raise ValueError(f"format {self.format!r} is not {MERGED_FORMAT!r}")
+        if [s.index for s in self.shards] != list(range(len(self.shards))):
+            raise ValueError("shards must be listed in index order 0..n-1")
+        return self
+
+
+def member_chunk(member: Member, stripe: int, stripe_size: int, k: int) -> int:
+    """Bytes of each of ``member``'s data shards in ``stripe`` (0 past its last stripe)."""
+    if stripe >= member.stripes:
+        return 0
+    if stripe < member.stripes - 1:
+        return stripe_size
+    return -(-(member.file_size - (member.stripes - 1) * k * stripe_size) // k)
+
+
+def load_merged(store: Path) -> tuple[MergedManifest, ConvertibleFamily]:
+    """Read and validate ``convertible.json``."""
+    path = Path(store) / MERGED_NAME
+    if not path.is_file():
+        raise IntegrityError(f"{path}: no merged manifest (is {store} a converted store?)")
+    try:
+        merged = MergedManifest.model_validate(json.loads(path.read_bytes()))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise IntegrityError(f"{path}: invalid merged manifest ({exc})") from None
+    family = parse_spec(merged.code)
+    c = family.conversion
+    if len(merged.members) != c.lambda_i or len(merged.shards) != c.k_f + c.r_f:
+        raise IntegrityError(f"{path}: member or shard count disagrees with {merged.code}")
+    return merged, family
+
+
+def save_merged(store: Path, merged: MergedManifest) -> None:
+    """Write ``convertible.json`` atomically (the commit point of a conversion)."""
+    atomic_write_bytes(Path(store) / MERGED_NAME, merged.model_dump_json(indent=1).encode())
+
+
+def _read_chunk(path: Path, offset: int, length: int, crc: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        raw = handle.read(length)
+    if len(raw) != length or zlib.crc32(raw) != crc:
+        return None
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+def decode_merged(store: Path, out_dir: Path) -> list[Path]:
+    """Recover every member file of a merged store into ``out_dir`` (SHA-256 checked)."""
+    store, out_dir = Path(store), Path(out_dir)
+    merged, family = load_merged(store)
+    code, c = family.final_code(), family.conversion
+    outputs = []
+    for t, member in enumerate(merged.members):
+        target = out_dir / member.file_name
+        if target in outputs:
+            target = out_dir / f"{t}-{member.file_name}"
+        digest = hashlib.sha256()
+        with atomic_open(target) as out:
+            remaining = member.file_size
+            for stripe in range(member.stripes):
+                length = member_chunk(member, stripe, merged.stripe_size, c.k_i)
+                offset = stripe * merged.stripe_size
+                entries = merged.shards[t * c.k_i : (t + 1) * c.k_i]
+                chunks = [
+                    _read_chunk(store / e.path, offset, length, e.crc32[stripe]) for e in entries
+                ]
+                if any(chunk is None for chunk in chunks):
+                    chunks = _degraded_stripe(store, merged, code, stripe)[t]
+                data = np.concatenate(chunks)[: min(remaining, c.k_i * length)]
+                digest.update(data)
+                out.write(data)
+                remaining -= data.size
+            if digest.hexdigest() != member.sha256:
+                raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")
+        outputs.append(target)
+    return outputs
+
+
+def _degraded_stripe(
+    store: Path, merged: MergedManifest, code: LinearCode, stripe: int
+) -> list[list[np.ndarray]]:
+    """Decode one stripe with the final code from whatever good shards remain."""
+    c = parse_spec(merged.code).conversion
+    lengths = [member_chunk(m, stripe, merged.stripe_size, c.k_i) for m in merged.members]
+    width = max(lengths)
+    offset = stripe * merged.stripe_size
+    shards: list[np.ndarray | None] = []
+    for index, entry in enumerate(merged.shards):
+        length = lengths[index // c.k_i] if index < c.k_f else width
+        chunk = (
+            np.zeros(0, np.uint8)
+            if length == 0
+            else _read_chunk(store / entry.path, offset, length, entry.crc32[stripe])
+        )
+        shards.append(None if chunk is None else np.pad(chunk, (0, width - length)))
+    try:
+        full = code.reconstruct_data(shards)
+    except DecodeError as exc:
+        raise DecodeError(f"{store}: stripe {stripe}: {exc}") from None
+    return [[full[t * c.k_i + i][: lengths[t]] for i in range(c.k_i)] for t in range(c.lambda_i)]
+
+
+def decode_any(store: Path, output: Path) -> list[Path]:
+    """Decode an initial store into the file ``output`` or a merged store into folder ``output``."""
+    store = Path(store)
+    if (store / MERGED_NAME).is_file():
+        return decode_merged(store, output)
+    decode_initial(store, output)
+    return [Path(output)]
