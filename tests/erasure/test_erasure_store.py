@@ -231,3 +231,24 @@ def test_store_on_an_fsspec_url_round_trips_and_repairs(tmp_path):
 def test_unknown_url_protocol_is_a_parameter_error(tmp_path):
     with pytest.raises(ParameterError, match="not usable"):
         store.verify_store("nosuchproto://bucket/store")
+
+
+def test_store_functions_accept_a_code_the_spec_parser_does_not_know(tmp_path):
+    from redundancy.erasure import LinearCode, ReedSolomon
+
+    source = make_file(tmp_path, 9000, seed=9)
+    root = tmp_path / "st"
+    store.encode_file(source, root, "rs:3,2", stripe_size=1000)
+    data = json.loads((root / "manifest.json").read_text())
+    data["code"] = "custom:3,2"
+    (root / "manifest.json").write_text(json.dumps(data))
+    custom = LinearCode(ReedSolomon(3, 2).generator, name="custom")
+    with pytest.raises(ParameterError, match="kind must be"):
+        store.verify_store(root)
+    (root / store.shard_relpath(0)).unlink()
+    assert store.verify_store(root, code=custom).damaged == [0]
+    assert store.repair_store(root, code=custom).rebuilt == [0]
+    store.decode_store(root, tmp_path / "out.bin", code=custom)
+    assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()
+    with pytest.raises(IntegrityError, match="lists 5 shards"):
+        store.verify_store(root, code=ReedSolomon(3, 3))

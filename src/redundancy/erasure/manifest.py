@@ -52,9 +52,13 @@ class Manifest(BaseModel):
             raise ValueError(f"every shard needs {self.stripes} checksums (one per stripe)")
         return self
 
-    def build_code(self) -> LinearCode:
-        """The code this store was written with (checked against the shard count)."""
-        code = parse_code(self.code)
+    def build_code(self, code: LinearCode | None = None) -> LinearCode:
+        """The code this store was written with, checked against the shard and stripe counts.
+
+        ``code`` supplies a code whose spec ``parse_code`` does not know (e.g. a convertible
+        code); it is validated the same way.
+        """
+        code = code or parse_code(self.code)
         if code.n != len(self.shards):
             raise IntegrityError(
                 f"manifest lists {len(self.shards)} shards but {self.code} has n={code.n}"

@@ -241,11 +241,13 @@ def _rebuild(
 
 
 # --------------------------------------------------------------------------- decode
-def decode_store(store: str | Path, output: Path, progress: Progress = None) -> Manifest:
+def decode_store(
+    store: str | Path, output: Path, progress: Progress = None, code: LinearCode | None = None
+) -> Manifest:
     """Recover the original file from ``store`` into ``output`` (checked by SHA-256)."""
     location = StoreLocation(store)
     manifest = load_manifest(location)
-    code = manifest.build_code()
+    code = manifest.build_code(code)
     with ExitStack() as stack:
         reader = _ShardReader(location, manifest, code, stack)
         hasher = _BackgroundHash(stack)
@@ -272,11 +274,13 @@ def decode_store(store: str | Path, output: Path, progress: Progress = None) -> 
 
 
 # --------------------------------------------------------------------------- verify
-def verify_store(store: str | Path, progress: Progress = None) -> VerifyReport:
+def verify_store(
+    store: str | Path, progress: Progress = None, code: LinearCode | None = None
+) -> VerifyReport:
     """Check every chunk of every shard; say which are damaged and whether data is recoverable."""
     location = StoreLocation(store)
     manifest = load_manifest(location)
-    code = manifest.build_code()
+    code = manifest.build_code(code)
     with ExitStack() as stack:
         reader = _ShardReader(location, manifest, code, stack)
         for stripe in range(manifest.stripes):
@@ -305,14 +309,17 @@ def verify_store(store: str | Path, progress: Progress = None) -> VerifyReport:
 
 # --------------------------------------------------------------------------- repair
 def repair_store(
-    store: str | Path, only: Iterable[int] | None = None, progress: Progress = None
+    store: str | Path,
+    only: Iterable[int] | None = None,
+    progress: Progress = None,
+    code: LinearCode | None = None,
 ) -> RepairReport:
     """Rebuild exactly the damaged shards (or those in ``only``) in place, atomically."""
     location = StoreLocation(store)
     manifest = load_manifest(location)
-    code = manifest.build_code()
+    code = manifest.build_code(code)
     if only is None:
-        targets = verify_store(store).damaged
+        targets = verify_store(store, code=code).damaged
     else:
         targets = sorted(set(only))
         for i in targets:
