@@ -185,3 +185,128 @@ def learned_evaluate(
 
 
 learned_app.command("eval", hidden=True, help="Alias of evaluate.")(learned_evaluate)
+
+
+_SERVE_CONFIG = typer.Option(None, "--config", help="YAML/JSON config (fields as ServingConfig).")
+_BUNDLE = typer.Option(
+    None, "--bundle", help="bundle.pt from `parm train` (default: train digits)."
+)
+_BACKEND = typer.Option("threads", "--backend", help="threads | ray (loadtest/compare: or sim).")
+
+
+def _serving_setup(config: Path | None, bundle: Path | None, overrides: dict[str, object]):
+    """Config with CLI overrides, the models, and the test queries with labels."""
+    import torch
+
+    from redundancy.coded_inference.config import load_config, parse_config
+    from redundancy.coded_inference.serving import ServingConfig, from_bundle, quick_models
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    base = load_config(config, ServingConfig) if config else ServingConfig()
+    raw = base.model_dump(mode="json")
+    raw.update({key: value for key, value in overrides.items() if value is not None})
+    serving = parse_config(raw, ServingConfig, source="options")
+    if bundle is None:
+        models, data = quick_models(k=serving.k)
+    else:
+        from redundancy.coded_inference.data import load_data
+        from redundancy.coded_inference.pipeline import load_bundle
+
+        models = from_bundle(bundle, serving.k)
+        data = load_data(load_bundle(bundle, serving.k)[2].data)
+    return serving, models, data
+
+
+def _run_serving(serving, models, data, backend: str, max_seconds: float):
+    from redundancy.coded_inference.serving import simulate
+    from redundancy.coded_inference.serving.ray_backend import ray_session
+    from redundancy.coded_inference.serving.realtime import serve_realtime
+
+    if backend == "sim":
+        return simulate(serving, models, data.x_test)
+    if backend == "ray":
+        with ray_session():
+            return serve_realtime(
+                serving, models, data.x_test, backend="ray", max_seconds=max_seconds
+            )
+    return serve_realtime(serving, models, data.x_test, backend=backend, max_seconds=max_seconds)
+
+
+@app.command()
+def serve(
+    config: Path = _SERVE_CONFIG,
+    bundle: Path = _BUNDLE,
+    strategy: str = typer.Option(None, help="none | equal-resources | cheap-backup | parm"),
+    k: int = typer.Option(None, help="Queries per coding group."),
+    backend: str = _BACKEND,
+    host: str = typer.Option("127.0.0.1", help="Loopback address to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port (0: any free port)."),
+    duration: float = typer.Option(5.0, min=0.1, max=86_400.0, help="Seconds to serve."),
+) -> None:
+    """Serve POST /predict over HTTP on loopback for --duration seconds, then shut down."""
+    import time
+    from contextlib import nullcontext
+
+    from redundancy.coded_inference.serving.http import check_loopback, create_app, http_server
+    from redundancy.coded_inference.serving.ray_backend import ray_session
+    from redundancy.coded_inference.serving.realtime import make_driver
+
+    check_loopback(host)
+    serving, models, data = _serving_setup(config, bundle, {"strategy": strategy, "k": k})
+    with ray_session() if backend == "ray" else nullcontext():
+        driver = make_driver(serving, models, backend)
+        try:
+            with http_server(create_app(driver, data.input_shape), host, port) as url:
+                typer.echo(f"serving {serving.strategy} (k={serving.k}) at {url}/predict")
+                time.sleep(duration)
+        finally:
+            driver.close()
+    typer.echo("stopped")
+
+
+@app.command()
+def loadtest(
+    config: Path = _SERVE_CONFIG,
+    bundle: Path = _BUNDLE,
+    strategy: str = typer.Option(None, help="none | equal-resources | cheap-backup | parm"),
+    rate: float = typer.Option(None, help="Poisson arrival rate (queries per second)."),
+    queries: int = typer.Option(300, min=1, max=1_000_000, help="Number of queries."),
+    k: int = typer.Option(None, help="Queries per coding group."),
+    backend: str = _BACKEND,
+    max_seconds: float = typer.Option(30.0, min=0.1, max=3_600.0, help="Longest send time."),
+) -> None:
+    """Open-loop Poisson load against one strategy; prints the latency table."""
+    from redundancy.coded_inference.serving import markdown, summarize
+
+    serving, models, data = _serving_setup(
+        config, bundle, {"strategy": strategy, "rate_qps": rate, "queries": queries, "k": k}
+    )
+    result = _run_serving(serving, models, data, backend, max_seconds)
+    report = summarize(result, models.code.deployed, data.y_test)
+    typer.echo(markdown([report], f"{serving.strategy} at {serving.rate_qps:g} qps ({backend})"))
+
+
+@app.command()
+def compare(
+    config: Path = _SERVE_CONFIG,
+    bundle: Path = _BUNDLE,
+    rate: float = typer.Option(None, help="Poisson arrival rate (queries per second)."),
+    queries: int = typer.Option(5_000, min=1, max=1_000_000, help="Queries per strategy."),
+    backend: str = typer.Option("sim", "--backend", help="sim | threads | ray."),
+    out: Path = typer.Option(Path("runs/serving"), "--out", help="Where latency_cdf.png goes."),
+    max_seconds: float = typer.Option(30.0, min=0.1, max=3_600.0, help="Longest send time."),
+) -> None:
+    """Every strategy at the same instance count and load; table plus latency CDF plot."""
+    from redundancy.coded_inference.serving import STRATEGIES, markdown, summarize
+    from redundancy.coded_inference.serving.metrics import plot_cdfs
+
+    serving, models, data = _serving_setup(config, bundle, {"rate_qps": rate, "queries": queries})
+    results = [
+        _run_serving(serving.model_copy(update={"strategy": s}), models, data, backend, max_seconds)
+        for s in STRATEGIES
+    ]
+    reports = [summarize(r, models.code.deployed, data.y_test) for r in results]
+    title = f"{serving.total_instances} instances, {serving.rate_qps:g} qps ({backend})"
+    typer.echo(markdown(reports, title))
+    typer.echo(f"written: {plot_cdfs(results, out / 'latency_cdf.png', title)}")

@@ -1,0 +1,117 @@
+"""Typed settings of the coded-serving frontend: strategy, instance counts, latency and faults.
+
+Times are in milliseconds in the config (what a person writes) and in seconds inside the
+frontend and backends. Every field has a default, so the commands run with no arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+StrategyName = Literal["none", "equal-resources", "cheap-backup", "parm"]
+STRATEGIES: tuple[StrategyName, ...] = ("none", "equal-resources", "cheap-backup", "parm")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyConfig(_Strict):
+    """Service time of an instance plus seeded heavy-tailed background-load delays.
+
+    Each request takes ``service_ms`` (parity models too: same architecture; a cheap backup
+    ``service_ms / k``) times a lognormal jitter; with probability ``slow_prob`` background load
+    adds ``slow_scale_ms * Pareto(pareto_alpha)`` milliseconds, capped at ``max_slow_ms``.
+    """
+
+    service_ms: float = Field(10.0, gt=0.0, le=60_000.0)
+    jitter: float = Field(0.1, ge=0.0, le=2.0, description="Lognormal sigma of service time.")
+    slow_prob: float = Field(0.02, ge=0.0, le=1.0)
+    slow_scale_ms: float = Field(20.0, ge=0.0, le=60_000.0)
+    pareto_alpha: float = Field(1.5, gt=0.5, le=10.0)
+    max_slow_ms: float = Field(2_000.0, gt=0.0, le=600_000.0)
+
+
+class Crash(_Strict):
+    """Instance ``instance`` stops at ``at_ms`` (queued work is lost), back at ``restart_ms``."""
+
+    instance: int = Field(ge=0)
+    at_ms: float = Field(0.0, ge=0.0)
+    restart_ms: float | None = Field(None, description="None: the instance never comes back.")
+
+    @model_validator(mode="after")
+    def _order(self) -> Crash:
+        if self.restart_ms is not None and self.restart_ms <= self.at_ms:
+            raise ValueError(f"restart_ms={self.restart_ms} must be after at_ms={self.at_ms}")
+        return self
+
+
+class Slowdown(_Strict):
+    """Instance ``instance`` runs ``factor`` times slower between ``start_ms`` and ``end_ms``."""
+
+    instance: int = Field(ge=0)
+    start_ms: float = Field(ge=0.0)
+    end_ms: float
+    factor: float = Field(gt=1.0, le=1_000.0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Slowdown:
+        if self.end_ms <= self.start_ms:
+            raise ValueError(f"end_ms={self.end_ms} must be after start_ms={self.start_ms}")
+        return self
+
+
+class FaultConfig(_Strict):
+    """Injected faults on top of the background load."""
+
+    crashes: tuple[Crash, ...] = ()
+    slowdowns: tuple[Slowdown, ...] = ()
+
+
+class ServingConfig(_Strict):
+    """One serving setup. Every strategy gets ``data_instances + data_instances / k`` instances.
+
+    ``none`` and ``equal-resources`` load-balance over all of them (the latter also re-sends a
+    query that has no answer after ``hedge_after_ms``); ``cheap-backup`` and ``parm`` keep
+    ``data_instances`` deployed-model instances and spend the rest on cheap-model or parity-model
+    instances. Their approximate answers wait until a query is ``approx_after_ms`` old (set it
+    just above the normal service time), so they replace only late outputs.
+    """
+
+    strategy: StrategyName = "parm"
+    k: int = Field(2, ge=2, le=16)
+    data_instances: int = Field(8, ge=2, le=256)
+    hedge_after_ms: float = Field(20.0, gt=0.0, le=600_000.0)
+    approx_after_ms: float = Field(
+        12.0,
+        ge=0.0,
+        le=600_000.0,
+        description="Hold approximate answers until this old.",
+    )
+    rate_qps: float = Field(400.0, gt=0.0, le=100_000.0)
+    queries: int = Field(2_000, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=0)
+    latency: LatencyConfig = LatencyConfig()
+    faults: FaultConfig = FaultConfig()
+
+    @model_validator(mode="after")
+    def _groups(self) -> ServingConfig:
+        if self.data_instances % self.k:
+            raise ValueError(
+                f"data_instances={self.data_instances} must be a multiple of k={self.k} "
+                "(one parity instance per k deployed instances)"
+            )
+        total = self.total_instances
+        for fault in (*self.faults.crashes, *self.faults.slowdowns):
+            if fault.instance >= total:
+                raise ValueError(
+                    f"fault on instance {fault.instance}; instances are 0..{total - 1}"
+                )
+        return self
+
+    @property
+    def total_instances(self) -> int:
+        """Deployed plus redundant instances: the same for every strategy."""
+        return self.data_instances + self.data_instances // self.k

@@ -1,0 +1,273 @@
+"""The serving frontend's logic, free of I/O: coding groups, dispatch, decoding, hedging.
+
+A backend (the simulator in virtual time, the thread or Ray executors in real time) feeds it
+arrivals and task results and runs the tasks it returns; the frontend answers each query exactly
+once, with whichever comes first: the query's own output, a hedged replica's, a cheap backup's,
+or (ParM) the output decoded from the parity output and the group's k - 1 other outputs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from redundancy.coded_inference.codes import ParityCode
+from redundancy.coded_inference.serving.config import StrategyName
+from redundancy.errors import ParameterError
+
+Role = Literal["deployed", "parity", "cheap"]
+Source = Literal["own", "hedge", "backup", "decoded"]
+
+
+def make_layout(strategy: StrategyName, data_instances: int, k: int) -> tuple[Role, ...]:
+    """The role of every instance; all strategies use ``data_instances + data_instances / k``."""
+    if data_instances < k or data_instances % k:
+        raise ParameterError(
+            f"data_instances={data_instances} must be a positive multiple of k={k}"
+        )
+    extra = data_instances // k
+    if strategy in ("none", "equal-resources"):
+        return ("deployed",) * (data_instances + extra)
+    if strategy == "cheap-backup":
+        return ("deployed",) * data_instances + ("cheap",) * extra
+    if strategy == "parm":
+        return ("deployed",) * data_instances + ("parity",) * extra
+    raise ParameterError(f"strategy={strategy!r} is unknown")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model invocation: ``inputs`` (1, C, H, W) for instance ``instance``."""
+
+    task_id: int
+    instance: int
+    role: Role
+    inputs: torch.Tensor
+    query_id: int | None = None
+    group_id: int | None = None
+    hedge: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The frontend's reply to one query; decoded and backup outputs are approximate."""
+
+    query_id: int
+    output: torch.Tensor
+    source: Source
+    arrival: float
+    done: float
+
+    @property
+    def approximate(self) -> bool:
+        """True when the output is not the deployed model's own."""
+        return self.source in ("decoded", "backup")
+
+    @property
+    def latency(self) -> float:
+        """Seconds from arrival to answer."""
+        return self.done - self.arrival
+
+
+@dataclass
+class _Group:
+    query_ids: list[int] = field(default_factory=list)
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    outputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    parity_output: torch.Tensor | None = None
+
+
+class Frontend:
+    """Dispatch and answer queries under one strategy; not thread-safe (one driver owns it).
+
+    Approximate answers (decoded, or a cheap backup's) are held until the query has waited
+    ``approx_after`` seconds, so a query whose own output is merely a little slower than the
+    parity path still gets the exact answer; ``hedge_after`` is equal-resources' timeout.
+    """
+
+    def __init__(
+        self,
+        strategy: StrategyName,
+        layout: tuple[Role, ...],
+        *,
+        k: int = 2,
+        code: ParityCode | None = None,
+        hedge_after: float = 0.02,
+        approx_after: float = 0.012,
+    ) -> None:
+        if strategy == "parm" and code is None:
+            raise ParameterError("strategy 'parm' needs a ParityCode")
+        if code is not None and code.k != k:
+            raise ParameterError(f"the parity code is for k={code.k}, the frontend for k={k}")
+        self.strategy, self.layout, self.k, self.code = strategy, layout, k, code
+        self.hedge_after, self.approx_after = hedge_after, approx_after
+        self._pools: dict[Role, list[int]] = {}
+        for i, role in enumerate(layout):
+            self._pools.setdefault(role, []).append(i)
+        needed = {"cheap-backup": "cheap", "parm": "parity"}.get(strategy)
+        if "deployed" not in self._pools or (needed and needed not in self._pools):
+            raise ParameterError(f"layout {layout} lacks instances for strategy {strategy!r}")
+        self._next: dict[Role, int] = dict.fromkeys(self._pools, 0)
+        self._task_ids = itertools.count()
+        self._query_ids = itertools.count()
+        self._group_ids = itertools.count()
+        self._timer_seq = itertools.count()
+        self._tasks: dict[int, Task] = {}
+        self._arrival: dict[int, float] = {}
+        self._inputs: dict[int, torch.Tensor] = {}
+        self._home: dict[int, int] = {}
+        self._open: int | None = None
+        self._groups: dict[int, _Group] = {}
+        self._group_of: dict[int, int] = {}
+        self._held: dict[int, tuple[torch.Tensor, Source]] = {}
+        self._timers: list[tuple[float, int, str, int]] = []
+
+    @property
+    def unanswered(self) -> int:
+        """Queries submitted and not yet answered."""
+        return len(self._arrival)
+
+    def submit(self, x: torch.Tensor, now: float) -> tuple[int, list[Task]]:
+        """Accept one query (C, H, W); return its id and the tasks to run now."""
+        qid = next(self._query_ids)
+        self._arrival[qid] = now
+        x = x.unsqueeze(0)
+        data = self._task("deployed", x, query_id=qid)
+        self._home[qid] = data.instance
+        tasks = [data]
+        if self.strategy == "equal-resources":
+            self._inputs[qid] = x
+            self._timer(now + self.hedge_after, "hedge", qid)
+        elif self.strategy == "cheap-backup":
+            tasks.append(self._task("cheap", x, query_id=qid))
+        elif self.strategy == "parm":
+            if self._open is None:
+                self._open = next(self._group_ids)
+                self._groups[self._open] = _Group()
+            group = self._groups[self._open]
+            group.query_ids.append(qid)
+            group.inputs.append(x)
+            self._group_of[qid] = self._open
+            if len(group.query_ids) == self.k:
+                tasks.append(self._close_group(self._open))
+        return qid, tasks
+
+    def complete(self, task_id: int, output: torch.Tensor, now: float) -> list[Answer]:
+        """Record a finished task's output (n_classes,) and return the answers it settles."""
+        task = self._tasks.pop(task_id, None)
+        if task is None:
+            return []
+        if task.role == "parity":
+            group = self._groups.get(task.group_id)  # type: ignore[arg-type]
+            if group is None:
+                return []
+            group.parity_output = output
+            return self._try_decode(task.group_id, now)  # type: ignore[arg-type]
+        qid = task.query_id
+        assert qid is not None
+        if task.role == "cheap":
+            return self._approximate(qid, output, "backup", now)
+        answers = self._answer(qid, output, "hedge" if task.hedge else "own", now)
+        gid = self._group_of.get(qid)
+        if gid is not None:
+            self._groups[gid].outputs[qid] = output
+            answers += self._try_decode(gid, now)
+        return answers
+
+    def forget(self, task_id: int) -> None:
+        """Drop a task whose instance failed; its query stays open for other paths."""
+        self._tasks.pop(task_id, None)
+
+    def next_deadline(self) -> float | None:
+        """When the earliest pending timer (hedge or held approximate answer) is due."""
+        while self._timers and self._timers[0][3] not in self._arrival:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def on_timer(self, now: float) -> tuple[list[Task], list[Answer]]:
+        """Fire due timers: hedged replicas to send, held approximate answers to release."""
+        tasks: list[Task] = []
+        answers: list[Answer] = []
+        while self._timers and self._timers[0][0] <= now:
+            _, _, kind, qid = heapq.heappop(self._timers)
+            if qid not in self._arrival:
+                continue
+            if kind == "hedge":
+                x, home = self._inputs[qid], self._home[qid]
+                tasks.append(self._task("deployed", x, query_id=qid, avoid=home, hedge=True))
+            else:
+                output, source = self._held[qid]
+                answers += self._answer(qid, output, source, now)
+        return tasks, answers
+
+    def _timer(self, when: float, kind: str, qid: int) -> None:
+        heapq.heappush(self._timers, (when, next(self._timer_seq), kind, qid))
+
+    def _task(
+        self,
+        role: Role,
+        x: torch.Tensor,
+        *,
+        query_id: int | None = None,
+        group_id: int | None = None,
+        avoid: int | None = None,
+        hedge: bool = False,
+    ) -> Task:
+        pool = self._pools[role]
+        instance = pool[self._next[role] % len(pool)]
+        self._next[role] += 1
+        if instance == avoid and len(pool) > 1:
+            instance = pool[self._next[role] % len(pool)]
+            self._next[role] += 1
+        task = Task(next(self._task_ids), instance, role, x, query_id, group_id, hedge)
+        self._tasks[task.task_id] = task
+        return task
+
+    def _close_group(self, gid: int) -> Task:
+        self._open = None
+        group = self._groups[gid]
+        parity_query = self.code.encode(torch.cat(group.inputs).unsqueeze(0))  # type: ignore[union-attr]
+        group.inputs.clear()
+        return self._task("parity", parity_query, group_id=gid)
+
+    def _try_decode(self, gid: int, now: float) -> list[Answer]:
+        group = self._groups[gid]
+        answers: list[Answer] = []
+        complete = len(group.query_ids) == self.k
+        if complete and group.parity_output is not None and len(group.outputs) == self.k - 1:
+            missing = next(q for q in group.query_ids if q not in group.outputs)
+            if missing in self._arrival and missing not in self._held:
+                outs = [group.outputs.get(q) for q in group.query_ids]
+                rebuilt = self.code.decode(group.parity_output, outs)  # type: ignore[union-attr]
+                answers = self._approximate(missing, rebuilt, "decoded", now)
+        if complete and all(q not in self._arrival for q in group.query_ids):
+            del self._groups[gid]
+            for q in group.query_ids:
+                self._group_of.pop(q, None)
+        return answers
+
+    def _approximate(
+        self, qid: int, output: torch.Tensor, source: Source, now: float
+    ) -> list[Answer]:
+        """Answer with an approximate output now, or hold it until the query is old enough."""
+        arrival = self._arrival.get(qid)
+        if arrival is None or qid in self._held:
+            return []
+        if now >= arrival + self.approx_after:
+            return self._answer(qid, output, source, now)
+        self._held[qid] = (output, source)
+        self._timer(arrival + self.approx_after, "release", qid)
+        return []
+
+    def _answer(self, qid: int, output: torch.Tensor, source: Source, now: float) -> list[Answer]:
+        arrival = self._arrival.pop(qid, None)
+        if arrival is None:
+            return []
+        self._inputs.pop(qid, None)
+        self._home.pop(qid, None)
+        self._held.pop(qid, None)
+        return [Answer(qid, output, source, arrival, now)]

@@ -1,0 +1,137 @@
+"""Serving measurements: latency percentiles, throughput, and how good approximate answers are.
+
+An approximate answer (decoded by ParM or from the cheap backup) is scored two ways, as in the
+ParM paper: agreement of its class with the deployed model's own class, and accuracy against
+the true label when labels are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from redundancy.coded_inference.serving.frontend import Answer
+from redundancy.coded_inference.serving.simulation import RunResult
+
+
+@dataclass(frozen=True)
+class ServingReport:
+    """One strategy's numbers (latencies in milliseconds)."""
+
+    strategy: str
+    submitted: int
+    answered: int
+    median_ms: float
+    p99_ms: float
+    p999_ms: float
+    throughput_qps: float
+    reconstructed: float
+    approx_agreement: float
+    approx_accuracy: float
+    accuracy: float
+
+    @property
+    def tail_gap_ms(self) -> float:
+        """p99.9 minus median: the spread ParM tries to shrink."""
+        return self.p999_ms - self.median_ms
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        """Plain values, for JSON."""
+        return {**asdict(self), "tail_gap_ms": self.tail_gap_ms}
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.quantile(values, q)) * 1e3 if len(values) else float("nan")
+
+
+def summarize(
+    result: RunResult,
+    deployed: torch.nn.Module,
+    labels: torch.Tensor | None = None,
+) -> ServingReport:
+    """Percentiles, throughput and approximate-answer quality of one run.
+
+    ``labels[j]`` is the true class of ``result.inputs[j]``; without labels accuracies are NaN.
+    """
+    answers: Sequence[Answer] = sorted(result.answers, key=lambda a: a.query_id)
+    lat = np.array([a.latency for a in answers])
+    nan = float("nan")
+    if not answers:
+        return ServingReport(
+            result.strategy, result.submitted, 0, nan, nan, nan, 0.0, 0, nan, nan, nan
+        )
+    ids = torch.tensor([a.query_id for a in answers])
+    with torch.no_grad():
+        own = deployed(result.inputs[ids]).argmax(-1)
+    got = torch.stack([a.output for a in answers]).argmax(-1)
+    approx = torch.tensor([a.approximate for a in answers])
+    agreement = float((got[approx] == own[approx]).float().mean()) if approx.any() else nan
+    accuracy = approx_accuracy = nan
+    if labels is not None:
+        truth = labels[ids % len(labels)]
+        accuracy = float((got == truth).float().mean())
+        if approx.any():
+            approx_accuracy = float((got[approx] == truth[approx]).float().mean())
+    return ServingReport(
+        strategy=result.strategy,
+        submitted=result.submitted,
+        answered=len(answers),
+        median_ms=_pct(lat, 0.5),
+        p99_ms=_pct(lat, 0.99),
+        p999_ms=_pct(lat, 0.999),
+        throughput_qps=len(answers) / result.duration if result.duration > 0 else float("nan"),
+        reconstructed=float(approx.float().mean()),
+        approx_agreement=agreement,
+        approx_accuracy=approx_accuracy,
+        accuracy=accuracy,
+    )
+
+
+def markdown(reports: Sequence[ServingReport], title: str = "") -> str:
+    """A Markdown table of reports, one strategy per row."""
+    head = (
+        "| strategy | answered | median ms | p99 ms | p99.9 ms | p99.9-median ms | qps "
+        "| approx. | approx. agree | accuracy |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = "".join(
+        f"| {r.strategy} | {r.answered}/{r.submitted} | {r.median_ms:.1f} | {r.p99_ms:.1f} "
+        f"| {r.p999_ms:.1f} | {r.tail_gap_ms:.1f} | {r.throughput_qps:.0f} "
+        f"| {100 * r.reconstructed:.2f}% | {100 * r.approx_agreement:.1f}% "
+        f"| {100 * r.accuracy:.1f}% |\n"
+        for r in reports
+    )
+    return (f"{title}\n\n" if title else "") + head + rows
+
+
+def plot_cdfs(results: Sequence[RunResult], path: Path, title: str = "") -> Path:
+    """Latency CDFs of several runs on a log x axis, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from redundancy.storage_io import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for result in results:
+        lat = np.sort(result.latencies()) * 1e3
+        if len(lat):
+            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=result.strategy)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of queries answered")
+    ax.set_ylim(0.9, 1.0005)
+    ax.set_title(title or "latency CDF (upper 10%)")
+    ax.legend()
+    fig.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)

@@ -1,0 +1,222 @@
+"""Real-time serving: a driver thread runs the frontend against an executor of instances.
+
+An executor runs tasks on instances and hands back ``concurrent.futures.Future`` objects: the
+thread executor here (one worker thread per instance, in-process) or ``RayExecutor`` (one Ray
+actor per instance). The ``LatencyModel``'s service time (emulating a bigger model, slowdowns
+and background load) is slept inside the instance before the real model runs; crashes from the
+fault config are applied at their times (queued and running work is lost).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Protocol
+
+import torch
+
+from redundancy.coded_inference.serving.config import ServingConfig
+from redundancy.coded_inference.serving.faults import CrashSchedule, LatencyModel
+from redundancy.coded_inference.serving.frontend import Answer, Frontend, Task, make_layout
+from redundancy.coded_inference.serving.loadgen import open_loop, poisson_arrivals
+from redundancy.coded_inference.serving.models import ServingModels
+from redundancy.coded_inference.serving.simulation import RunResult
+from redundancy.errors import ParameterError, RedundancyError
+
+
+class InstanceDown(RedundancyError):
+    """The instance crashed while the task was queued or running."""
+
+
+class Executor(Protocol):
+    """What the driver needs from a backend of model instances."""
+
+    def submit(self, task: Task, delay: float) -> Future: ...
+    def crash(self, instance: int) -> None: ...
+    def restart(self, instance: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class ThreadExecutor:
+    """Each instance is a single worker thread with a FIFO queue, in this process."""
+
+    def __init__(self, models: ServingModels, layout: tuple) -> None:
+        self.models, self.layout = models, layout
+        self._pools = [ThreadPoolExecutor(1, f"instance-{i}") for i in range(len(layout))]
+        self._epoch = [0] * len(layout)
+        self._down = [False] * len(layout)
+
+    def submit(self, task: Task, delay: float) -> Future:
+        """Queue ``task`` on its instance; it sleeps ``delay`` (background load), then runs."""
+        i = task.instance
+        if self._down[i]:
+            failed: Future = Future()
+            failed.set_exception(InstanceDown(f"instance {i} is down"))
+            return failed
+        return self._pools[i].submit(self._run, task, delay, self._epoch[i])
+
+    def _run(self, task: Task, delay: float, epoch: int) -> torch.Tensor:
+        if delay > 0:
+            time.sleep(delay)
+        if self._epoch[task.instance] != epoch:
+            raise InstanceDown(f"instance {task.instance} crashed")
+        return self.models.run(task.role, task.inputs)
+
+    def crash(self, instance: int) -> None:
+        """Lose the instance's queued and running work; refuse new work until restart."""
+        self._down[instance] = True
+        self._epoch[instance] += 1
+
+    def restart(self, instance: int) -> None:
+        """Accept work again."""
+        self._down[instance] = False
+
+    def close(self) -> None:
+        """Stop the worker threads (queued work is dropped)."""
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ServingDriver:
+    """Owns a Frontend in one thread; ``submit`` may be called from any thread."""
+
+    def __init__(
+        self,
+        frontend: Frontend,
+        executor: Executor,
+        latency: LatencyModel,
+        crashes: CrashSchedule | None = None,
+    ) -> None:
+        self.frontend, self.executor, self.latency = frontend, executor, latency
+        self._faults = (crashes or CrashSchedule()).events()
+        self._lock = threading.Lock()
+        self._inbox: list[tuple[torch.Tensor, Future]] = []
+        self._wake: Future = Future()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="serving-driver", daemon=True)
+        self._t0 = time.perf_counter()
+        self.lost_tasks = 0
+        self._thread.start()
+
+    def submit(self, x: torch.Tensor) -> Future:
+        """Queue one query (C, H, W); the future resolves to its ``Answer``."""
+        answer: Future = Future()
+        with self._lock:
+            self._inbox.append((x, answer))
+            if not self._wake.done():
+                self._wake.set_result(None)
+        return answer
+
+    def close(self) -> None:
+        """Stop the driver thread and the executor."""
+        with self._lock:
+            self._stop = True
+            if not self._wake.done():
+                self._wake.set_result(None)
+        self._thread.join(timeout=30)
+        self.executor.close()
+
+    def _now(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def _dispatch(self, tasks: list[Task], running: dict[Future, Task], now: float) -> None:
+        for task in tasks:
+            delay = self.latency.service(task.instance, task.role, now)
+            running[self.executor.submit(task, delay)] = task
+
+    def _loop(self) -> None:
+        running: dict[Future, Task] = {}
+        callers: dict[int, Future] = {}
+        while True:
+            with self._lock:
+                if self._stop:
+                    break
+                inbox, self._inbox = self._inbox, []
+                if self._wake.done():
+                    self._wake = Future()
+                wake = self._wake
+            now = self._now()
+            while self._faults and self._faults[0][0] <= now:
+                _, kind, instance = self._faults.pop(0)
+                (self.executor.crash if kind == "crash" else self.executor.restart)(instance)
+            for x, answer in inbox:
+                qid, tasks = self.frontend.submit(x, now)
+                callers[qid] = answer
+                self._dispatch(tasks, running, now)
+            tasks, answers = self.frontend.on_timer(now)
+            self._dispatch(tasks, running, now)
+            deadlines = [d for d in (self.frontend.next_deadline(),) if d is not None]
+            deadlines += [self._faults[0][0]] if self._faults else []
+            timeout = max(0.0, min(deadlines) - self._now()) if deadlines else None
+            done, _ = wait([wake, *running], timeout=timeout, return_when=FIRST_COMPLETED)
+            now = self._now()
+            for future in done:
+                task = running.pop(future, None)
+                if task is None:
+                    continue
+                if future.exception() is not None:
+                    self.lost_tasks += 1
+                    self.frontend.forget(task.task_id)
+                else:
+                    answers += self.frontend.complete(task.task_id, future.result(), now)
+            for a in answers:
+                caller = callers.pop(a.query_id, None)
+                if caller is not None:
+                    caller.set_result(a)
+
+
+def make_driver(
+    config: ServingConfig, models: ServingModels, backend: str = "threads"
+) -> ServingDriver:
+    """A started driver for ``config`` on thread or Ray instances (Ray must be initialised)."""
+    layout = make_layout(config.strategy, config.data_instances, config.k)
+    frontend = Frontend(
+        config.strategy,
+        layout,
+        k=config.k,
+        code=models.code,
+        hedge_after=config.hedge_after_ms / 1e3,
+        approx_after=config.approx_after_ms / 1e3,
+    )
+    latency = LatencyModel(
+        config.latency, len(layout), k=config.k, faults=config.faults, seed=config.seed
+    )
+    if backend == "ray":
+        from redundancy.coded_inference.serving.ray_backend import RayExecutor
+
+        executor: Executor = RayExecutor(models, layout)
+    elif backend == "threads":
+        executor = ThreadExecutor(models, layout)
+    else:
+        raise ParameterError(f"backend={backend!r} is unknown (allowed: threads, ray)")
+    return ServingDriver(frontend, executor, latency, CrashSchedule(config.faults))
+
+
+def serve_realtime(
+    config: ServingConfig,
+    models: ServingModels,
+    inputs: torch.Tensor,
+    *,
+    backend: str = "threads",
+    max_seconds: float = 30.0,
+    timeout: float = 10.0,
+) -> RunResult:
+    """Open-loop Poisson load against a real-time frontend (threads or Ray actors).
+
+    At most ``config.queries`` queries and ``max_seconds`` of sending; answers are awaited for at
+    most ``timeout`` seconds more. Ray must already be initialised for ``backend="ray"``.
+    """
+    arrivals = poisson_arrivals(
+        config.rate_qps, config.queries, seed=config.seed, max_seconds=max_seconds
+    )
+    queries = inputs[torch.arange(len(arrivals)) % len(inputs)]
+    driver = make_driver(config, models, backend)
+    try:
+        start = time.perf_counter()
+        results, _ = open_loop(driver.submit, queries, arrivals, timeout=timeout)
+        duration = time.perf_counter() - start
+    finally:
+        driver.close()
+    answers: list[Answer] = [r for r in results if isinstance(r, Answer)]
+    return RunResult(config.strategy, answers, len(arrivals), driver.lost_tasks, queries, duration)

@@ -1,0 +1,165 @@
+"""The coded-serving frontend on the deterministic simulated backend: exact and fast."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from redundancy.coded_inference.codes import AdditionEncoder, ParityCode
+from redundancy.coded_inference.models import build_cheap_model, build_model
+from redundancy.coded_inference.serving.config import (
+    STRATEGIES,
+    Crash,
+    FaultConfig,
+    LatencyConfig,
+    ServingConfig,
+    Slowdown,
+)
+from redundancy.coded_inference.serving.frontend import Frontend, make_layout
+from redundancy.coded_inference.serving.metrics import markdown, summarize
+from redundancy.coded_inference.serving.models import ServingModels
+from redundancy.coded_inference.serving.simulation import simulate
+from redundancy.errors import ConfigError, ParameterError
+
+torch.set_num_threads(1)
+SHAPE = (1, 4, 4)
+QUIET = LatencyConfig(jitter=0.0, slow_prob=0.0)
+
+
+def linear_models(k: int = 2) -> ServingModels:
+    """A random linear deployed model and its exact parity model: F_P(sum x) = sum F(x)."""
+    torch.manual_seed(0)
+    deployed = build_model("linear", SHAPE, 5).eval()
+    parity = copy.deepcopy(deployed)
+    with torch.no_grad():
+        parity.net[-1].bias.mul_(k)
+    code = ParityCode(deployed, parity, AdditionEncoder(k, SHAPE))
+    return ServingModels(code, build_cheap_model(SHAPE, 5, k).eval())
+
+
+def queries(n: int = 64) -> torch.Tensor:
+    return torch.randn(n, *SHAPE, generator=torch.Generator().manual_seed(1))
+
+
+def own_outputs(models: ServingModels, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return models.code.deployed(x)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_no_slowdowns_every_answer_is_the_deployed_models_own(strategy):
+    models, x = linear_models(), queries()
+    config = ServingConfig(strategy=strategy, queries=64, rate_qps=100, latency=QUIET)
+    result = simulate(config, models, x)
+    assert sorted(a.query_id for a in result.answers) == list(range(64))
+    assert not any(a.approximate for a in result.answers)
+    got = torch.stack([a.output for a in sorted(result.answers, key=lambda a: a.query_id)])
+    torch.testing.assert_close(got, own_outputs(models, x), atol=1e-6, rtol=1e-6)
+
+
+def test_stopped_instance_queries_are_decoded_exactly_once_with_the_right_value():
+    models, x = linear_models(), queries()
+    faults = FaultConfig(crashes=(Crash(instance=3, at_ms=0.0),))
+    config = ServingConfig(strategy="parm", queries=64, rate_qps=100, latency=QUIET, faults=faults)
+    result = simulate(config, models, x)
+    ids = [a.query_id for a in result.answers]
+    assert sorted(ids) == list(range(64)) and len(set(ids)) == len(ids)
+    decoded = [a for a in result.answers if a.source == "decoded"]
+    # round robin over 8 deployed instances: instance 3 gets queries 3, 11, 19, ...
+    assert sorted(a.query_id for a in decoded) == list(range(3, 64, 8))
+    truth = own_outputs(models, x)
+    for a in decoded:
+        torch.testing.assert_close(a.output, truth[a.query_id], atol=1e-5, rtol=1e-5)
+    assert result.lost_tasks == 8
+
+
+def test_a_straggler_is_answered_by_decoding_before_its_own_output():
+    models, x = linear_models(), queries(16)
+    slow = FaultConfig(slowdowns=(Slowdown(instance=0, start_ms=0, end_ms=1e6, factor=50),))
+    config = ServingConfig(strategy="parm", queries=16, rate_qps=50, latency=QUIET, faults=slow)
+    result = simulate(config, models, x)
+    by_id = {a.query_id: a for a in result.answers}
+    assert len(by_id) == len(result.answers) == 16
+    truth = own_outputs(models, x)
+    for q in (0, 8):
+        assert by_id[q].source == "decoded" and by_id[q].latency < 0.5
+        torch.testing.assert_close(by_id[q].output, truth[q], atol=1e-5, rtol=1e-5)
+    assert all(by_id[q].source == "own" for q in by_id if q % 8)
+
+
+def test_without_redundancy_a_stopped_instance_loses_queries_and_hedging_recovers_them():
+    models, x = linear_models(), queries()
+    faults = FaultConfig(crashes=(Crash(instance=3, at_ms=0.0),))
+    base = dict(queries=64, rate_qps=100, latency=QUIET, faults=faults)
+    none = simulate(ServingConfig(strategy="none", **base), models, x)
+    assert len(none.answers) == 64 - len(range(3, 64, 12))
+    hedged = simulate(ServingConfig(strategy="equal-resources", **base), models, x)
+    hedges = [a for a in hedged.answers if a.source == "hedge"]
+    assert len(hedged.answers) == 64 and len(hedges) == len(range(3, 64, 12))
+    assert all(a.latency >= 0.02 and not a.approximate for a in hedges)
+
+
+def test_crash_and_restart_loses_only_work_in_the_window():
+    models, x = linear_models(), queries()
+    faults = FaultConfig(crashes=(Crash(instance=0, at_ms=100.0, restart_ms=300.0),))
+    config = ServingConfig(strategy="none", queries=64, rate_qps=100, latency=QUIET, faults=faults)
+    result = simulate(config, models, x)
+    arrivals = {a.query_id: a.arrival for a in result.answers}
+    missing = set(range(64)) - set(arrivals)
+    assert missing and all(q % 12 == 0 for q in missing)
+    assert any(q % 12 == 0 and arrivals[q] > 0.3 for q in arrivals)
+
+
+def test_cheap_backup_answers_are_marked_approximate():
+    models, x = linear_models(), queries()
+    slow = FaultConfig(slowdowns=(Slowdown(instance=1, start_ms=0, end_ms=1e6, factor=20),))
+    config = ServingConfig(
+        strategy="cheap-backup", queries=64, rate_qps=100, latency=QUIET, faults=slow
+    )
+    result = simulate(config, models, x)
+    assert len(result.answers) == 64
+    backups = [a for a in result.answers if a.source == "backup"]
+    assert backups and all(a.approximate for a in backups)
+    with torch.no_grad():
+        cheap = models.cheap(x)
+    for a in backups:
+        torch.testing.assert_close(a.output, cheap[a.query_id])
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_uses_the_same_total_instance_count(strategy):
+    for k, m in ((2, 8), (4, 8), (3, 9)):
+        assert len(make_layout(strategy, m, k)) == m + m // k
+
+
+def test_heavy_tailed_load_is_deterministic_and_parm_cuts_the_tail():
+    models, x = linear_models(), queries()
+    latency = LatencyConfig(slow_prob=0.03, slow_scale_ms=40.0)
+    reports = {}
+    for strategy in ("none", "parm"):
+        config = ServingConfig(strategy=strategy, queries=3000, rate_qps=300, latency=latency)
+        first, again = simulate(config, models, x), simulate(config, models, x)
+        assert np.array_equal(first.latencies(), again.latencies())
+        reports[strategy] = summarize(first, models.code.deployed)
+    assert reports["parm"].answered == 3000
+    assert reports["parm"].p999_ms < reports["none"].p999_ms
+    assert 0 < reports["parm"].reconstructed < 0.3
+    assert reports["parm"].approx_agreement == 1.0  # linear model: decoding is exact
+    assert "| parm |" in markdown(list(reports.values()))
+
+
+def test_bad_settings_raise_redundancy_errors():
+    models = linear_models()
+    with pytest.raises(ParameterError):
+        make_layout("parm", 7, 2)
+    with pytest.raises(ParameterError):
+        Frontend("parm", make_layout("parm", 8, 2), k=2, code=None)
+    with pytest.raises(ParameterError):
+        Frontend("parm", make_layout("parm", 8, 4), k=4, code=models.code)
+    from redundancy.coded_inference.config import parse_config
+
+    with pytest.raises(ConfigError):
+        parse_config({"data_instances": 7}, ServingConfig)
+    with pytest.raises(ConfigError):
+        parse_config({"faults": {"crashes": [{"instance": 99}]}}, ServingConfig)
