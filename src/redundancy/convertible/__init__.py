@@ -2,6 +2,7 @@
 
 from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, merge_plan, split_plan
 from redundancy.convertible.bounds import Conversion, Costs, LRCMerge, costs, lrc_bandwidth_bound
+from redundancy.convertible.lrc import LRCGlobalMerge
 from redundancy.convertible.piggyback import PiggybackMerge
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "ConversionPlan",
     "ConvertibleFamily",
     "Costs",
+    "LRCGlobalMerge",
     "LRCMerge",
     "PiggybackMerge",
     "costs",
