@@ -11,11 +11,14 @@ from torch import nn
 from typer.testing import CliRunner
 
 from redundancy.abft import zoo
+from redundancy.abft.bench import time_strategies
 from redundancy.abft.cli import app
+from redundancy.abft.gemm import GemmShape
 from redundancy.abft.inject import campaign, flip_bit
 from redundancy.abft.profile import KNOWN_PROFILES, get_profile, load_profile, measure_profile
 from redundancy.abft.protect import protect
-from redundancy.abft.selector import plan
+from redundancy.abft.selector import plan, predict
+from redundancy.abft.timing import LayerTimer, layer_key
 from redundancy.errors import ConfigError, ParameterError
 
 T4 = KNOWN_PROFILES["T4"]
@@ -31,18 +34,74 @@ class _TwoLayers(nn.Module):
         return self.stem(x).mean() + self.head(torch.ones(2048, 2048)).mean()
 
 
-@pytest.mark.parametrize("mode", ["cost", "intensity"])
-def test_selector_tiled_for_low_ai_global_for_high_ai(mode: str) -> None:
-    plans = {p.name: p for p in plan(_TwoLayers(), torch.randn(1, 3, 128, 128), T4, mode=mode)}
+def test_selector_tiled_for_low_ai_global_for_high_ai() -> None:
+    plans = {p.name: p for p in plan(_TwoLayers(), torch.randn(1, 3, 128, 128), T4, mode="paper")}
     assert plans["stem"].intensity < T4.ridge() < plans["head"].intensity
     assert plans["stem"].scheme == "tiled"
     assert plans["head"].scheme == "global"
+    costed = {p.name: p for p in plan(_TwoLayers(), torch.randn(1, 3, 128, 128), T4, mode="cost")}
+    assert costed["stem"].scheme == "tiled"
+    # the roofline: global's extra traffic grows like MK + MN + KN, tiled's extra compute like
+    # MNK / tile, so global wins once the GEMM is compute bound enough
+    big = GemmShape("linear", 2**15, 2**15, 2**15, 1, 2**30, 2**30, 2**30, 4)
+    _, overhead = predict(big, T4, "float32", 32)
+    assert big.intensity > T4.ridge() and overhead["global"] < overhead["tiled"]
+
+
+def test_measured_selector_picks_cheapest_scheme_per_layer_from_timing_table() -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.Linear(16, 4))
+    x = torch.randn(3, 8)
+    fake = {
+        "0": {"none": 1.0, "global": 1.5, "tiled": 1.2},
+        "2": {"none": 1.0, "global": 1.1, "tiled": 1.3},
+        "3": {"none": 1.0, "global": 2.0, "tiled": 1.9},
+    }
+    plans = plan(model, x, T4, mode="measured", timings=fake)
+    assert {p.name: p.scheme for p in plans} == {"0": "tiled", "2": "global", "3": "tiled"}
+    assert plans[1].measured_s == fake["2"]
+    # the paper's rule and the roofline ignore the table: tiny layers are all bandwidth bound
+    assert {p.scheme for p in plan(model, x, T4, mode="paper", timings=fake)} == {"tiled"}
+    with pytest.raises(ParameterError, match="timings"):
+        plan(model, x, T4, mode="measured", timings={"0": fake["0"]})
+    with pytest.raises(ParameterError, match="mode"):
+        plan(model, x, T4, mode="guess")  # type: ignore[arg-type]
+
+
+def test_layer_timer_times_each_shape_once_and_protect_follows_it() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+    x = torch.randn(1, 3, 8, 8)
+    timer = LayerTimer(rounds=2, min_sample_s=0.0)
+    first = timer.measure(model, x)
+    assert set(first) == {"0", "2"} and set(first["0"]) == {"none", "global", "tiled"}
+    assert all(v > 0 for t in first.values() for v in t.values())
+    assert len(timer.cache) == 2
+    assert timer.measure(model, x) == first and len(timer.cache) == 2  # cached, not re-timed
+    assert layer_key(model[0], x, 32) != layer_key(model[0], torch.randn(2, 3, 8, 8), 32)
+    protected = protect(model, T4, x, timer=timer)
+    cheapest = {n: min(("global", "tiled"), key=t.__getitem__) for n, t in first.items()}
+    # a mixed plan is confirmed end to end against the uniform ones; the fastest is kept
+    uniform = [{n: s for n in first} for s in ("global", "tiled")]
+    assert protected.schemes() in [cheapest, *uniform]
+    with torch.no_grad():
+        assert torch.equal(protected(x), model(x))
+    with pytest.raises(ParameterError, match="rounds"):
+        LayerTimer(rounds=0)
+
+
+def test_time_strategies_reports_medians_noise_and_clean_checks() -> None:
+    model = zoo.build("dlrm", 0.25)
+    t = time_strategies(model, zoo.example_input("dlrm", 2), T4, repeats=3)
+    assert set(t.seconds) == {"global", "tiled", "guided", "replication"}
+    assert t.unprotected > 0 and t.noise >= 0
+    assert t.false_positives == 0 and 0 <= t.max_clean_ratio < 0.1
+    with pytest.raises(ParameterError, match="repeats"):
+        time_strategies(model, zoo.example_input("dlrm", 2), T4, repeats=0)
 
 
 def test_guided_protect_uses_plan_and_stays_exact() -> None:
     model = zoo.build("resnet50", 0.25)
     x = zoo.example_input("resnet50", 1, size=32)
-    protected = protect(model, T4, x)
+    protected = protect(model, T4, x, selector="cost")
     chosen = {p.name: p.scheme for p in protected.plans}
     assert protected.schemes() == chosen
     with torch.no_grad():
@@ -111,7 +170,7 @@ def test_cli_commands_run_on_defaults() -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["bench", "--repeats", "1"])
-    assert result.exit_code == 0 and "guided/global" in result.output
+    assert result.exit_code == 0 and "guided/best fixed" in result.output
 
 
 def test_cli_bad_input_exits_2() -> None:

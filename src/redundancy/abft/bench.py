@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import statistics
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +10,8 @@ from torch import nn
 
 from redundancy.abft.profile import DeviceProfile
 from redundancy.abft.protect import protect
+from redundancy.abft.selector import SelectorMode
+from redundancy.abft.timing import time_models
 from redundancy.errors import ParameterError
 
 STRATEGY_ORDER = ("global", "tiled", "guided", "replication")
@@ -17,48 +19,59 @@ STRATEGY_ORDER = ("global", "tiled", "guided", "replication")
 
 @dataclass(frozen=True)
 class Timing:
-    """Best-of-rounds seconds per inference, unprotected and per strategy (min resists noise
-    from other processes on a shared machine)."""
+    """Median seconds per inference, unprotected and per strategy, and the timing noise.
+
+    ``noise`` bounds what this run cannot resolve, relative to the unprotected median: the
+    larger of the robust spread of the unprotected rounds (1.4826 x median absolute
+    deviation) and the gap between two separately built but identical tiled-only models (an
+    A/A control, which catches layout and allocation effects that a spread cannot see).
+    Every timed call is also a clean run, so ``false_positives`` counts the checks that failed
+    and ``max_clean_ratio`` the largest |difference| / threshold any check saw.
+    """
 
     unprotected: float
     seconds: dict[str, float]
+    noise: float
+    false_positives: int
+    max_clean_ratio: float
 
     def overhead(self, strategy: str) -> float:
         """Extra time of ``strategy`` relative to the unprotected model (0.1 = 10 %)."""
         return self.seconds[strategy] / self.unprotected - 1.0
 
 
-def _time_once(model: nn.Module, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        model(x)  # warm-up (first calls verify fused GEMMs, build index plans)
-        start = time.perf_counter()
-        model(x)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-
 def time_strategies(
     model: nn.Module,
     x: torch.Tensor,
     profile: DeviceProfile,
-    repeats: int = 5,
+    repeats: int = 9,
     strategies: tuple[str, ...] = STRATEGY_ORDER,
     tile: int = 32,
+    selector: SelectorMode = "measured",
+    min_sample_s: float = 0.01,
 ) -> Timing:
-    """Fastest inference time, unprotected and per strategy, interleaved round by round.
+    """Median inference time, unprotected and per strategy, over interleaved rounds.
 
-    Rounds alternate between the variants so that drifts in machine load hit them alike.
+    Every variant is warmed up first. Each round times every variant once (each sample
+    averages enough calls to last ``min_sample_s``), starting from a different variant each
+    round, so that drifts in machine load hit all variants alike.
     """
     if not (1 <= repeats <= 1000):
         raise ParameterError(f"repeats={repeats} is out of range (allowed: 1..1000)")
     variants: dict[str, nn.Module] = {"unprotected": model.eval()}
-    for strategy in strategies:
-        variants[strategy] = protect(model, profile, x, strategy=strategy, tile=tile)
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, variant in variants.items():
-            samples[name].append(_time_once(variant, x))
-    best = {name: min(v) for name, v in samples.items()}
-    unprotected = best.pop("unprotected")
-    return Timing(unprotected, best)
+    protected = {
+        s: protect(model, profile, x, strategy=s, tile=tile, selector=selector) for s in strategies
+    }
+    variants.update(protected)
+    variants["control"] = protect(model, strategy="tiled", tile=tile)
+    samples = time_models(variants, x, repeats, min_sample_s)
+    median = {name: statistics.median(v) for name, v in samples.items()}
+    unprotected = median.pop("unprotected")
+    spread = 1.4826 * statistics.median(abs(v - unprotected) for v in samples["unprotected"])
+    control = median.pop("control")
+    noise = max(spread, abs(control - median["tiled"]) if "tiled" in median else 0.0)
+    monitors = [p.monitor for p in protected.values()]
+    false_positives = sum(len(m.detections) for m in monitors)
+    ratios = [r for m in monitors for r in m.max_clean_ratio.values()]
+    worst = max(ratios, default=0.0)
+    return Timing(unprotected, median, noise / unprotected, false_positives, worst)

@@ -55,7 +55,9 @@ def plan(
     width: float = typer.Option(0.25, help="Channel multiplier of the zoo network."),
     size: int = typer.Option(None, help="Input height = width (images only)."),
     tile: int = typer.Option(32, help="Output channels per checksum tile."),
-    selector: str = typer.Option("cost", help="cost (least predicted overhead) or intensity."),
+    selector: str = typer.Option(
+        "cost", help="cost (roofline), paper (AI vs ridge) or measured (timed on this machine)."
+    ),
 ) -> None:
     """Per-layer GEMM, arithmetic intensity, predicted overheads and the chosen scheme."""
     from redundancy.abft import zoo
@@ -66,12 +68,16 @@ def plan(
     net, x = zoo.build(model, width), zoo.example_input(model, batch, size=size)
     plans = make_plan(net, x, prof, tile, selector)  # type: ignore[arg-type]
     table = Table(title=f"{model} on {prof.name} (ridge {prof.ridge():.1f} flop/byte)")
-    for col in ("layer", "M", "N", "K", "AI", "global %", "tiled %", "scheme"):
+    timed = "timed global / tiled %"
+    for col in ("layer", "M", "N", "K", "AI", "global %", "tiled %", timed, "scheme"):
         table.add_column(col)
     for p in plans:
         g, t = (100 * p.overhead_s[s] / p.base_s for s in ("global", "tiled"))
         s = p.shape
         cells = [str(s.m), str(s.n), str(s.k), f"{p.intensity:.1f}", f"{g:.1f}", f"{t:.1f}"]
+        m = p.measured_s
+        cells.append("-" if m is None else f"{100 * m['global'] / m['none'] - 100:.0f} / "
+                     f"{100 * m['tiled'] / m['none'] - 100:.0f}")  # fmt: skip
         table.add_row(p.name, *cells, p.scheme)
     _out.print(table)
 
@@ -83,6 +89,7 @@ def bench(
     width: float = typer.Option(0.25, help="Channel multiplier."),
     repeats: int = typer.Option(5, help="Timed rounds (median)."),
     device: str = typer.Option("cpu", "--profile", help="Profile used by the guided selector."),
+    selector: str = typer.Option("measured", help="Guided selector: measured, cost or paper."),
 ) -> None:
     """Inference time unprotected and with each strategy; overheads and guided/global ratio."""
     import torch
@@ -92,16 +99,18 @@ def bench(
     from redundancy.abft.profile import get_profile
 
     torch.manual_seed(0)
-    t = time_strategies(
-        zoo.build(model, width), zoo.example_input(model, batch), get_profile(device), repeats
-    )
+    net, x = zoo.build(model, width), zoo.example_input(model, batch)
+    t = time_strategies(net, x, get_profile(device), repeats, selector=selector)  # type: ignore[arg-type]
     table = Table(title=f"{model}, batch {batch}: unprotected {t.unprotected * 1e3:.3f} ms")
     for col in ("strategy", "ms", "overhead %"):
         table.add_column(col)
     for name, sec in t.seconds.items():
         table.add_row(name, f"{sec * 1e3:.3f}", f"{100 * t.overhead(name):.1f}")
     _out.print(table)
+    best = min(t.overhead("global"), t.overhead("tiled"))
     _out.print(f"guided/global overhead ratio: {t.overhead('guided') / t.overhead('global'):.2f}")
+    _out.print(f"guided/best fixed overhead ratio: {t.overhead('guided') / best:.2f} "
+               f"(timing noise {100 * t.noise:.1f} %)")  # fmt: skip
 
 
 @app.command()

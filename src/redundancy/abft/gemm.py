@@ -60,14 +60,6 @@ def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
     return (pw, pw, ph, ph)
 
 
-def conv_cover(conv: nn.Conv2d) -> int:
-    """Most im2col patches one input element can appear in (bounds sum |A| by cover * sum |x|)."""
-    cover = 1
-    for k, s, d in zip(conv.kernel_size, conv.stride, conv.dilation, strict=True):
-        cover *= min(k, math.ceil(((k - 1) * d + 1) / s))
-    return cover
-
-
 def layer_shape(module: nn.Module, x_shape: torch.Size, dtype: torch.dtype) -> GemmShape:
     """The GEMM a Linear or Conv2d layer performs on an input of ``x_shape``."""
     elem = torch.empty((), dtype=dtype).element_size()
@@ -109,49 +101,23 @@ def layer_shape(module: nn.Module, x_shape: torch.Size, dtype: torch.dtype) -> G
 
 
 class ColumnSums:
-    """Column sums 1^T A of a Conv2d's im2col matrix, shape (C_in, kh, kw), in float64.
+    """Column sums 1^T A of a Conv2d's im2col matrix, computed without forming A.
 
-    Never forms A: the batch is summed first (float32), then for each kernel offset the sum of
-    the strided window it slides over is read from a float64 integral image, one image per
-    stride phase. Index tensors are built once per input size.
+    Input: batch-summed images (C', H, W); output (C', kh, kw). Entry (c, a, b) is the sum of
+    the padded image over the strided Ho x Wo grid that kernel tap (a, b) visits. The grid sum
+    is separable: one strided-window reduction over rows (for the kh taps), then one over
+    columns (for the kw taps), both on views of the image, so two passes in all.
     """
 
     def __init__(self, conv: nn.Conv2d) -> None:
         self.conv = conv
         self.pads = conv_padding(conv)
-        self._plans: dict[tuple[int, int], tuple[int, int, list]] = {}
-        self.pointwise = conv.kernel_size == (1, 1) and conv.stride == (1, 1)
-        self.pointwise = self.pointwise and self.pads == (0, 0, 0, 0)
 
-    def _plan(self, hp: int, wp: int) -> tuple[int, int, list]:
+    def __call__(self, xs: torch.Tensor) -> torch.Tensor:
+        if any(self.pads):
+            xs = F.pad(xs, self.pads)
         (kh, kw), (sh, sw), (dh, dw) = self.conv.kernel_size, self.conv.stride, self.conv.dilation
-        ho = (hp - dh * (kh - 1) - 1) // sh + 1
-        wo = (wp - dw * (kw - 1) - 1) // sw + 1
-        phases = []
-        for ph in sorted({i * dh % sh for i in range(kh)}):
-            rows = [i for i in range(kh) if i * dh % sh == ph]
-            for pw in sorted({j * dw % sw for j in range(kw)}):
-                cols = [j for j in range(kw) if j * dw % sw == pw]
-                r0 = torch.tensor([i * dh // sh for i in rows])[:, None]
-                c0 = torch.tensor([j * dw // sw for j in cols])[None, :]
-                where = (torch.tensor(rows)[:, None], torch.tensor(cols)[None, :])
-                phases.append((ph, pw, r0, c0, where))
-        return ho, wo, phases
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        xs = x.sum(0, dtype=torch.float32).double()
-        if self.pointwise:
-            return xs.sum((1, 2)).view(-1, 1, 1)
-        left, right, top, bottom = self.pads
-        xp = F.pad(xs, (left, right, top, bottom))
-        key = (xp.shape[1], xp.shape[2])
-        if key not in self._plans:
-            self._plans[key] = self._plan(*key)
-        ho, wo, phases = self._plans[key]
-        (sh, sw), (kh, kw) = self.conv.stride, self.conv.kernel_size
-        out = xp.new_empty((xp.shape[0], kh, kw))
-        for ph, pw, r0, c0, where in phases:
-            ii = F.pad(xp[:, ph::sh, pw::sw].cumsum(1).cumsum(2), (1, 0, 1, 0))
-            a, b = r0 + ho, c0 + wo
-            out[:, where[0], where[1]] = ii[:, a, b] - ii[:, r0, b] - ii[:, a, c0] + ii[:, r0, c0]
-        return out
+        ho = (xs.shape[-2] - dh * (kh - 1) - 1) // sh + 1
+        wo = (xs.shape[-1] - dw * (kw - 1) - 1) // sw + 1
+        rows = xs.unfold(-2, sh * (ho - 1) + 1, dh)[:, :kh, :, ::sh].sum(-1)
+        return rows.unfold(-1, sw * (wo - 1) + 1, dw)[:, :, :kw, ::sw].sum(-1)

@@ -1,8 +1,8 @@
 """Headline experiment: overhead of global-only vs intensity-guided ABFT per network, measured.
 
 The paper (SC'21) reports 1.09-5.3x less overhead than global-only ABFT on a T4 in FP16; here the
-same comparison runs on this machine's CPU at reduced widths and input sizes, with the guided
-selector fed a measured CPU profile. Detection is measured with exponent-MSB flips in outputs.
+same comparison runs on this machine's CPU at reduced widths and input sizes; the guided selector
+times both schemes per layer here. Detection is measured with exponent-MSB flips in outputs.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Self-checking Linear / Conv2d layers: global ABFT, tiled ABFT and replication.
 
-* ``global``: compare the sum of all outputs 1^T (A B) 1 with (1^T A)(B 1) + rows * sum(b);
-  B 1 is precomputed in float64, 1^T A is read from the input (im2col column sums for convs).
-  Cost: an extra pass over the input and one over the output.
+* ``global``: compare the column sums of the output, 1^T (A B), with (1^T A) B + rows * b, one
+  check per output channel; 1^T A is read from the input (im2col column sums for convs) and
+  multiplied with a clean copy of B kept by the check. Each channel's threshold comes from
+  (1^T |A|) |B|, computed in the same product, so it scales with that channel's own magnitude.
+  Cost: two extra passes over the input, one over the output, one over a copy of B.
 * ``tiled``: the output channels are cut into tiles of ``tile`` channels; each tile gets one
   extra weight column (the sum of its weights) appended to the GEMM, so every output row carries
   its own per-tile checksum computed from the same inputs in the same pass (the CPU analogue of
@@ -15,7 +17,6 @@ Every scheme returns exactly the unprotected layer's output tensor values.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,14 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from redundancy.abft.gemm import ColumnSums, conv_cover, layer_shape
-from redundancy.abft.thresholds import ThresholdConfig, unit_roundoff
+from redundancy.abft.gemm import ColumnSums, layer_shape
+from redundancy.abft.thresholds import ThresholdConfig, gamma, unit_roundoff
 from redundancy.errors import IntegrityError, ParameterError
 
 Scheme = Literal["global", "tiled", "replication"]
 SCHEMES: tuple[str, ...] = ("global", "tiled", "replication")
 U32 = 2.0**-24
-U64 = 2.0**-53
+TINY = 1e-30  # keeps an all-zero check at ratio 0 instead of 0 / 0
+F32 = torch.float32
 
 
 class SilentDataCorruption(IntegrityError):
@@ -113,54 +115,61 @@ class ProtectedLayer(nn.Module):
         self.n_out = w.shape[0]
         self.k = w[0].numel()
         self.groups = layer.groups if self.is_conv else 1
-        self.cover = conv_cover(layer) if self.is_conv else 1
         if self.is_conv:  # validates padding mode and geometry early
             layer_shape(layer, torch.Size((1, layer.in_channels, 64, 64)), w.dtype)
         self.fused = scheme == "tiled" and self.groups == 1
+        self._factors: dict[tuple, float] = {}
         with torch.no_grad():
             if scheme == "global":
                 self._init_global(w)
             elif scheme == "tiled":
                 self._init_tiled(w)
 
-    def _bias64(self) -> torch.Tensor:
-        b = self.layer.bias
-        return torch.zeros(self.n_out, dtype=torch.float64) if b is None else b.detach().double()
-
     def _init_global(self, w: torch.Tensor) -> None:
-        w64 = w.double()
-        if self.is_conv:  # (N, C/g, kh, kw) -> per input channel: sum over its group's outputs
-            grouped = w64.view(self.groups, self.n_out // self.groups, *w64.shape[1:])
-            w1 = grouped.sum(1).reshape(-1, *w64.shape[2:])
-            wabs = grouped.abs().sum(1)
-        else:
-            w1, wabs = w64.sum(0), w64.abs().sum(0)
-        b64 = self._bias64()
-        self.register_buffer("w1", w1, persistent=False)
+        g, per_group = self.groups, self.n_out // self.groups
+        wg = w.float().reshape(g, per_group, -1).transpose(1, 2)  # (g, K, N/g)
+        self.register_buffer("w_pm", torch.cat([wg, wg.abs()]).contiguous(), persistent=False)
+        b = self.layer.bias
+        bias = torch.zeros(self.n_out) if b is None else b.detach().float()
+        b_pm = torch.cat([bias, bias.abs() + TINY]).view(2 * g, 1, per_group)
+        self.register_buffer("b_pm", b_pm, persistent=False)
         self.colsum = ColumnSums(self.layer) if self.is_conv else None
-        self.wabs_max = float(wabs.max())
-        self.bias_sum, self.bias_abs = float(b64.sum()), float(b64.abs().sum())
 
     def _init_tiled(self, w: torch.Tensor) -> None:
         tw = effective_tile(self.n_out // self.groups, self.tile)
         self.tile_width, self.tiles = tw, self.n_out // tw
         tiles = w.double().view(self.tiles, tw, *w.shape[1:])
         wck = tiles.sum(1).to(w.dtype)
-        b64 = self._bias64().view(self.tiles, tw)
+        b = self.layer.bias
+        b64 = torch.zeros(self.n_out, dtype=torch.float64) if b is None else b.detach().double()
+        b64 = b64.view(self.tiles, tw)
+        # the GEMM and the checksum column each err by f(K + 2) (the checksum weights are
+        # rounded to the dtype), the tile sum by f(tile); row L1 norms are fp32 sums of K terms
+        factor = self.thresholds.total([(self.k + 2, self.u)] * 2 + [(tw, U32)])
+        factor *= 1.0 + gamma(self.k, U32)
         shape = (1, self.tiles, 1, 1) if self.is_conv else (self.tiles,)
-        coef_w = tiles.abs().sum(1).flatten(1).amax(1).float().view(shape)
-        self.register_buffer("coef_w", coef_w, persistent=False)
-        self.register_buffer("coef_b", b64.abs().sum(1).float().view(shape), persistent=False)
-        bck = b64.sum(1).to(w.dtype) if self.layer.bias is not None else None
-        self.w_ck, self.b_ck = wck, bck
+        coef_w = tiles.abs().sum(1).flatten(1).amax(1)
+        self.register_buffer("fw", (factor * coef_w).float().view(shape), persistent=False)
+        coef_b = factor * b64.abs().sum(1) + TINY
+        self.register_buffer("fb", coef_b.float().view(shape), persistent=False)
+        if self.is_conv:
+            c = self.layer
+            ones = torch.ones(self.groups, 1, *c.kernel_size)
+            self.register_buffer("ones", ones, persistent=False)
+            halves = isinstance(c.padding, tuple) and all(
+                2 * p <= k for p, k in zip(c.padding, c.kernel_size, strict=True)
+            )
+            self.pool = halves and c.dilation == (1, 1)
+        self.w_ck = wck
+        self.b_ck = None if b is None else b64.sum(1).to(w.dtype)
         if self.fused:  # weight, bias and checksums become views into the augmented tensors
             self._fuse_ok: dict[tuple, bool] = {}
             self.w_aug = torch.cat([w, wck])
             self.layer.weight = nn.Parameter(self.w_aug[: self.n_out], requires_grad=False)
             self.w_ck = self.w_aug[self.n_out :]
             self.b_aug = None
-            if bck is not None:
-                self.b_aug = torch.cat([self.layer.bias.detach(), bck])
+            if self.b_ck is not None:
+                self.b_aug = torch.cat([self.layer.bias.detach(), self.b_ck])
                 self.layer.bias = nn.Parameter(self.b_aug[: self.n_out], requires_grad=False)
                 self.b_ck = self.b_aug[self.n_out :]
 
@@ -220,46 +229,82 @@ class ProtectedLayer(nn.Module):
         self.monitor.record(self.name, self.scheme, ratio)
         return y
 
-    def _absmax(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = torch.aminmax(x)
-        return torch.maximum(-lo, hi).double()
+    def _global_factor(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Relative error factor of the column check for this input geometry (cached)."""
+        key = (tuple(x.shape), tuple(y.shape))
+        if key not in self._factors:
+            rows = y.numel() // self.n_out
+            # the GEMM; fp32 sums of the output column and of the input columns; the product
+            if self.is_conv:
+                pixels = y.shape[-1] * y.shape[-2]
+                terms = [(rows, U32), (x.shape[0], U32), (pixels, U32), (self.k, U32)]
+                sums = x.shape[0] + pixels + self.k
+            else:
+                terms = [(rows, U32), (rows, U32), (self.k, U32)]
+                sums = rows + self.k
+            factor = self.thresholds.total([(self.k + 2, self.u), *terms])
+            self._factors[key] = factor * (1.0 + gamma(sums, U32))  # magnitude summed in fp32
+        return self._factors[key]
+
+    def _global_sums(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Output column sums, their reference (1^T A) B + rows b, and the magnitudes
+        (1^T |A|) |B| + rows |b| that the thresholds scale, one per output channel."""
+        src = x if self.is_conv else x.reshape(-1, self.k)
+        norm = torch.linalg.vector_norm(src, 1, 0, dtype=F32)
+        cols = torch.stack((src.sum(0, dtype=F32), norm))
+        if self.is_conv:
+            cols = self.colsum(cols.flatten(0, 1))
+            out = y.sum((0, 2, 3), dtype=F32)
+        else:
+            out = y.reshape(-1, self.n_out).sum(0, dtype=F32)
+        rows = y.numel() // self.n_out
+        cols = cols.reshape(2 * self.groups, 1, -1)
+        ref, mag = torch.baddbmm(self.b_pm, cols, self.w_pm, beta=rows).view(2, -1)
+        return out, ref, mag
+
+    def _row_norms(self, x: torch.Tensor) -> torch.Tensor:
+        """L1 norm of each im2col row of A (per group for convs), in fp32."""
+        if not self.is_conv:
+            return torch.linalg.vector_norm(x, 1, -1, keepdim=True, dtype=F32)
+        c, g = self.layer, self.groups
+        per_pixel = x.abs().unflatten(1, (g, -1)).sum(2, dtype=F32)
+        if self.pool:  # a box sum over each receptive field
+            rows = F.avg_pool2d(per_pixel, c.kernel_size, c.stride, c.padding, divisor_override=1)
+        else:
+            rows = F.conv2d(per_pixel, self.ones, None, c.stride, c.padding, c.dilation, g)
+        per_tile = self.tiles // g
+        return rows.repeat_interleave(per_tile, 1) if g > 1 and per_tile > 1 else rows
 
     def tolerance(self, x: torch.Tensor, out_shape: torch.Size) -> torch.Tensor:
-        """Round-off threshold of this layer's check on input ``x``: a scalar (global), one
-        value per tile broadcastable over the tile sums (tiled), or 0 (replication)."""
+        """Round-off threshold of this layer's checks on input ``x``: one per output channel
+        (global), one per output row and tile (tiled), or 0 (replication)."""
         if self.scheme == "replication":
             return torch.zeros(())
         if self.scheme == "tiled":
-            factor = self.thresholds.total(
-                [(self.k + 2, self.u), (self.k + 2, self.u), (self.tile_width, U32)]
-            )
-            amax = self._absmax(x).float()
-            return factor * (self.k * amax * self.coef_w + self.coef_b)
-        rows = math.prod(out_shape) // self.n_out
-        terms = [(self.k + 2, self.u)]
-        if self.is_conv:
-            terms += [(out_shape[2] * out_shape[3], U32), (x.shape[0], U32)]
-            terms.append((x.shape[2] * x.shape[3] * 4, U64))
-        else:
-            terms += [(self.n_out, U32), (rows, U32)]
-        magnitude = self.cover * x.numel() * self._absmax(x) * self.wabs_max + rows * self.bias_abs
-        return self.thresholds.total(terms) * magnitude
+            return torch.addcmul(self.fb, self._row_norms(x), self.fw)
+        y = x.new_zeros(out_shape)
+        return self._global_sums(x, y)[2] * self._global_factor(x, y)
+
+    def tolerance_at(self, x: torch.Tensor, out_shape: torch.Size, position: tuple) -> float:
+        """Threshold of the check that covers output element ``position``."""
+        if self.scheme == "replication":
+            return 0.0
+        tau = self.tolerance(x, out_shape)
+        dim = 1 if self.is_conv else len(out_shape) - 1
+        if self.scheme == "global":
+            return float(tau[position[dim]])
+        shape, index = list(out_shape), list(position)
+        shape[dim], index[dim] = self.tiles, position[dim] // self.tile_width
+        return float(tau.expand(shape)[tuple(index)])
 
     def _check_global(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        if self.is_conv:
-            ref = (self.colsum(x) * self.w1).sum()
-            out = y.sum((2, 3), dtype=torch.float32).double().sum()
-        else:
-            ref = x.reshape(-1, self.k).sum(0, dtype=torch.float32).double() @ self.w1
-            out = y.reshape(-1, self.n_out).sum(1, dtype=torch.float32).double().sum()
-        ref = ref + (y.numel() // self.n_out) * self.bias_sum
-        tau = self.tolerance(x, y.shape) + 1e-300
-        return float(((out - ref).abs() / tau).item())
+        out, ref, mag = self._global_sums(x, y)
+        return float(out.sub_(ref).abs_().div_(mag).amax()) / self._global_factor(x, y)
 
     def _check_tiles(self, x: torch.Tensor, y: torch.Tensor, ck: torch.Tensor) -> float:
         if self.is_conv:
-            sums = y.unflatten(1, (self.tiles, self.tile_width)).sum(2, dtype=torch.float32)
+            sums = y.unflatten(1, (self.tiles, self.tile_width)).sum(2, dtype=F32)
         else:
-            sums = y.unflatten(-1, (self.tiles, self.tile_width)).sum(-1, dtype=torch.float32)
-        tau = self.tolerance(x, y.shape) + 1e-30
-        return float(((sums - ck.float()).abs() / tau).amax().item())
+            sums = y.unflatten(-1, (self.tiles, self.tile_width)).sum(-1, dtype=F32)
+        tau = torch.addcmul(self.fb, self._row_norms(x), self.fw)
+        return float(sums.sub_(ck.float()).abs_().div_(tau).amax())

@@ -1,10 +1,16 @@
-"""Per-layer scheme choice: predict each scheme's overhead on a device profile, pick the least.
+"""Per-layer scheme choice: predict or measure each scheme's overhead, pick the least.
 
-The cost model is a roofline, time = max(flops / peak, bytes / bandwidth), plus a fixed cost per
-extra tensor operation. Global ABFT pays extra memory passes (the input for 1^T A and its
-magnitude, the output for its sum); tiled ABFT pays extra compute (1 / tile of the GEMM) inside
-the same pass, plus the per-tile output sums. So tiled wins where the layer is bandwidth bound
-(low arithmetic intensity) and global wins where it is compute bound (high intensity).
+Three modes:
+
+* ``cost``: a roofline, time = max(flops / peak, bytes / bandwidth), plus a fixed cost per extra
+  tensor operation, on a device profile (which may describe a device you do not have). Global
+  ABFT pays extra memory passes (the input twice for 1^T A and 1^T |A|, the output for its
+  column sums, a copy of B); tiled ABFT pays extra compute (1 / tile of the GEMM) inside the
+  same pass, plus the per-tile output sums and one pass over the input for the row norms.
+* ``paper``: the SC'21 rule, tiled ("thread-level") where AI < the profile's ridge point,
+  global otherwise.
+* ``measured``: time both schemes on each layer's real input on this device (``timing.py``)
+  and keep the faster one. Use it when the model runs where ``protect`` runs.
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ from torch import nn
 from redundancy.abft.gemm import GemmShape, layer_shape
 from redundancy.abft.profile import DeviceProfile
 from redundancy.abft.schemes import effective_tile
+from redundancy.abft.thresholds import ThresholdConfig
+from redundancy.abft.timing import CANDIDATES, DEFAULT_TIMER, LayerTimer, Timings, layer_inputs_of
 from redundancy.errors import ParameterError
 
-SelectorMode = Literal["cost", "intensity"]
-OPS_GLOBAL_LINEAR = 10
-OPS_GLOBAL_CONV = 10
-OPS_PER_PHASE = 12
-OPS_TILED = 10
+SelectorMode = Literal["cost", "paper", "measured"]
+MODES: tuple[str, ...] = ("cost", "paper", "measured")
+OPS_GLOBAL = 14  # small tensor operations per global check (sums, stack, product, compare)
+OPS_COLSUM = 3  # extra for a conv: pad and the two strided-window reductions
+OPS_TILED = 9  # row norms, tile sums, compare
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class LayerPlan:
     base_s: float
     overhead_s: dict[str, float]
     scheme: str
+    measured_s: dict[str, float] | None = None
 
     @property
     def intensity(self) -> float:
@@ -47,15 +56,8 @@ def _roof(flops: float, nbytes: float, profile: DeviceProfile, dtype: str) -> fl
     return max(flops / profile.peak(dtype), nbytes / profile.bandwidth)
 
 
-def _phases(module: nn.Module) -> int:
-    if not isinstance(module, nn.Conv2d):
-        return 0
-    (kh, kw), (sh, sw), (dh, dw) = module.kernel_size, module.stride, module.dilation
-    return len({i * dh % sh for i in range(kh)}) * len({j * dw % sw for j in range(kw)})
-
-
 def predict(
-    module: nn.Module, shape: GemmShape, profile: DeviceProfile, dtype: str, tile: int
+    shape: GemmShape, profile: DeviceProfile, dtype: str, tile: int
 ) -> tuple[float, dict[str, float]]:
     """Predicted base time and extra time of each scheme (seconds) for one layer."""
     e, launch = shape.elem_bytes, profile.launch_s
@@ -63,8 +65,9 @@ def predict(
     base = _roof(f, e * (i + o + w), profile, dtype) + launch
     read_in = _roof(i, e * i, profile, dtype)
     read_out = _roof(o, e * o, profile, dtype)
-    ops = OPS_GLOBAL_CONV + OPS_PER_PHASE * _phases(module) if shape.kind == "conv2d" else 0
-    global_s = 2 * read_in + read_out + (ops or OPS_GLOBAL_LINEAR) * launch
+    read_w = _roof(2 * w, 2 * 4 * w, profile, "float32")  # the fp32 copy of B and |B|
+    ops = OPS_GLOBAL + (OPS_COLSUM if shape.kind == "conv2d" else 0)
+    global_s = 2 * read_in + read_out + read_w + ops * launch
     grow = 1.0 / effective_tile(shape.n // shape.groups, tile)
     if shape.groups == 1:  # checksum columns ride in the same GEMM
         fused = _roof(f * (1 + grow), e * (i + (o + w) * (1 + grow)), profile, dtype)
@@ -77,34 +80,23 @@ def predict(
 
 
 def choose(
-    shape: GemmShape, overhead: dict[str, float], profile: DeviceProfile, dtype: str, mode: str
+    shape: GemmShape,
+    overhead: dict[str, float],
+    profile: DeviceProfile,
+    dtype: str,
+    mode: str,
+    measured: dict[str, float] | None = None,
 ) -> str:
-    """The scheme for one layer: least predicted overhead, or the paper's AI-vs-ridge rule."""
-    if mode == "intensity":
+    """The scheme for one layer: least predicted or measured time, or the paper's rule."""
+    if mode == "paper":
         return "tiled" if shape.intensity < profile.ridge(dtype) else "global"
     if mode == "cost":
-        return min(("global", "tiled"), key=lambda s: overhead[s])
-    raise ParameterError(f"selector mode={mode!r} is not allowed (cost, intensity)")
-
-
-def layer_inputs(model: nn.Module, example: torch.Tensor) -> dict[str, torch.Size]:
-    """Input shape of every Linear/Conv2d layer for one forward pass on ``example``."""
-    shapes: dict[str, torch.Size] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear | nn.Conv2d):
-
-            def hook(_m: nn.Module, args: tuple, name: str = name) -> None:
-                shapes.setdefault(name, args[0].shape)
-
-            handles.append(module.register_forward_pre_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return shapes
+        return min(CANDIDATES, key=lambda s: overhead[s])
+    if mode == "measured":
+        if measured is None:
+            raise ParameterError("selector mode 'measured' needs timings for every layer")
+        return min(CANDIDATES, key=lambda s: measured[s])
+    raise ParameterError(f"selector mode={mode!r} is not allowed (one of {MODES})")
 
 
 def plan(
@@ -113,18 +105,29 @@ def plan(
     profile: DeviceProfile,
     tile: int = 32,
     mode: SelectorMode = "cost",
+    timings: Timings | None = None,
+    timer: LayerTimer | None = None,
+    thresholds: ThresholdConfig | None = None,
 ) -> list[LayerPlan]:
-    """Per-layer GEMM shape, intensity, predicted overheads and chosen scheme."""
+    """Per-layer GEMM shape, intensity, predicted overheads and chosen scheme.
+
+    In ``measured`` mode the choice comes from ``timings`` (layer name -> scheme -> seconds per
+    call) or, when not given, from timing every layer with ``timer`` on ``example``.
+    """
     if tile < 1:
         raise ParameterError(f"tile={tile} is out of range (allowed: >= 1)")
+    if mode not in MODES:
+        raise ParameterError(f"selector mode={mode!r} is not allowed (one of {MODES})")
+    if mode == "measured" and timings is None:
+        timings = (timer or DEFAULT_TIMER).measure(model, example, tile, thresholds)
     modules = dict(model.named_modules())
     plans = []
-    for name, x_shape in layer_inputs(model, example).items():
+    for name, x in layer_inputs_of(model, example).items():
         module = modules[name]
         dtype = str(module.weight.dtype).removeprefix("torch.")
-        shape = layer_shape(module, x_shape, module.weight.dtype)
-        base, overhead = predict(module, shape, profile, dtype, tile)
-        plans.append(
-            LayerPlan(name, shape, base, overhead, choose(shape, overhead, profile, dtype, mode))
-        )
+        shape = layer_shape(module, x.shape, module.weight.dtype)
+        base, overhead = predict(shape, profile, dtype, tile)
+        measured = None if timings is None else timings.get(name)
+        scheme = choose(shape, overhead, profile, dtype, mode, measured)
+        plans.append(LayerPlan(name, shape, base, overhead, scheme, measured))
     return plans

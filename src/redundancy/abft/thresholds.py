@@ -10,8 +10,9 @@ roundoff u satisfies |C^_ij - C_ij| <= f(K + 1) * P_ij, with P_ij = sum_k |A_ik|
   rounding errors; the chance of exceeding it decays like exp(-lam^2 / 2).
 
 Each scheme (see ``schemes.py``) adds the error of its own reference computation and of the sum
-over output elements, and bounds the magnitude sum P by cheap quantities (max |A|, weight
-row-sums) computed at run time. The derivation per scheme is in docs/abft.md.
+over output elements, and bounds the magnitude sum P at run time: exactly per output channel
+from (1^T |A|) |B| (global), or per output row and tile from the row's L1 norm times the tile's
+largest weight sum (tiled). The derivation per scheme is in docs/abft.md.
 """
 
 from __future__ import annotations
