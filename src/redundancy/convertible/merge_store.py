@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from redundancy.convertible.access import merge_plan
-from redundancy.convertible.shards import ChunkReader
 from redundancy.convertible.spec import parse_rs
 from redundancy.convertible.stores import (
     MERGED_FORMAT,
@@ -34,6 +33,7 @@ from redundancy.convertible.stores import (
 )
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
+from redundancy.erasure.store import ShardReader
 from redundancy.errors import IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open
 
@@ -163,7 +163,7 @@ def convert_stores(
     sums: list[list[int]] = [[] for _ in plan.writes]
     with ExitStack() as stack:
         readers = [
-            ChunkReader(s, m, code, stack) for s, (m, _, _) in zip(stores, loaded, strict=True)
+            ShardReader(s, m, code, stack) for s, (m, _, _) in zip(stores, loaded, strict=True)
         ]
         for t, idx in plan.reads:
             if not readers[t].usable(idx) and not allow_degraded:

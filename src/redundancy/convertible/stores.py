@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from redundancy import gf256
 from redundancy.convertible.access import ConvertibleFamily
-from redundancy.convertible.shards import ChunkReader
 from redundancy.convertible.spec import parse_spec
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.codes import LinearCode
@@ -34,6 +33,7 @@ from redundancy.erasure.manifest import (
     save_manifest,
     stripe_count,
 )
+from redundancy.erasure.store import ShardReader
 from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
 from redundancy.storage_io import atomic_open, atomic_write_bytes
 
@@ -114,7 +114,7 @@ def decode_initial(store: Path, output: Path) -> Manifest:
     manifest, _, code = load_initial(store)
     digest = hashlib.sha256()
     with ExitStack() as stack:
-        reader = ChunkReader(store, manifest, code, stack)
+        reader = ShardReader(store, manifest, code, stack)
         with atomic_open(Path(output)) as out:
             remaining = manifest.file_size
             for stripe in range(manifest.stripes):

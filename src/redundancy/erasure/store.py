@@ -162,12 +162,22 @@ def encode_file(
 
 
 # --------------------------------------------------------------------------- reading shards
-class _ShardReader:
-    """Reads stripe chunks of a store, checking each against its CRC-32."""
+class ShardReader:
+    """Reads stripe chunks of a store, checking each against its CRC-32; counts bytes read.
+
+    A missing, short or corrupt chunk is an erasure, never data. Other systems that work on
+    stores (convertible codes) read through this class too.
+    """
 
     def __init__(
-        self, location: StoreLocation, manifest: Manifest, code: LinearCode, stack: ExitStack
+        self,
+        store: str | Path | StoreLocation,
+        manifest: Manifest,
+        code: LinearCode,
+        stack: ExitStack,
     ) -> None:
+        location = store if isinstance(store, StoreLocation) else StoreLocation(store)
+        self.location = location
         self.manifest, self.code = manifest, code
         self.handles: dict[int, BinaryIO] = {}
         self.states: dict[int, str] = {}
@@ -185,6 +195,7 @@ class _ShardReader:
                 self.handles[entry.index] = stack.enter_context(location.open_read(entry.path))
 
     def usable(self, index: int) -> bool:
+        """True if shard ``index`` exists with the expected size."""
         return index in self.handles
 
     def read(self, stripe: int, index: int) -> np.ndarray | None:
@@ -203,41 +214,41 @@ class _ShardReader:
         return np.frombuffer(raw, dtype=np.uint8)
 
     def describe(self, bad: Iterable[int]) -> str:
+        """Shard indices with their states, for error messages."""
         return ", ".join(f"{i} ({self.states.get(i, 'excluded')})" for i in sorted(bad))
 
-
-def _rebuild(
-    reader: _ShardReader, stripe: int, targets: list[int], have: dict[int, np.ndarray]
-) -> dict[int, np.ndarray]:
-    """Rebuild ``targets`` in ``stripe`` from good chunks, re-planning around corrupt ones."""
-    code = reader.code
-    bad = {i for i in range(code.n) if not reader.usable(i)} | set(targets)
-    bad |= {i for i, chunk in have.items() if chunk is None}
-    chunks = {i: c for i, c in have.items() if c is not None}
-    while True:
-        available = [i for i in range(code.n) if i not in bad]
-        try:
-            plan = code.repair_plan(targets, available)
-        except DecodeError:
-            good = len(available)
-            raise DecodeError(
-                f"stripe {stripe}: cannot rebuild shards {targets}; unusable shards: "
-                f"{reader.describe(bad)}; {good} good shard(s) left, "
-                f"at least {code.k} independent ones needed"
-            ) from None
-        missing_read = False
-        for i in plan.reads:
-            if i not in chunks:
-                chunk = reader.read(stripe, i)
-                if chunk is None:
-                    bad.add(i)
-                    missing_read = True
-                    break
-                chunks[i] = chunk
-        if not missing_read:
-            break
-    rebuilt = gf256.matmul(plan.matrix, np.stack([chunks[i] for i in plan.reads]))
-    return dict(zip(plan.lost, rebuilt, strict=True))
+    def rebuild(
+        self, stripe: int, targets: list[int], have: dict[int, np.ndarray | None]
+    ) -> dict[int, np.ndarray]:
+        """Rebuild ``targets`` in ``stripe`` from good chunks, re-planning around corrupt ones."""
+        code = self.code
+        bad = {i for i in range(code.n) if not self.usable(i)} | set(targets)
+        bad |= {i for i, chunk in have.items() if chunk is None}
+        chunks = {i: c for i, c in have.items() if c is not None}
+        while True:
+            available = [i for i in range(code.n) if i not in bad]
+            try:
+                plan = code.repair_plan(targets, available)
+            except DecodeError:
+                good = len(available)
+                raise DecodeError(
+                    f"stripe {stripe}: cannot rebuild shards {targets}; unusable shards: "
+                    f"{self.describe(bad)}; {good} good shard(s) left, "
+                    f"at least {code.k} independent ones needed"
+                ) from None
+            missing_read = False
+            for i in plan.reads:
+                if i not in chunks:
+                    chunk = self.read(stripe, i)
+                    if chunk is None:
+                        bad.add(i)
+                        missing_read = True
+                        break
+                    chunks[i] = chunk
+            if not missing_read:
+                break
+        rebuilt = gf256.matmul(plan.matrix, [chunks[i] for i in plan.reads])
+        return dict(zip(plan.lost, rebuilt, strict=True))
 
 
 # --------------------------------------------------------------------------- decode
@@ -249,7 +260,7 @@ def decode_store(
     manifest = load_manifest(location)
     code = manifest.build_code(code)
     with ExitStack() as stack:
-        reader = _ShardReader(location, manifest, code, stack)
+        reader = ShardReader(location, manifest, code, stack)
         hasher = _BackgroundHash(stack)
         with atomic_open(Path(output)) as out:
             remaining = manifest.file_size
@@ -257,7 +268,7 @@ def decode_store(
                 chunks = {i: reader.read(stripe, i) for i in range(code.k)}
                 lost = [i for i, c in chunks.items() if c is None]
                 if lost:
-                    chunks.update(_rebuild(reader, stripe, lost, chunks))
+                    chunks.update(reader.rebuild(stripe, lost, chunks))
                 take = min(remaining, code.k * manifest.chunk_length(stripe, code.k))
                 data = np.concatenate([chunks[i] for i in range(code.k)])[:take]
                 hasher.update(data)
@@ -282,7 +293,7 @@ def verify_store(
     manifest = load_manifest(location)
     code = manifest.build_code(code)
     with ExitStack() as stack:
-        reader = _ShardReader(location, manifest, code, stack)
+        reader = ShardReader(location, manifest, code, stack)
         for stripe in range(manifest.stripes):
             for i in range(code.n):
                 reader.read(stripe, i)
@@ -329,12 +340,12 @@ def repair_store(
         return RepairReport([], 0, 0)
     written = 0
     with ExitStack() as stack:
-        reader = _ShardReader(location, manifest, code, stack)
+        reader = ShardReader(location, manifest, code, stack)
         outputs = {
             i: stack.enter_context(location.atomic_writer(manifest.shards[i].path)) for i in targets
         }
         for stripe in range(manifest.stripes):
-            rebuilt = _rebuild(reader, stripe, targets, {})
+            rebuilt = reader.rebuild(stripe, targets, {})
             for i, chunk in rebuilt.items():
                 outputs[i].write(chunk)
                 written += chunk.size
