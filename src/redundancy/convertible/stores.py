@@ -33,7 +33,6 @@ from redundancy.erasure.manifest import (
     save_manifest,
     stripe_count,
 )
-from redundancy.erasure.store import ShardReader
 from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
 from redundancy.storage_io import atomic_open, atomic_write_bytes
 
@@ -110,26 +109,8 @@ def load_initial(store: Path) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
 
 def decode_initial(store: Path, output: Path) -> Manifest:
     """Recover an initial store's file (any k_I good shards per stripe; SHA-256 checked)."""
-    store = Path(store)
-    manifest, _, code = load_initial(store)
-    digest = hashlib.sha256()
-    with ExitStack() as stack:
-        reader = ShardReader(store, manifest, code, stack)
-        with atomic_open(Path(output)) as out:
-            remaining = manifest.file_size
-            for stripe in range(manifest.stripes):
-                chunks = {i: reader.read(stripe, i) for i in range(code.k)}
-                lost = [i for i, c in chunks.items() if c is None]
-                if lost:
-                    chunks.update(reader.rebuild(stripe, lost, chunks))
-                take = min(remaining, code.k * manifest.chunk_length(stripe, code.k))
-                data = np.concatenate([chunks[i] for i in range(code.k)])[:take]
-                digest.update(data)
-                out.write(data)
-                remaining -= take
-            if digest.hexdigest() != manifest.sha256:
-                raise DecodeError(f"{store}: decoded file does not match the manifest's SHA-256")
-    return manifest
+    _, _, code = load_initial(Path(store))
+    return ec_store.decode_store(store, output, code=code)
 
 
 # --------------------------------------------------------------------------- merged stores
