@@ -4,21 +4,27 @@ import numpy as np
 import pytest
 from conftest import toy_spec
 
-from redundancy.coral.allocation import allocate, options_for
+from redundancy.coral.allocation import _Goal, _problem, allocate, options_for
 from redundancy.coral.catalog import load_scenario
+from redundancy.coral.solver import ScipySolver
 from redundancy.coral.templates import build_library, prune
 
 
 def _brute_force(scenario, templates):
-    """(min cost meeting demand or None, max total served) over every count vector."""
+    """(min cost meeting demand or None, best (smallest served fraction, total served)).
+
+    The fraction is over the models that have an option (the fair max-goodput order)."""
     options = options_for(scenario, templates)
     region = scenario.regions[0]
     models = [m.name for m in scenario.models]
-    best_cost, best_served = [np.inf], [0.0]
+    servable = {o.template.model for o in options}
+    best_cost, best_served = [np.inf], [(0.0, 0.0)]
 
     def walk(i, left, cap, cost):
-        served = sum(min(cap[m], scenario.demand[m]) for m in models)
-        best_served[0] = max(best_served[0], served)
+        served = {m: min(cap[m], scenario.demand[m]) for m in models}
+        fraction = min((served[m] / scenario.demand[m] for m in servable), default=0.0)
+        key = (round(fraction, 9), round(sum(served.values()), 9))
+        best_served[0] = max(best_served[0], key)
         if all(cap[m] >= scenario.demand[m] - 1e-9 for m in models):
             best_cost[0] = min(best_cost[0], cost)
         for k in range(i, len(options)):
@@ -31,6 +37,10 @@ def _brute_force(scenario, templates):
 
     walk(0, dict(region.availability), dict.fromkeys(models, 0.0), 0.0)
     return (None if np.isinf(best_cost[0]) else best_cost[0]), best_served[0]
+
+
+def _servable(scenario, templates):
+    return {o.template.model for o in options_for(scenario, templates)}
 
 
 def _random_spec(seed):
@@ -54,7 +64,13 @@ def test_two_stage_optimum_equals_brute_force(seed):
     result = allocate(scenario, pruned)
     if cost is None:
         assert result.mode == "max_goodput"
-        assert sum(result.served.values()) == pytest.approx(served, rel=1e-6)
+        fraction = min(
+            result.served[m] / d
+            for m, d in scenario.demand.items()
+            if m in _servable(scenario, pruned)
+        )
+        assert fraction == pytest.approx(served[0], rel=1e-6, abs=1e-9)
+        assert sum(result.served.values()) == pytest.approx(served[1], rel=1e-6)
     else:
         assert result.mode == "min_cost"
         assert result.cost == pytest.approx(cost, rel=1e-9)
@@ -88,3 +104,24 @@ def test_churn_prefers_the_running_deployment():
     again = allocate(scenario, templates, previous=first.counts)
     assert again.churn == pytest.approx(0.0, abs=1e-9)
     assert again.cost == pytest.approx(first.cost)
+
+
+@pytest.mark.parametrize(
+    "availability", [{"L40Sx1": 2}, {"L40Sx1": 1, "L4x1": 1}, {"L40Sx2": 1, "L4x1": 1}]
+)
+def test_scarce_mode_starves_no_servable_model(availability):
+    scenario = load_scenario(toy_spec(500.0, 400.0, availability=availability))
+    templates = build_library(scenario, use_cache=False).all()
+    options = options_for(scenario, templates)
+    most = ScipySolver().solve(_problem(scenario, options, {}, _Goal("served")))
+    greedy = {o.template.model for i, o in enumerate(options) if round(most.x[i])}
+    assert greedy == {"Toy-A"}  # maximising the total alone starves Toy-B
+    result = allocate(scenario, templates)
+    assert result.mode == "max_goodput"
+    assert all(served > 0 for served in result.served.values())
+
+
+def test_scarce_mode_serves_the_rest_when_a_model_has_no_template():
+    scenario = load_scenario(toy_spec(500.0, 400.0, availability={"L4x1": 2}))  # Toy-B: 24 GB
+    result = allocate(scenario, build_library(scenario, use_cache=False).all())
+    assert result.served["Toy-B"] == 0 and result.served["Toy-A"] > 0

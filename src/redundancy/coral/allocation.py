@@ -5,21 +5,33 @@
             sum_{r, t of m} T(t) nu_r(t) >= D_m       (demand, every model m)
             I_r(t) >= (nu_r(t) - prev_r(t)) p_r(t) K  (churn against the running deployment)
 
-When no allocation meets every demand, the max-goodput mode maximises the served demand
-sum_m min(D_m, capacity_m) instead, then the cheapest way to serve that much, and reports each
-model's unmet demand rather than failing.
+Solved exactly with reduced-cost fixing (``solver.solve_reduced``). When no allocation meets every
+demand, the max-goodput mode is lexicographic and fair: first maximise the smallest served
+fraction min_m s_m / D_m over the models that have any template, then the total served
+sum_m s_m keeping that fraction, then the cheapest way to serve both; each model's unmet demand
+is reported rather than failing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix
 
 from redundancy.coral.catalog import Scenario
-from redundancy.coral.solver import MilpProblem, ScipySolver, Solver
+from redundancy.coral.solver import (
+    MilpProblem,
+    MilpResult,
+    ScipySolver,
+    Solver,
+    lp_relaxation,
+    solve_reduced,
+)
 from redundancy.coral.templates import Template
+
+KEEP = 1 - 1e-9  # how much of an earlier lexicographic optimum a later stage must keep
 
 
 @dataclass(frozen=True)
@@ -45,20 +57,30 @@ class Allocation:
     notes: list[str] = field(default_factory=list)
 
 
+def _node_matrix(scenario: Scenario, templates: list[Template]) -> np.ndarray:
+    """U[t, c]: nodes of config c in template t."""
+    index = {c.name: i for i, c in enumerate(scenario.configs)}
+    matrix = np.zeros((len(templates), len(scenario.configs)))
+    for row, template in enumerate(templates):
+        for name, n in template.nodes.items():
+            matrix[row, index[name]] = n
+    return matrix
+
+
 def options_for(scenario: Scenario, templates: list[Template]) -> list[Option]:
     """Every (region, template) pair whose nodes the region sells and has enough of."""
-    configs = {c.name: c for c in scenario.configs}
+    nodes = _node_matrix(scenario, templates)
+    configs = scenario.configs
     out = []
     for region in scenario.regions:
-        for template in templates:
-            if all(
-                scenario.offered(region, configs[name]) and region.availability.get(name, 0) >= n
-                for name, n in template.nodes.items()
-            ):
-                price = sum(
-                    n * scenario.price(region, configs[name]) for name, n in template.nodes.items()
-                )
-                out.append(Option(region.name, template, price))
+        offered = np.array([scenario.offered(region, c) for c in scenario.configs])
+        price = np.array(
+            [scenario.price(region, c) if scenario.offered(region, c) else 0.0 for c in configs]
+        )
+        have = np.array([region.availability.get(c.name, 0) for c in scenario.configs])
+        fits = np.all((nodes == 0) | (offered & (nodes <= have)), axis=1)
+        cost = nodes @ price
+        out.extend(Option(region.name, templates[t], float(cost[t])) for t in np.flatnonzero(fits))
     return out
 
 
@@ -66,13 +88,22 @@ def _key(option: Option) -> tuple[str, str]:
     return (option.region, option.template.key)
 
 
+@dataclass(frozen=True)
+class _Goal:
+    """What one solve optimises: cost, total served or the smallest served fraction, with floors."""
+
+    objective: str  # "cost", "served" or "fair"
+    fraction: float | None = None  # every servable model serves at least this share of demand
+    total: float | None = None  # total served at least this
+
+
 def _problem(
     scenario: Scenario,
     options: list[Option],
     previous: dict[tuple[str, str], int],
-    goodput_floor: float | None,
+    goal: _Goal,
 ) -> MilpProblem:
-    """Variables: nu (one per option), I (churn, only where something runs), s (served).
+    """Variables: nu (one per option), I (churn, only where something runs), s (served), z.
 
     For an option with nothing running, I = nu p K exactly, so it is folded into nu's cost.
     """
@@ -81,54 +112,121 @@ def _problem(
     factor = scenario.churn_factor
     running = [i for i, o in enumerate(options) if factor > 0 and previous.get(_key(o), 0) > 0]
     served0 = n_opt + len(running)
-    n_vars = served0 + n_models
-    rows: list[tuple[dict[int, float], float, float]] = []
-    for region in scenario.regions:
-        for config in scenario.configs:
-            coefs = {
-                i: float(o.template.nodes[config.name])
-                for i, o in enumerate(options)
-                if o.region == region.name and config.name in o.template.nodes
-            }
-            if coefs:
-                rows.append((coefs, -np.inf, float(region.availability.get(config.name, 0))))
-    for mi, model in enumerate(models):
-        coefs = {
-            i: o.template.throughput for i, o in enumerate(options) if o.template.model == model
-        }
-        coefs[served0 + mi] = -1.0
-        rows.append((coefs, 0.0, np.inf))  # capacity_m >= s_m
+    z = served0 + n_models
+    n_vars = z + 1
+    rows, cols, vals, lower, upper = [], [], [], [], []
+
+    def add(columns, values, lo: float, hi: float) -> None:
+        rows.extend([len(lower)] * len(columns))
+        cols.extend(columns)
+        vals.extend(values)
+        lower.append(lo)
+        upper.append(hi)
+
+    region_index = {r.name: i for i, r in enumerate(scenario.regions)}
+    nodes = _node_matrix(scenario, [o.template for o in options])
+    where = np.array([region_index[o.region] for o in options], dtype=np.int64)
+    for ri, region in enumerate(scenario.regions):
+        for ci, config in enumerate(scenario.configs):
+            used = np.flatnonzero((where == ri) & (nodes[:, ci] > 0))
+            if len(used):
+                add(used, nodes[used, ci], -np.inf, float(region.availability.get(config.name, 0)))
+    owner = np.array([models.index(o.template.model) for o in options], dtype=np.int64)
+    rate = np.array([o.template.throughput for o in options])
+    demand = np.array([scenario.demand[m] for m in models])
+    servable = np.zeros(n_models, dtype=bool)
+    for mi in range(n_models):
+        mine = np.flatnonzero(owner == mi)
+        add([*mine, served0 + mi], [*rate[mine], -1.0], 0.0, np.inf)  # capacity_m >= s_m
+        servable[mi] = len(mine) > 0 and demand[mi] > 0
+        if goal.objective == "fair" and servable[mi]:
+            add([served0 + mi, z], [1.0, -demand[mi]], 0.0, np.inf)  # s_m >= z D_m
     for k, i in enumerate(running):
         step = options[i].price * factor
-        rows.append(({n_opt + k: 1.0, i: -step}, -previous[_key(options[i])] * step, np.inf))
-    cost = np.zeros(n_vars)
-    folded = set(range(n_opt)) - set(running)
-    cost[:n_opt] = [o.price * (1 + (factor if i in folded else 0)) for i, o in enumerate(options)]
-    cost[n_opt:served0] = 1.0
-    c = cost
-    if goodput_floor is not None:
-        if goodput_floor > 0:
-            rows.append(({served0 + mi: 1.0 for mi in range(n_models)}, goodput_floor, np.inf))
-        else:
-            c = np.zeros(n_vars)
-            c[served0:] = -1.0
-    demand = np.array([scenario.demand[m] for m in models])
+        add([n_opt + k, i], [1.0, -step], -previous[_key(options[i])] * step, np.inf)
+    if goal.total is not None:
+        add(list(range(served0, z)), [1.0] * n_models, goal.total, np.inf)
+    c = np.zeros(n_vars)
+    if goal.objective == "cost":
+        folded = np.ones(n_opt)
+        folded[running] = 0
+        c[:n_opt] = [o.price for o in options] * (1 + factor * folded)
+        c[n_opt:served0] = 1.0
+    elif goal.objective == "served":
+        c[served0:z] = -1.0
+    else:
+        c[z] = -1.0
     var_lower = np.zeros(n_vars)
     var_upper = np.full(n_vars, np.inf)
-    if goodput_floor is None:
-        var_lower[served0:] = demand
-    var_upper[served0:] = demand
+    var_upper[served0:z] = demand
+    var_upper[z] = 1.0 if goal.objective == "fair" else 0.0
+    if goal.objective == "cost" and goal.fraction is None and goal.total is None:
+        var_lower[served0:z] = demand
+    elif goal.fraction is not None:
+        var_lower[served0:z] = np.where(servable, goal.fraction * demand, 0.0)
     integer = np.zeros(n_vars)
     integer[:n_opt] = 1
-    data, indices, indptr = [], [], [0]
-    for coefs, _, _ in rows:
-        indices.extend(coefs)
-        data.extend(coefs.values())
-        indptr.append(len(indices))
-    matrix = csr_matrix((data, indices, indptr), shape=(len(rows), n_vars))
-    lower = np.array([lo for _, lo, _ in rows])
-    upper = np.array([hi for _, _, hi in rows])
-    return MilpProblem(c, matrix, lower, upper, var_lower, var_upper, integer)
+    matrix = coo_matrix((vals, (rows, cols)), shape=(len(lower), n_vars)).tocsr()
+    return MilpProblem(c, matrix, np.array(lower), np.array(upper), var_lower, var_upper, integer)
+
+
+def _scarce(
+    scenario: Scenario,
+    options: list[Option],
+    previous: dict[tuple[str, str], int],
+    solve: Callable[[MilpProblem], MilpResult],
+) -> MilpResult:
+    """Lexicographic max-goodput: fairest smallest served fraction, then total, then cost."""
+    fair = solve(_problem(scenario, options, previous, _Goal("fair")))
+    fraction = max(0.0, -fair.objective * KEEP) if fair.x is not None else 0.0
+    most = solve(_problem(scenario, options, previous, _Goal("served", fraction)))
+    total = -most.objective * KEEP if most.x is not None else 0.0
+    cheapest = solve(_problem(scenario, options, previous, _Goal("cost", fraction, total)))
+    return cheapest if cheapest.x is not None else most  # numerical corner: keep the goodput
+
+
+def _min_cost(
+    scenario: Scenario,
+    options: list[Option],
+    previous: dict[tuple[str, str], int],
+    solver: Solver,
+) -> MilpResult:
+    """The cheapest allocation meeting every demand (x=None when none does), exactly.
+
+    Each model alone (its options, the whole availability) is a relaxation: its optimum OPT_m,
+    LP bound LP_m and reduced costs d_j give, for an option j of model m, the floor
+    sum_{m' != m} OPT_m' + LP_m + d_j on any joint solution using j, and sum_m OPT_m bounds the
+    optimum; the per-model optima seed the joint search.
+    """
+    floors = np.zeros(len(options))
+    seed: list[int] = []
+    optimum, parts = 0.0, []
+    for model in scenario.models:
+        mine = np.array([i for i, o in enumerate(options) if o.template.model == model.name])
+        alone = scenario.model_copy(
+            update={"models": [model], "demand": {model.name: scenario.demand[model.name]}}
+        )
+        problem = _problem(alone, [options[i] for i in mine], previous, _Goal("cost"))
+        relaxed = lp_relaxation(problem) if len(mine) else None
+        if relaxed is None:
+            return MilpResult(None, float("inf"), True, f"{model.name} alone is infeasible")
+        best = solve_reduced(problem, solver, np.arange(len(mine)), relaxed=relaxed)
+        if best.x is None:
+            return best
+        optimum += best.objective
+        parts.append((mine, best.objective, relaxed[0] + relaxed[1][: len(mine)]))
+        seed.extend(mine[np.flatnonzero(np.round(best.x[: len(mine)]))])
+    for mine, own, floor in parts:
+        floors[mine] = optimum - own + floor
+    problem = _problem(scenario, options, previous, _Goal("cost"))
+    return solve_reduced(
+        problem,
+        solver,
+        np.arange(len(options)),
+        floors=floors,
+        lower=optimum,
+        seed=np.array(seed, dtype=np.int64),
+    )
 
 
 def allocate(
@@ -137,38 +235,35 @@ def allocate(
     previous: dict[tuple[str, str], int] | None = None,
     solver: Solver | None = None,
 ) -> Allocation:
-    """Cheapest allocation meeting every demand, or the max-goodput one when none does."""
+    """Cheapest allocation meeting every demand, or the fair max-goodput one when none does."""
     solver = solver or ScipySolver()
     previous = previous or {}
     options = options_for(scenario, templates)
-    result = solver.solve(_problem(scenario, options, previous, None))
+    candidates = np.arange(len(options))
+
+    def solve(problem: MilpProblem) -> MilpResult:
+        return solve_reduced(problem, solver, candidates)
+
+    result = _min_cost(scenario, options, previous, solver)
     mode, notes = "min_cost", []
     if result.x is None:
         mode = "max_goodput"
-        notes.append("demand cannot be met within availability: serving the most goodput")
-        best = solver.solve(_problem(scenario, options, previous, 0.0))
-        floor = -best.objective * (1 - 1e-9) if best.x is not None else 0.0
-        problem = _problem(scenario, options, previous, floor)
-        result = solver.solve(problem)
-        if result.x is None:  # numerical corner: keep the goodput-optimal solution
-            result = best
+        notes.append("demand cannot be met within availability: serving the most goodput, fairly")
+        result = _scarce(scenario, options, previous, solve)
     if result.x is None:
         raise RuntimeError(f"allocation solver failed: {result.message}")
     if not result.optimal:
         notes.append(f"solver stopped early: {result.message}")
-    x = result.x
-    counts = {}
-    for i, o in enumerate(options):
-        n = round(x[i])
-        if n:
-            counts[(o.region, o.template.key)] = n
+    n = np.round(result.x[: len(options)]).astype(np.int64)
+    counts = {_key(o): int(n[i]) for i, o in enumerate(options) if n[i]}
     capacity = {m.name: 0.0 for m in scenario.models}
-    for i, o in enumerate(options):
-        capacity[o.template.model] += round(x[i]) * o.template.throughput
-    served = {m: min(capacity[m], scenario.demand[m]) for m in capacity}
-    cost = sum(round(x[i]) * o.price for i, o in enumerate(options))
-    churn = 0.0
-    for i, o in enumerate(options):
-        prev = previous.get(_key(o), 0)
-        churn += max(0, round(x[i]) - prev) * o.price * scenario.churn_factor
-    return Allocation(counts, options, served, capacity, cost, churn, mode, notes)
+    for i in np.flatnonzero(n):
+        capacity[options[i].template.model] += float(n[i] * options[i].template.throughput)
+    served = {m: float(min(capacity[m], scenario.demand[m])) for m in capacity}
+    cost = float(sum(n[i] * options[i].price for i in np.flatnonzero(n)))
+    churn = sum(
+        max(0, n[i] - previous.get(_key(o), 0)) * o.price * scenario.churn_factor
+        for i, o in enumerate(options)
+        if n[i]
+    )
+    return Allocation(counts, options, served, capacity, cost, float(churn), mode, notes)

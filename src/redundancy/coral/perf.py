@@ -2,7 +2,8 @@
 
 T_hat_j(c, S) is the largest request throughput (req/s) one node of config ``c`` sustains while
 holding ``j`` layers of a model, with each pipeline stage given 1/S of the SLO:
-the largest batch B whose KV cache fits beside the weights, whose decode step stays within
+the largest batch B such that the KV cache of the S microbatches of B requests a full pipeline
+keeps in flight fits beside the weights, whose decode step stays within
 decode_ms/S and whose prefill stays within prefill_ms/S; a request then costs the node
 ``prefill + output_tokens * step(B) / B`` seconds.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,22 +134,18 @@ def load_profile(path: Path) -> ProfileTable:
     return table
 
 
-def throughput_table(
+def _feasible_rates(
     model: ModelSpec,
     configs: list[NodeConfig],
     perf: PerfParams,
     max_stages: int,
-    profile: ProfileTable | None = None,
-) -> np.ndarray:
-    """T_hat[S, c, j] in req/s for S = 1..max_stages, every config, j = 0..L layers (j=0 unused).
-
-    Non-increasing in j by construction (fewer layers never hurt), zero where nothing fits.
-    """
+    profile: ProfileTable | None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(S, config index, rate[j-1, B-1]) in req/s, zero where batch B breaks memory or the SLO."""
     layers = model.layers
     shape = LayerShape.of(model, perf)
     batch = np.arange(1, perf.max_batch + 1, dtype=float)
     j = np.arange(1, layers + 1, dtype=float)[:, None]
-    table = np.zeros((max_stages + 1, len(configs), layers + 1))
     context_max = perf.input_tokens + perf.output_tokens
     for ci, config in enumerate(configs):
         rates = NodeRates.of(config, perf)
@@ -160,15 +158,47 @@ def throughput_table(
             prefill = measured[2]
         step = j * decode[None, :] + perf.step_overhead_ms  # (L, B) ms per decode step
         kv = j * batch[None, :] * context_max * shape.kv_bytes_per_token
-        fits = j * shape.weight_bytes + kv <= rates.memory_bytes
         per_request_s = 1e-3 * (j * prefill + perf.output_tokens * step / batch[None, :])
         rate = 1.0 / per_request_s
         for stages in range(1, max_stages + 1):
+            # A full S-stage pipeline keeps S microbatches of B requests in flight on every node.
             ok = (
-                fits
+                (j * shape.weight_bytes + stages * kv <= rates.memory_bytes)
                 & (step <= model.slo.decode_ms / stages)
                 & (j * prefill <= model.slo.prefill_ms / stages)
             )
-            best = np.where(ok, rate, 0.0).max(axis=1)
-            table[stages, ci, 1:] = np.minimum.accumulate(best)
+            yield stages, ci, np.where(ok, rate, 0.0)
+
+
+def throughput_table(
+    model: ModelSpec,
+    configs: list[NodeConfig],
+    perf: PerfParams,
+    max_stages: int,
+    profile: ProfileTable | None = None,
+) -> np.ndarray:
+    """T_hat[S, c, j] in req/s for S = 1..max_stages, every config, j = 0..L layers (j=0 unused).
+
+    Non-increasing in j by construction (fewer layers never hurt), zero where nothing fits.
+    """
+    table = np.zeros((max_stages + 1, len(configs), model.layers + 1))
+    for stages, ci, rate in _feasible_rates(model, configs, perf, max_stages, profile):
+        table[stages, ci, 1:] = np.minimum.accumulate(rate.max(axis=1))
     return table
+
+
+def batch_table(
+    model: ModelSpec,
+    configs: list[NodeConfig],
+    perf: PerfParams,
+    max_stages: int,
+    profile: ProfileTable | None = None,
+) -> np.ndarray:
+    """B[S, c, j]: the smallest feasible microbatch reaching T_hat[S, c, j] (0 where T_hat is 0)."""
+    table = throughput_table(model, configs, perf, max_stages, profile)
+    out = np.zeros(table.shape, dtype=np.int64)
+    for stages, ci, rate in _feasible_rates(model, configs, perf, max_stages, profile):
+        target = table[stages, ci, 1:, None]
+        reach = (rate > 0) & (rate >= target * (1 - 1e-12)) & (target > 0)
+        out[stages, ci, 1:] = np.where(reach.any(axis=1), reach.argmax(axis=1) + 1, 0)
+    return out

@@ -210,6 +210,10 @@ def prune(
     return [templates[i] for i in sorted(kept, key=lambda i: templates[i].key)]
 
 
+# Bump when the performance model or the template search changes: old caches are then ignored.
+LIBRARY_VERSION = 2
+
+
 def default_cache_dir() -> Path:
     """``$REDUNDANCY_CACHE/coral`` or ``~/.cache/redundancy/coral``."""
     root = os.environ.get("REDUNDANCY_CACHE") or Path.home() / ".cache" / "redundancy"
@@ -218,7 +222,7 @@ def default_cache_dir() -> Path:
 
 def cache_path(scenario: Scenario, cache_dir: Path | None = None, pruned: bool = True) -> Path:
     """Where the library of ``scenario`` is cached."""
-    key = scenario.template_key() + ("" if pruned else "-full")
+    key = f"{scenario.template_key()}-v{LIBRARY_VERSION}" + ("" if pruned else "-full")
     return (cache_dir or default_cache_dir()) / f"templates-{key}.json"
 
 

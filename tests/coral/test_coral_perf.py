@@ -1,0 +1,37 @@
+"""The planner's performance model: a planned batch fits the memory a pipeline really needs."""
+
+import pytest
+
+from redundancy.coral.catalog import load_scenario
+from redundancy.coral.perf import LayerShape, NodeRates, batch_table
+from redundancy.coral.plan import plan
+
+# Qwen3-32B (64 GB) fits only across two A10Gx2 nodes, whose KV room is then tight.
+TIGHT = {
+    "name": "tight",
+    "models": {"Qwen3-32B": 1.0},
+    "gpus": ["A10G"],
+    "gpus_per_node": [2],
+    "regions": ["aws-us-east-2"],
+    "max_nodes": 2,
+}
+
+
+@pytest.mark.parametrize("source", [TIGHT, "core"])
+def test_planned_batch_fits_the_pipelines_in_flight_microbatches(source):
+    """On every node of every planned instance, S microbatches of its batch fit beside it."""
+    scenario = load_scenario(source).model_copy(update={"max_nodes": 2})
+    result = plan(scenario, use_cache=False)
+    perf, configs = scenario.perf, {c.name: c for c in scenario.configs}
+    context = perf.input_tokens + perf.output_tokens
+    assert any(len(inst.stages) > 1 for inst in result.instances)
+    for inst in result.instances:
+        model = next(m for m in scenario.models if m.name == inst.model)
+        shape, stages = LayerShape.of(model, perf), len(inst.stages)
+        for stage in inst.stages:
+            j = stage.layer_end - stage.layer_start
+            for name in stage.nodes:
+                batch = batch_table(model, [configs[name]], perf, stages)[stages, 0, j]
+                in_flight = stages * batch  # one microbatch per stage circulates
+                need = j * (shape.weight_bytes + in_flight * context * shape.kv_bytes_per_token)
+                assert batch >= 1 and need <= NodeRates.of(configs[name], perf).memory_bytes
