@@ -1,12 +1,16 @@
-"""Repair one node of a large file: bytes downloaded and wall time, MBR and MSR vs RS(n, k);
+"""Repair of one node of a large file: bytes downloaded and wall time, MBR and MSR vs RS(n, k);
 encode throughput vs RS at the same storage overhead. Prints a Markdown table with ratios.
 
-    .venv/bin/python benchmarks/regenerating_bench.py [--size-mib 256] [--repeat 3]
+Every measurement is repeated ``--repeat`` times, the repeats interleaved round-robin (so load on a
+shared machine hits all of them alike), and the median is reported.
+
+    .venv/bin/python benchmarks/regenerating_bench.py [--size-mib 256] [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -17,14 +21,15 @@ from redundancy.regenerating import RegeneratingCode, RegenParams
 from redundancy.regenerating.baseline import rs_encode, rs_repair
 
 
-def best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    """Fastest of ``repeat`` runs (seconds) and the last result."""
-    times, result = [], None
+def interleaved(tasks: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each task over ``repeat`` round-robin rounds."""
+    times: dict[str, list[float]] = {name: [] for name in tasks}
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        for name, fn in tasks.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(spent) for name, spent in times.items()}
 
 
 def regen_repair(code: RegeneratingCode, nodes: np.ndarray, failed: int) -> tuple[np.ndarray, int]:
@@ -34,10 +39,16 @@ def regen_repair(code: RegeneratingCode, nodes: np.ndarray, failed: int) -> tupl
     return code.repair(failed, sent), sum(s.nbytes for s in sent.values())
 
 
+def same_overhead_rs(overhead: float, k: int) -> tuple[int, int]:
+    """RS(n', k') with n'/k' = ``overhead`` (k' >= k preferred)."""
+    k_eq = next(q for q in [*range(k, 64), *range(1, k)] if (overhead * q).is_integer())
+    return round(overhead * k_eq), k_eq
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--k", type=int, default=6)
     parser.add_argument("--d", type=int, default=10)
@@ -47,35 +58,43 @@ def main() -> None:
     n, k, d = args.n, args.k, args.d
     print(
         f"file {args.size_mib} MiB, gf256 backend {gf256.default_backend()}, "
-        f"best of {args.repeat}\n"
+        f"median of {args.repeat} interleaved runs\n"
     )
-
-    rs_time, rs_shards = best(lambda: rs_encode(data, n, k), args.repeat)
-    rs_rep_time, (rs_node, rs_bytes) = best(lambda s=rs_shards: rs_repair(s, 0, k), args.repeat)
+    codes = {kind: RegeneratingCode(RegenParams(kind, n, k, d)) for kind in ("mbr", "msr")}
+    rs_shards = rs_encode(data, n, k)
+    rs_node, rs_bytes = rs_repair(rs_shards, 0, k)
     assert np.array_equal(rs_node, rs_shards[0])
-    del rs_shards
+    nodes = {kind: code.encode(data) for kind, code in codes.items()}
+    moved, anchors = {}, {}
+    for kind, code in codes.items():
+        node, moved[kind] = regen_repair(code, nodes[kind], 0)
+        assert np.array_equal(node, nodes[kind][0])
+        p = code.params
+        anchors[kind] = same_overhead_rs(n * p.alpha / p.file_symbols, k)
+    tasks: dict[str, Callable[[], object]] = {
+        "rs encode": lambda: rs_encode(data, n, k),
+        "rs repair": lambda: rs_repair(rs_shards, 0, k),
+    }
+    for kind, code in codes.items():
+        tasks[f"{kind} encode"] = lambda c=code: c.encode(data)
+        tasks[f"{kind} repair"] = lambda c=code, x=nodes[kind]: regen_repair(c, x, 0)
+        tasks[f"{kind} rs-eq encode"] = lambda a=anchors[kind]: rs_encode(data, *a)
+    spent = interleaved(tasks, args.repeat)
+
     rows = [
-        f"| RS({n},{k}) | {n / k:.2f} | {size / rs_time / 1e6:.0f} | - | - | {rs_bytes} | "
-        f"{rs_bytes} | {rs_rep_time * 1e3:.0f} | 1.00 | 1.00 |"
+        f"| RS({n},{k}) | {n / k:.2f} | {size / spent['rs encode'] / 1e6:.0f} | - | - | "
+        f"{rs_bytes} | {rs_bytes} | {spent['rs repair'] * 1e3:.0f} | 1.00 | 1.00 |"
     ]
-    for kind in ("mbr", "msr"):
-        params = RegenParams(kind, n, k, d)  # type: ignore[arg-type]
-        code = RegeneratingCode(params)
-        overhead = n * params.alpha / params.file_symbols
-        enc_time, nodes = best(lambda code=code: code.encode(data), args.repeat)
-        rep_time, (node, moved) = best(lambda c=code, x=nodes: regen_repair(c, x, 0), args.repeat)
-        assert np.array_equal(node, nodes[0])
-        target = params.d * nodes.shape[2]
-        del nodes
-        # RS anchor at the same storage overhead n'/k' = n*alpha/B (k' >= k preferred).
-        k_eq = next(q for q in [*range(k, 64), *range(1, k)] if (overhead * q).is_integer())
-        n_eq = round(overhead * k_eq)
-        rs_eq_time, _ = best(lambda a=n_eq, b=k_eq: rs_encode(data, a, b), args.repeat)
+    for kind, code in codes.items():
+        p = code.params
+        enc, rep = spent[f"{kind} encode"], spent[f"{kind} repair"]
+        eq = spent[f"{kind} rs-eq encode"]
+        n_eq, k_eq = anchors[kind]
         rows.append(
-            f"| {kind.upper()}({n},{k},{d}) | {overhead:.2f} | {size / enc_time / 1e6:.0f} | "
-            f"RS({n_eq},{k_eq}) {size / rs_eq_time / 1e6:.0f} | {rs_eq_time / enc_time:.2f} | "
-            f"{moved} | {target} | {rep_time * 1e3:.0f} | {rs_bytes / moved:.2f} | "
-            f"{rs_rep_time / rep_time:.2f} |"
+            f"| {kind.upper()}({n},{k},{d}) | {n * p.alpha / p.file_symbols:.2f} | "
+            f"{size / enc / 1e6:.0f} | RS({n_eq},{k_eq}) {size / eq / 1e6:.0f} | {eq / enc:.2f} | "
+            f"{moved[kind]} | {p.d * nodes[kind].shape[2]} | {rep * 1e3:.0f} | "
+            f"{rs_bytes / moved[kind]:.2f} | {spent['rs repair'] / rep:.2f} |"
         )
     print(
         "| code | storage overhead | encode MB/s | RS encode MB/s, same overhead | "

@@ -22,6 +22,7 @@ SMALL = [
     RegenParams("msr", 5, 2, 2),
     RegenParams("mbr", 6, 3, 4, l=1),
     RegenParams("msr", 7, 4, 6, l=2),
+    RegenParams("msr", 8, 3, 6, l=2),  # secure and shortened
 ]
 
 
@@ -89,10 +90,11 @@ def test_capacity_formulas(n: int, k: int, d: int, l: int) -> None:  # noqa: E74
             == sum(d - i + 1 for i in range(l + 1, k + 1))
         )
         assert RegeneratingCode(mbr).construction.generators.shape[2] == mbr.file_symbols
-    if k >= 2 and d == 2 * k - 2 and l <= k - 2:
+    if k >= 2 and d >= 2 * k - 2 and l < min(k, d - k + 1):  # d > 2k-2: shortened
         msr = RegenParams("msr", n, k, d, l=l)
         assert msr.secure_symbols == (k - l) * (msr.alpha - l)
-        assert msr.file_symbols == k * (k - 1)
+        assert msr.file_symbols == k * msr.alpha == k * (d - k + 1)
+        assert RegeneratingCode(msr).construction.generators.shape[2] == msr.file_symbols
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,7 @@ def test_capacity_formulas(n: int, k: int, d: int, l: int) -> None:  # noqa: E74
         ({"kind": "mbr", "n": 6, "k": 3, "d": 2}, "d"),
         ({"kind": "mbr", "n": 6, "k": 3, "d": 6}, "d"),
         ({"kind": "msr", "n": 6, "k": 3, "d": 3}, "d"),
-        ({"kind": "msr", "n": 8, "k": 3, "d": 5, "l": 1}, "l"),
+        ({"kind": "msr", "n": 8, "k": 3, "d": 5, "l": 3}, "l"),
         ({"kind": "mbr", "n": 6, "k": 3, "d": 4, "l": 3}, "l"),
         ({"kind": "mbr", "n": 6, "k": 3, "d": 4, "b": 1}, "b"),
         ({"kind": "rs", "n": 6, "k": 3, "d": 4}, "kind"),

@@ -18,6 +18,11 @@ SECURE = [
     RegenParams("msr", 7, 4, 6, l=1),
     RegenParams("msr", 7, 4, 6, l=2),
     RegenParams("msr", 9, 5, 8, l=3),
+    RegenParams("msr", 7, 3, 5, l=1),  # shortened (d > 2k-2) from here on
+    RegenParams("msr", 7, 3, 5, l=2),
+    RegenParams("msr", 8, 3, 6, l=2),
+    RegenParams("msr", 9, 4, 7, l=2),
+    RegenParams("msr", 10, 4, 8, l=3),
 ]
 
 

@@ -17,8 +17,7 @@ from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.regenerating.algebra import independent_rows, left_solve
 from redundancy.regenerating.construction import Construction, build
 from redundancy.regenerating.params import RegenParams
-
-CHUNK = 1 << 17  # stripes per encode block: keeps the gathered sources in cache
+from redundancy.regenerating.plan import EncodePlan
 
 
 class RegeneratingCode:
@@ -27,8 +26,7 @@ class RegeneratingCode:
     def __init__(self, params: RegenParams | None = None) -> None:
         self.params = params or RegenParams()
         self.construction: Construction = build(self.params)
-        gen = self.construction.generators
-        self._supports = [np.flatnonzero(gen[:, t, :].any(axis=0)) for t in range(gen.shape[1])]
+        self._plan = EncodePlan(self.construction.generators)
         self._repair_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
         self._decode_cache: dict[tuple[int, ...], tuple[list[int], np.ndarray]] = {}
 
@@ -46,22 +44,30 @@ class RegeneratingCode:
         raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
         raw = np.asarray(raw, dtype=np.uint8).ravel()
         length = self.stripes(raw.size)
-        x = np.zeros((p.file_symbols, length), dtype=np.uint8)
-        x[p.key_symbols :].reshape(-1)[: raw.size] = raw
-        if p.key_symbols:
-            if rng is None:
-                keys = np.frombuffer(os.urandom(p.key_symbols * length), dtype=np.uint8)
-            else:
-                keys = rng.integers(0, 256, p.key_symbols * length, dtype=np.uint8)
-            x[: p.key_symbols] = keys.reshape(p.key_symbols, length)
-        gen = self.construction.generators
         out = np.empty((p.n * p.alpha, length), dtype=np.uint8)
-        for start in range(0, length, CHUNK):
-            stop = min(start + CHUNK, length)
-            block = x[:, start:stop]
-            for t, support in enumerate(self._supports):
-                gf256.matmul(gen[:, t, support], block[support], out=out[t :: p.alpha, start:stop])
+        self._plan.run(self._sources(raw, length, rng), out)
         return out.reshape(p.n, p.alpha, length)
+
+    def _sources(
+        self, raw: np.ndarray, length: int, rng: np.random.Generator | None
+    ) -> list[np.ndarray]:
+        """The B message rows of L symbols (keys, then the data), as views where possible."""
+        p = self.params
+        count = p.key_symbols * length
+        if rng is None:
+            keys = np.frombuffer(os.urandom(count), dtype=np.uint8)
+        else:
+            keys = rng.integers(0, 256, count, dtype=np.uint8)
+        rows = list(keys.reshape(p.key_symbols, length))
+        full = raw.size // length
+        rows.extend(raw[: full * length].reshape(full, length))
+        if len(rows) < p.file_symbols:
+            tail = np.zeros(length, dtype=np.uint8)
+            tail[: raw.size - full * length] = raw[full * length :]
+            rows.append(tail)
+        zero = np.zeros(length, dtype=np.uint8)
+        rows.extend(zero for _ in range(p.file_symbols - len(rows)))
+        return rows
 
     # ------------------------------------------------------------------ repair
     def helper_symbols(self, content: np.ndarray, failed: int) -> np.ndarray:
@@ -92,7 +98,7 @@ class RegeneratingCode:
         if len(helpers) < p.d:
             raise DecodeError(f"repair needs d={p.d} helpers, got {len(helpers)}")
         helpers = helpers[: p.d]
-        symbols = np.stack([np.asarray(received[j], dtype=np.uint8) for j in helpers])
+        symbols = [np.ascontiguousarray(received[j], dtype=np.uint8) for j in helpers]
         return gf256.matmul(self.repair_matrix(failed, helpers), symbols)
 
     # ------------------------------------------------------------------ data collection
@@ -124,8 +130,8 @@ class RegeneratingCode:
         if size > p.secure_symbols * blocks[0].shape[1]:
             raise ParameterError(f"size={size} exceeds what {blocks[0].shape[1]} stripes hold")
         rows, matrix = self.decode_plan(nodes)
-        stacked = np.concatenate(blocks)
-        secret = gf256.matmul(matrix, stacked[rows])
+        alpha = p.alpha
+        secret = gf256.matmul(matrix, [blocks[r // alpha][r % alpha] for r in rows])
         return secret.reshape(-1)[:size].tobytes()
 
     # ------------------------------------------------------------------ checks

@@ -44,11 +44,6 @@ class RegenParams:
         check_range("d", self.d, max(low_d, 1), self.n - 1)
         if self.kind == "msr":
             check_range("n + shortening", self.n + self.shortening, 2, MAX_NODES)
-            if self.l and self.shortening:
-                raise ParameterError(
-                    f"l={self.l} with d={self.d}: secure MSR is built for d = 2k-2 = "
-                    f"{2 * self.k - 2} only (allowed l: 0 when d > 2k-2)"
-                )
         check_range("l", self.l, 0, self.max_l)
         check_range("b", self.b, 0, (self.n - 1 - self.d) // 2)
 

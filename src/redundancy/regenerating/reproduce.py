@@ -86,9 +86,8 @@ def _secure_rows(quick: bool) -> tuple[list[Row], list[tuple[str, int, int]]]:
     grid = GRID[:1] if quick else GRID
     for n, k, d in grid:
         for kind in ("mbr", "msr"):
-            if kind == "msr" and d != 2 * k - 2:
-                continue
-            for l in range(1, k - (1 if kind == "mbr" else 2) + 1):  # noqa: E741
+            top = k - 1 if kind == "mbr" else min(k - 1, d - k)  # MSR: l < alpha = d-k+1
+            for l in range(1, top + 1):  # noqa: E741
                 params = RegenParams(kind, n, k, d, l=l)  # type: ignore[arg-type]
                 measured = params.file_symbols - eavesdropper_rank(params)
                 leak = worst_leakage(RegeneratingCode(params))

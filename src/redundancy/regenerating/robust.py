@@ -1,11 +1,11 @@
 """Decoding and repair that survive up to b lying nodes, with on-demand security.
 
-Node j stores psi_j^T W with psi_j = (1, x_j, ..., x_j^(d'-1)), so every column of the stacked node
-contents is a Reed-Solomon codeword of dimension d' (virtual zero nodes of a shortened MSR code
-included). The same holds for the symbols helpers send to a newcomer. We first contact the minimum
-plus b extra nodes, enough to *detect* b bad ones by syndromes; only when an inconsistency shows do
-we fetch more (up to d' + 2b real evaluations, then further) and *correct* by locating the bad rows
-(Berlekamp-Welch) and leaving them out.
+Node j stores psi_j^T W with psi_j = (1, x_j, ..., x_j^(d'-1)) P (P invertible), so every column
+of the stacked node contents is a Reed-Solomon codeword of dimension d' (virtual zero nodes of a
+shortened MSR code included). The same holds for the symbols helpers send to a newcomer. We
+first contact the minimum plus b extra nodes, enough to *detect* b bad ones by syndromes; only
+when an inconsistency shows do we fetch more (up to d' + 2b real evaluations, then further) and
+*correct* by locating the bad rows (Berlekamp-Welch) and leaving them out.
 """
 
 from __future__ import annotations
