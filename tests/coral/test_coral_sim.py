@@ -112,6 +112,8 @@ def test_coral_is_never_costlier_than_a_baseline_at_equal_demand_met():
         except ParameterError:
             continue
         for name, planner in PLANNERS.items():
+            if name in ("cauchy", "helix"):  # other deployment forms: not a Coral subproblem
+                continue
             other = planner(scenario, {})
             if other.mode == "min_cost" and coral.mode == "min_cost":
                 assert coral.cost_per_hour <= other.cost_per_hour + 1e-6, name

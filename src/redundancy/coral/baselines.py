@@ -4,6 +4,8 @@
   order, replicas are bought greedily from the (region, config) with the best requests/s per dollar
   that still has nodes, until the demand is met or nothing is left.
 * Mélange-style: per model, an ILP over single-node replicas of any GPU type (models in turn).
+* Cauchy-style prefill/decode GPU combos (``cauchy.py``) and Helix-style max-flow placement of
+  one model on a fixed pool (``helix.py``).
 * Ablations of Coral: homogeneous templates only (one joint ILP), and per-model allocation (Coral's
   templates, but each model solved on what the earlier ones left: no cross-model trade-offs).
 """
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 
 from redundancy.coral.allocation import Allocation, Option, allocate
 from redundancy.coral.catalog import ModelSpec, Scenario
+from redundancy.coral.cauchy import cauchy_planner
+from redundancy.coral.helix import helix_planner
 from redundancy.coral.perf import throughput_table
 from redundancy.coral.plan import Plan, check_servable, to_plan
 from redundancy.coral.templates import Library, Stage, Template, build_library
@@ -184,6 +188,9 @@ PLANNERS = {
     "coral": coral_planner,
     "homo": homo_planner,
     "melange": melange_planner,
+    "cauchy": cauchy_planner,
     "coral-homogeneous": homogeneous_planner,
     "coral-per-model": per_model_planner,
+    "helix": helix_planner,
 }
+SINGLE_MODEL = ("helix",)  # planners that serve one model only

@@ -3,24 +3,31 @@
 Scenarios: ``core`` and ``extended`` (the paper's setups), ``scarce-*`` (availability scaled so
 the nodes on offer hold only ``1 + headroom`` times the GPU memory Coral's unconstrained plan uses:
 25% for core, 75% for extended, as in the paper), and ``large-heavy`` / ``small-heavy`` (extended
-with 4x the demand on the three large or the three small models).
+with 4x the demand on the three large or the three small models), and ``helix-cluster`` (Helix's
+pool of 4 A100, 6 V100, 16 L4 and 38 T4 single-GPU nodes, Llama3-70B at 4 req/s; by default only
+Coral and Helix run on it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from redundancy.coral.availability import fluctuating_availability
-from redundancy.coral.baselines import PLANNERS, coral_planner
+from redundancy.coral.baselines import PLANNERS, SINGLE_MODEL, coral_planner
 from redundancy.coral.catalog import Scenario, load_scenario
 from redundancy.coral.simulator import SimConfig, SimResult, simulate
 from redundancy.coral.workload import synthetic_trace
 from redundancy.errors import ParameterError
 
-SCENARIOS = ("core", "extended", "scarce-core", "scarce-extended", "large-heavy", "small-heavy")
+SCENARIOS = (
+    "core", "extended", "scarce-core", "scarce-extended", "large-heavy", "small-heavy",
+    "helix-cluster",
+)  # fmt: skip
 SCARCE_HEADROOM = {"core": 0.25, "extended": 0.75}
 LARGE = ("Llama3-70B", "GPT-OSS-120B", "Qwen3-235B")
 
@@ -51,6 +58,10 @@ def scarce(scenario: Scenario, headroom: float) -> Scenario:
 
 def comparison_scenario(name: str, max_nodes: int | None = None) -> Scenario:
     """Resolve one of SCENARIOS (or a scenario YAML path), optionally capping Nmax."""
+    if name == "helix-cluster":
+        text = resources.files("redundancy.coral").joinpath("data", "helix-cluster.yaml")
+        scenario = load_scenario(yaml.safe_load(text.read_text()))
+        return scenario.model_copy(update={"max_nodes": max_nodes or scenario.max_nodes})
     base = name.removeprefix("scarce-")
     if name in ("large-heavy", "small-heavy"):
         base = "extended"
@@ -90,7 +101,8 @@ def compare(
     config: SimConfig | None = None,
 ) -> list[Outcome]:
     """Simulate each named planner on the same trace (and availability) of ``scenario``."""
-    names = planners or list(PLANNERS)
+    single = sum(1 for d in scenario.demand.values() if d > 0) == 1
+    names = planners or [n for n in PLANNERS if single == (n in SINGLE_MODEL) or n == "coral"]
     for name in names:
         if name not in PLANNERS:
             raise ParameterError(f"planner {name!r} is unknown (allowed: {', '.join(PLANNERS)})")

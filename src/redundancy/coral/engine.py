@@ -11,8 +11,12 @@ decode iteration (one token for every decoding request) takes
 Prefill runs as chunked prefill does: its compute hides in the memory-bound decode iterations, so it
 is a FIFO lane of its own whose throughput is the bottleneck stage's aggregate compute and whose
 latency is the sum of the stages' (slowest node) prefill times; the first token comes out of the
-prefill. A request enters the lane once its KV cache (input + output tokens, reserved up front)
-fits on every node beside its layers, and joins the decode batch at the next iteration boundary.
+prefill. A disaggregated instance (``Instance.prefill_nodes``) instead has one FIFO server per
+prefill node, each running the whole model, and the first token counts once the prompt's KV cache
+(input tokens x layers x KV bytes) has crossed the link to the decode nodes.
+A request enters the lane once its KV cache (input + output tokens, reserved up front; on the
+decode nodes when disaggregated) fits on every node beside its layers, and joins the decode batch
+at the next iteration boundary.
 
 Between events the decoding set is constant, so the engine jumps over whole runs of iterations: the
 cost is O(requests log requests), not O(tokens).
@@ -25,8 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from redundancy.coral.catalog import NodeConfig, Scenario
-from redundancy.coral.perf import LayerShape, NodeRates, roofline_decode_ms, throughput_table
+from redundancy.coral.catalog import ModelSpec, NodeConfig, PerfParams, Scenario
+from redundancy.coral.perf import (
+    LayerShape,
+    NodeRates,
+    ProfileTable,
+    roofline_decode_ms,
+    throughput_table,
+)
 from redundancy.coral.plan import Instance
 
 DONE, NO_INSTANCE, TIMED_OUT = 0, 1, 2
@@ -42,6 +52,8 @@ class EngineModel:
     prefill_speedup: np.ndarray  # per stage: aggregate compute / slowest node's compute
     kv_tokens: float  # tokens of KV cache the instance can hold
     max_running: int
+    lanes: int = 1  # prefill servers (disaggregated: one per prefill node)
+    transfer_per_token: float = 0.0  # seconds to move one prompt token's KV cache to decode
 
     def prefill_s(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(latency, lane occupancy) in seconds of prompts of ``tokens`` tokens."""
@@ -51,39 +63,80 @@ class EngineModel:
         return per_stage.sum(axis=-1), (per_stage / self.prefill_speedup).max(axis=-1)
 
 
-def engine_model(instance: Instance, scenario: Scenario) -> EngineModel:
-    """Build the timing tables of ``instance`` from the scenario's performance parameters."""
+@dataclass(frozen=True)
+class LayerTimes:
+    """One node's per-layer timing: decode ms(batch), prefill s per prompt token, prefill floor s.
+
+    Measured curves (``perf.ProfileTable``) replace the roofline where the table has the pair;
+    a profiled prefill time (one prompt of ``perf.input_tokens``) is taken as linear in tokens.
+    """
+
+    spec: ModelSpec
+    shape: LayerShape
+    rates: NodeRates
+    perf: PerfParams
+    measured: tuple[np.ndarray, np.ndarray, float] | None
+
+    @classmethod
+    def of(cls, spec, config: NodeConfig, perf: PerfParams, profile: ProfileTable | None):
+        """Timing of ``spec`` on ``config`` (profiled where ``profile`` has it)."""
+        measured = profile.lookup(spec.name, config.name) if profile else None
+        return cls(spec, LayerShape.of(spec, perf), NodeRates.of(config, perf), perf, measured)
+
+    def decode_ms(self, batch: np.ndarray) -> np.ndarray:
+        """Decode step time (ms) of one layer for each (possibly fractional) batch size."""
+        if self.measured is None:
+            return roofline_decode_ms(self.shape, self.rates, self.perf, batch)
+        return np.interp(batch, self.measured[0], self.measured[1])
+
+    @property
+    def prefill_per_token(self) -> float:
+        """Seconds per prompt token of one layer (compute)."""
+        if self.measured is None:
+            return self.shape.flops_per_token / self.rates.flops
+        return 1e-3 * self.measured[2] / self.perf.input_tokens
+
+    @property
+    def prefill_floor(self) -> float:
+        """Seconds of one layer's prefill however short the prompt (weight streaming)."""
+        return 0.0 if self.measured else self.shape.weight_bytes / self.rates.bandwidth
+
+
+def engine_model(
+    instance: Instance, scenario: Scenario, profile: ProfileTable | None = None
+) -> EngineModel:
+    """Build the timing tables of ``instance`` from the scenario's (or profiled) performance."""
     perf = scenario.perf
     spec = next(m for m in scenario.models if m.name == instance.model)
     configs = {c.name: c for c in scenario.configs}
     shape = LayerShape.of(spec, perf)
     stages_n = len(instance.stages)
-    used = [configs[name] for stage in instance.stages for name in stage.nodes]
-    table = throughput_table(spec, list(dict.fromkeys(used)), perf, stages_n)[stages_n]
-    index = {c.name: i for i, c in enumerate(dict.fromkeys(used))}
+    used = list(dict.fromkeys(configs[name] for stage in instance.stages for name in stage.nodes))
+    table = throughput_table(spec, used, perf, stages_n, profile)[stages_n]
+    index = {c.name: i for i, c in enumerate(used)}
+    timing = {c.name: LayerTimes.of(spec, c, perf, profile) for c in configs.values()}
     kv_limit, run_limit = np.inf, np.inf
     per_token, floor, speedup = [], [], []
-    stage_nodes: list[tuple[int, list[tuple[NodeConfig, float]]]] = []
+    stage_nodes: list[tuple[int, list[tuple[LayerTimes, float]]]] = []
     for stage in instance.stages:
         j = stage.layer_end - stage.layer_start
         weights = {name: n * max(table[index[name], j], 1e-12) for name, n in stage.nodes.items()}
         total = sum(weights.values())
         nodes = []
-        slow_tok, slow_floor, flops = 0.0, 0.0, 0.0
+        slow_tok, slow_floor, rate = 0.0, 0.0, 0.0
         for name, n in stage.nodes.items():
-            config = configs[name]
             share = weights[name] / total / n  # fraction of the stage's requests per node
-            rates = NodeRates.of(config, perf)
-            free = rates.memory_bytes - j * shape.weight_bytes
+            times = timing[name]
+            free = times.rates.memory_bytes - j * shape.weight_bytes
             kv_limit = min(kv_limit, max(free, 0.0) / (j * shape.kv_bytes_per_token) / share)
             run_limit = min(run_limit, perf.max_batch / share)
-            nodes.append((config, share))
-            slow_tok = max(slow_tok, j * shape.flops_per_token / rates.flops)
-            slow_floor = max(slow_floor, j * shape.weight_bytes / rates.bandwidth)
-            flops += n * rates.flops
+            nodes.append((times, share))
+            slow_tok = max(slow_tok, j * times.prefill_per_token)
+            slow_floor = max(slow_floor, j * times.prefill_floor)
+            rate += n / (j * times.prefill_per_token)
         per_token.append(slow_tok)
         floor.append(slow_floor)
-        speedup.append(flops * slow_tok / (j * shape.flops_per_token))
+        speedup.append(rate * slow_tok)
         stage_nodes.append((j, nodes))
     max_running = int(max(1, min(run_limit * stages_n, kv_limit / 2)))
     running = np.arange(max_running + 1, dtype=float)
@@ -91,16 +144,27 @@ def engine_model(instance: Instance, scenario: Scenario) -> EngineModel:
     batch = np.maximum(running, 1) / micro
     steps = np.zeros((stages_n, len(running)))
     for s, (j, nodes) in enumerate(stage_nodes):
-        for config, share in nodes:
-            rates = NodeRates.of(config, perf)
-            ms = j * roofline_decode_ms(shape, rates, perf, batch * share) + perf.step_overhead_ms
+        for times, share in nodes:
+            ms = j * times.decode_ms(batch * share) + perf.step_overhead_ms
             steps[s] = np.maximum(steps[s], ms)
     period = 1e-3 * np.maximum(steps.sum(axis=0), micro * steps.max(axis=0))
     period[0] = 0.0
-    return EngineModel(
+    model = EngineModel(
         period, np.array(per_token), np.array(floor), np.array(speedup), float(kv_limit),
         max_running,
     )  # fmt: skip
+    if instance.prefill_nodes:  # disaggregated: whole-model prefill servers, then a KV transfer
+        slowest = max(
+            (timing[name] for name in instance.prefill_nodes),
+            key=lambda t: t.prefill_per_token,
+        )
+        model.prefill_per_token = np.array([spec.layers * slowest.prefill_per_token])
+        model.prefill_floor = np.array([spec.layers * slowest.prefill_floor])
+        model.prefill_speedup = np.ones(1)
+        model.lanes = sum(instance.prefill_nodes.values())
+        link = max(instance.kv_link_gbps, 1e-9) * 1e9 / 8
+        model.transfer_per_token = spec.layers * shape.kv_bytes_per_token / link
+    return model
 
 
 def run_engine(
@@ -121,20 +185,21 @@ def run_engine(
     status = np.full(n, DONE, dtype=np.int8)
     need = (input_tokens + output_tokens).astype(float)
     latency, occupancy = model.prefill_s(np.asarray(input_tokens, dtype=float))
+    latency = latency + model.transfer_per_token * np.asarray(input_tokens, dtype=float)
     period, cap_running, cap_kv = model.period_s, model.max_running, model.kv_tokens
     joins: list[tuple[float, int]] = []  # (prefill done, request)
     running: list[tuple[int, int]] = []  # (finish iteration, request)
     t, k, nxt, reserved, holders = ready_s, 0, 0, 0.0, 0
-    lane_free, released = ready_s, ready_s
+    lanes, released = [ready_s] * model.lanes, ready_s  # heap of prefill servers' free times
     while True:
         while nxt < n and holders < cap_running and reserved + need[nxt] <= cap_kv:
             i = nxt
             nxt += 1
-            start = max(arrival[i], lane_free, released)
+            start = max(arrival[i], lanes[0], released)
             if start - arrival[i] > max_queue_s:
                 status[i] = TIMED_OUT
                 continue
-            lane_free = start + occupancy[i]
+            heapq.heapreplace(lanes, start + occupancy[i])
             ttft[i] = start + latency[i] - arrival[i]
             reserved += need[i]
             holders += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from redundancy.coral.allocation import Allocation, allocate
 from redundancy.coral.catalog import Scenario
@@ -27,7 +27,12 @@ class PlannedStage(BaseModel):
 
 
 class Instance(BaseModel):
-    """One replica (a pipeline) of a model in a region."""
+    """One replica (a pipeline) of a model in a region.
+
+    ``prefill_nodes`` non-empty means prefill/decode disaggregation: those nodes (each holding the
+    whole model) run prefills, ``stages`` decode, and each prompt's KV cache crosses a link of
+    ``kv_link_gbps`` Gbit/s before decoding starts.
+    """
 
     model: str
     region: str
@@ -35,6 +40,8 @@ class Instance(BaseModel):
     stages: list[PlannedStage]
     throughput_rps: float
     price_per_hour: float
+    prefill_nodes: dict[str, int] = Field(default_factory=dict)
+    kv_link_gbps: float = 0.0
 
 
 class ModelOutcome(BaseModel):

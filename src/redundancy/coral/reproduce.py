@@ -80,23 +80,61 @@ SIM_PAPER = {
 }
 
 
+CAUCHY_PAPER = {
+    "core": ("Cauchy $/h / Coral $/h (simulated)", "1.60x"),
+    "extended": ("Cauchy $/h / Coral $/h (simulated)", "2.66x"),
+    "scarce-extended": ("Coral goodput / Cauchy goodput (simulated)", "2.39x"),
+}
+
+
+def _ratio(name: str, coral, other) -> float:
+    if name.startswith("scarce"):
+        return coral.goodput_tps / max(other.goodput_tps, 1e-9)
+    return other.cost_per_hour / coral.cost_per_hour
+
+
 def _sim_rows(name: str, duration_s: float, out_dir: Path) -> list[Row]:
     from redundancy.coral.compare import compare, comparison_scenario, plot
 
     scenario = comparison_scenario(name, 3)
-    outcomes = {o.planner: o for o in compare(scenario, ["coral", "homo"], duration_s, seed=0)}
+    names = ["coral", "homo", *(["cauchy"] if name in CAUCHY_PAPER else [])]
+    outcomes = {o.planner: o for o in compare(scenario, names, duration_s, seed=0)}
     plot(list(outcomes.values()), out_dir / f"sim_{name}.png", f"{name} (Nmax=3)")
-    coral, homo = outcomes["coral"], outcomes["homo"]
-    metric, paper = SIM_PAPER[name]
-    if name.startswith("scarce"):
-        ours = coral.goodput_tps / max(homo.goodput_tps, 1e-9)
-    else:
-        ours = homo.cost_per_hour / coral.cost_per_hour
-    note = (
-        f"Nmax=3, {duration_s / 60:.0f} min trace; SLO attainment Coral {coral.attainment:.2f}, "
-        f"Homo {homo.attainment:.2f}; $/h {coral.cost_per_hour:.1f} vs {homo.cost_per_hour:.1f}"
-    )
-    return [Row("coral", f"{name}: {metric}", paper, f"{ours:.2f}x", note)]
+    coral = outcomes["coral"]
+    rows = []
+    for other, table in (("homo", SIM_PAPER), ("cauchy", CAUCHY_PAPER)):
+        if other not in outcomes or name not in table:
+            continue
+        metric, paper = table[name]
+        theirs = outcomes[other]
+        note = (
+            f"Nmax=3, {duration_s / 60:.0f} min trace; SLO attainment Coral {coral.attainment:.2f}"
+            f", {other} {theirs.attainment:.2f}; $/h {coral.cost_per_hour:.1f} vs "
+            f"{theirs.cost_per_hour:.1f}"
+        )
+        rows.append(Row("coral", f"{name}: {metric}", paper, f"{_ratio(name, coral, theirs):.2f}x",
+                        note))  # fmt: skip
+    return rows
+
+
+def _helix_rows(duration_s: float) -> list[Row]:
+    """Coral vs Helix on Helix's pool: cost at 4 req/s, and each one's most req/s on the pool."""
+    from redundancy.coral.baselines import PLANNERS
+    from redundancy.coral.compare import compare, comparison_scenario
+
+    scenario = comparison_scenario("helix-cluster")
+    out = {o.planner: o for o in compare(scenario, ["coral", "helix"], duration_s, seed=0)}
+    flooded = scenario.model_copy(update={"demand": {m: 1e3 for m in scenario.demand}})
+    most = {n: PLANNERS[n](flooded, {}).models[0].capacity_rps for n in ("coral", "helix")}
+    cost = out["coral"].cost_per_hour / out["helix"].cost_per_hour - 1
+    note = (f"relaxed SLO (see helix-cluster.yaml); {duration_s / 60:.0f} min at 4 req/s: goodput "
+            f"{out['coral'].goodput_tps:.0f} vs {out['helix'].goodput_tps:.0f} tok/s")  # fmt: skip
+    return [
+        Row("coral", "helix-cluster: Coral cost vs Helix (4 req/s)", "-21%", f"{cost:+.0%}", note),
+        Row("coral", "helix-cluster: Coral max req/s vs Helix on the pool", "+26%",
+            f"{most['coral'] / most['helix'] - 1:+.0%}",
+            f"planned: Coral {most['coral']:.2f}, Helix {most['helix']:.2f} req/s"),
+    ]  # fmt: skip
 
 
 def run(quick: bool, out_dir: Path) -> list[Row]:
@@ -111,4 +149,5 @@ def run(quick: bool, out_dir: Path) -> list[Row]:
         rows += _rows("extended", 3, out_dir)
         rows += _sim_rows("extended", duration, out_dir)
         rows += _sim_rows("scarce-extended", duration, out_dir)
+        rows += _helix_rows(duration)
     return rows

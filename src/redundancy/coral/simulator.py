@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from redundancy.coral.availability import AvailabilityTrace, constant_availability
 from redundancy.coral.catalog import Scenario
-from redundancy.coral.engine import DONE, NO_INSTANCE, engine_model, run_engine
+from redundancy.coral.engine import DONE, NO_INSTANCE, EngineModel, engine_model, run_engine
+from redundancy.coral.perf import ProfileTable
 from redundancy.coral.plan import Instance, Plan
 from redundancy.coral.workload import Trace
 from redundancy.errors import ParameterError
@@ -142,13 +143,17 @@ def _smooth_wrr(weights: np.ndarray, current: np.ndarray) -> int:
     return pick
 
 
-def _route(trace: Trace, fleet: list[Running]) -> list[list[int]]:
-    """Request indices per fleet member (smooth WRR over the model's accepting instances)."""
+def _route(trace: Trace, fleet: list[Running], until: float = np.inf) -> list[list[int]]:
+    """Request indices per fleet member (smooth WRR over the model's accepting instances).
+
+    Only requests arriving before ``until`` are routed; the assignment of those never depends on
+    members launched later, so routing a prefix early gives the same answer as routing it all.
+    """
     assigned: list[list[int]] = [[] for _ in fleet]
     for index, name in enumerate(trace.models):
         members = [i for i, r in enumerate(fleet) if r.instance.model == name]
         changes = sorted({fleet[i].ready for i in members} | {fleet[i].stop for i in members})
-        requests = np.flatnonzero(trace.model == index)
+        requests = np.flatnonzero((trace.model == index) & (trace.arrival < until))
         cursor = 0
         bounds = [-np.inf, *changes, np.inf]
         for lo, hi in pairwise(bounds):
@@ -172,12 +177,74 @@ def _demand(scenario: Scenario, trace: Trace, t: float, epoch_s: float, observed
     return {m: float(rates.get(m, 0.0)) for m in scenario.demand}
 
 
-def _replan(scenario, trace, planner, availability, config, duration):
+Outcomes = dict[int, tuple[np.ndarray, ...]]  # fleet index -> (requests, ttft, tpot, status)
+
+
+class _Serving:
+    """Runs fleet members' engines (once each, caching timing models per template)."""
+
+    def __init__(self, scenario, trace, config, duration, profile) -> None:
+        self.scenario, self.trace, self.config = scenario, trace, config
+        self.duration, self.profile = duration, profile
+        self.engines: dict[tuple[str, str], EngineModel] = {}
+        self.done: Outcomes = {}
+
+    def serve(self, fleet: list[Running], members: list[int], until: float = np.inf) -> None:
+        """Simulate ``members`` (all stopped before ``until``, or the whole run) and set ``end``."""
+        members = [i for i in members if i not in self.done]
+        if not members:
+            return
+        routed = _route(self.trace, fleet, until)
+        trace = self.trace
+        for i in members:
+            member = fleet[i]
+            if member.key not in self.engines:
+                self.engines[member.key] = engine_model(
+                    member.instance, self.scenario, self.profile
+                )
+            idx = np.asarray(routed[i], dtype=np.int64)
+            member.end = member.stop if member.stop < np.inf else self.duration
+            a, b, finish, s = run_engine(
+                self.engines[member.key], trace.arrival[idx], trace.input_tokens[idx],
+                trace.output_tokens[idx], member.ready, self.config.max_queue_s,
+            )  # fmt: skip
+            self.done[i] = (idx, a, b, s)
+            if np.isfinite(finish).any():
+                member.end = max(member.end, float(np.nanmax(finish)))
+
+
+def _held(fleet: list[Running], t: float) -> dict[tuple[str, str], int]:
+    """Nodes per (region, config) held at ``t`` by instances stopped earlier and still draining."""
+    held: dict[tuple[str, str], int] = {}
+    for r in fleet:
+        if r.stop < t < r.end:
+            groups = [s.nodes for s in r.instance.stages] + [r.instance.prefill_nodes]
+            for nodes in groups:
+                for config, n in nodes.items():
+                    key = (r.instance.region, config)
+                    held[key] = held.get(key, 0) + n
+    return held
+
+
+def _without(scenario: Scenario, held: dict[tuple[str, str], int]) -> Scenario:
+    regions = []
+    for region in scenario.regions:
+        avail = {
+            c: max(0, n - held.get((region.name, c), 0)) for c, n in region.availability.items()
+        }
+        regions.append(region.model_copy(update={"availability": avail}))
+    return scenario.model_copy(update={"regions": regions})
+
+
+def _replan(scenario, trace, planner, availability, config, duration, serving: _Serving):
     fleet: list[Running] = []
     seconds: list[float] = []
     cache: dict[tuple, Plan] = {}
     for t in np.arange(0.0, duration, config.epoch_s):
-        now = availability.apply(scenario, float(t))
+        stopped = [i for i, r in enumerate(fleet) if r.stop <= t]
+        serving.serve(fleet, stopped, float(t))
+        held = _held(fleet, float(t))
+        now = _without(availability.apply(scenario, float(t)), held)
         demand = _demand(scenario, trace, float(t), config.epoch_s, config.observed_demand)
         now = now.model_copy(update={"demand": demand})
         live = [r for r in fleet if r.stop == np.inf]
@@ -186,6 +253,7 @@ def _replan(scenario, trace, planner, availability, config, duration):
             previous[r.key] = previous.get(r.key, 0) + 1
         key = (
             tuple(sorted(availability.at(float(t)).items())),
+            tuple(sorted(held.items())),
             tuple(sorted(demand.items())),
             tuple(sorted(previous.items())),
         )
@@ -214,8 +282,13 @@ def simulate(
     availability: AvailabilityTrace | None = None,
     config: SimConfig | None = None,
     duration_s: float | None = None,
+    profile: ProfileTable | None = None,
 ) -> SimResult:
-    """Replay ``trace`` against the plans ``planner`` makes each epoch; measure cost, goodput."""
+    """Replay ``trace`` against the plans ``planner`` makes each epoch; measure cost, goodput.
+
+    Instances still draining at a re-plan hold their nodes: the planner sees the availability
+    minus those. ``profile`` (measured per-layer times) replaces the roofline in the engines.
+    """
     config = config or SimConfig()
     unknown = set(trace.models) - set(scenario.demand)
     if unknown:
@@ -224,25 +297,14 @@ def simulate(
     if duration <= 0:
         raise ParameterError(f"duration_s = {duration} is out of range (allowed: > 0)")
     availability = availability or constant_availability(scenario)
-    fleet, seconds = _replan(scenario, trace, planner, availability, config, duration)
+    serving = _Serving(scenario, trace, config, duration, profile)
+    fleet, seconds = _replan(scenario, trace, planner, availability, config, duration, serving)
+    serving.serve(fleet, list(range(len(fleet))))
     n = len(trace)
     ttft, tpot = np.full(n, np.nan), np.full(n, np.nan)
     status = np.full(n, NO_INSTANCE, dtype=np.int8)
-    engines: dict[tuple[str, str], object] = {}
-    for member, requests in zip(fleet, _route(trace, fleet), strict=True):
-        if member.key not in engines:
-            engines[member.key] = engine_model(member.instance, scenario)
-        idx = np.asarray(requests, dtype=np.int64)
-        member.end = member.stop if member.stop < np.inf else duration
-        if not len(idx):
-            continue
-        a, b, finish, s = run_engine(
-            engines[member.key], trace.arrival[idx], trace.input_tokens[idx],
-            trace.output_tokens[idx], member.ready, config.max_queue_s,
-        )  # fmt: skip
+    for idx, a, b, s in serving.done.values():
         ttft[idx], tpot[idx], status[idx] = a, b, s
-        if np.isfinite(finish).any():
-            member.end = max(member.end, float(np.nanmax(finish)))
     lookup = {m.name: m.slo for m in scenario.models}
     prefill = np.array([lookup[m].prefill_ms / 1e3 for m in trace.models])[trace.model]
     decode = np.array([lookup[m].decode_ms / 1e3 for m in trace.models])[trace.model]
