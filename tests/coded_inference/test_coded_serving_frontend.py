@@ -163,3 +163,43 @@ def test_bad_settings_raise_redundancy_errors():
         parse_config({"data_instances": 7}, ServingConfig)
     with pytest.raises(ConfigError):
         parse_config({"faults": {"crashes": [{"instance": 99}]}}, ServingConfig)
+
+
+def test_a_partial_group_is_padded_after_its_timeout_and_still_decodes_exactly():
+    models, x = linear_models(), queries(1)
+    faults = FaultConfig(crashes=(Crash(instance=0, at_ms=0.0),))
+    config = ServingConfig(
+        queries=1, latency=QUIET, faults=faults, group_timeout_ms=3.0, approx_after_ms=0.0
+    )
+    (answer,) = simulate(config, models, x).answers
+    assert answer.source == "decoded"
+    assert answer.latency == pytest.approx(0.003 + 0.010)  # group timeout, then parity service
+    torch.testing.assert_close(answer.output, own_outputs(models, x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_hedged_requests_occupy_instances_and_queue_like_any_request():
+    models, x = linear_models(), queries()
+    # 12 instances x 100 qps each = 1200 qps capacity; hedging every query doubles 900 qps
+    base = dict(queries=2000, rate_qps=900, latency=QUIET)
+    none = summarize(simulate(ServingConfig(strategy="none", **base), models, x), models.cheap)
+    every = ServingConfig(strategy="equal-resources", hedge_after_ms=0.001, **base)
+    hedged = summarize(simulate(every, models, x), models.cheap)
+    assert none.median_ms < 15.0 and hedged.median_ms > 10 * none.median_ms
+
+
+def test_slow_periods_are_seeded_and_cover_the_configured_share_of_time():
+    from redundancy.coded_inference.serving.faults import LatencyModel
+
+    latency = QUIET.model_copy(update={"hog_factor": 4.0, "hog_ms": 100.0, "hog_gap_ms": 900.0})
+    times = np.arange(0.0, 200.0, 0.01)
+
+    def share(seed: int) -> list[float]:
+        model = LatencyModel(latency, 2, seed=seed)
+        return [np.mean([model.hogged(i, t) for t in times]) for i in range(2)]
+
+    assert share(0) == share(0) != share(1)
+    assert all(0.05 < s < 0.15 for s in share(0))
+    model = LatencyModel(latency, 1, seed=0)
+    hog = next(t for t in times if model.hogged(0, t))
+    assert model.service(0, "deployed", hog) == pytest.approx(0.04)
+    assert model.service(0, "deployed", 0.0) == pytest.approx(0.01)

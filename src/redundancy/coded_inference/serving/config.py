@@ -24,6 +24,9 @@ class LatencyConfig(_Strict):
     Each request takes ``service_ms`` (parity models too: same architecture; a cheap backup
     ``service_ms / k``) times a lognormal jitter; with probability ``slow_prob`` background load
     adds ``slow_scale_ms * Pareto(pareto_alpha)`` milliseconds, capped at ``max_slow_ms``.
+    With ``hog_factor > 1`` each instance also has slow periods (a CPU hog sharing it): normal
+    stretches of mean ``hog_gap_ms`` alternate with slow ones of mean ``hog_ms`` (both
+    exponential, seeded per instance) in which requests run ``hog_factor`` times slower.
     """
 
     service_ms: float = Field(10.0, gt=0.0, le=60_000.0)
@@ -32,6 +35,9 @@ class LatencyConfig(_Strict):
     slow_scale_ms: float = Field(20.0, ge=0.0, le=60_000.0)
     pareto_alpha: float = Field(1.5, gt=0.5, le=10.0)
     max_slow_ms: float = Field(2_000.0, gt=0.0, le=600_000.0)
+    hog_factor: float = Field(1.0, ge=1.0, le=1_000.0, description="1: no slow periods.")
+    hog_ms: float = Field(200.0, gt=0.0, le=600_000.0)
+    hog_gap_ms: float = Field(4_000.0, gt=0.0, le=3_600_000.0)
 
 
 class Crash(_Strict):
@@ -77,7 +83,8 @@ class ServingConfig(_Strict):
     query that has no answer after ``hedge_after_ms``); ``cheap-backup`` and ``parm`` keep
     ``data_instances`` deployed-model instances and spend the rest on cheap-model or parity-model
     instances. Their approximate answers wait until a query is ``approx_after_ms`` old (set it
-    just above the normal service time), so they replace only late outputs.
+    just above the normal service time), so they replace only late outputs. A ParM coding group
+    not full ``group_timeout_ms`` after its first query is padded with zero queries.
     """
 
     strategy: StrategyName = "parm"
@@ -90,6 +97,7 @@ class ServingConfig(_Strict):
         le=600_000.0,
         description="Hold approximate answers until this old.",
     )
+    group_timeout_ms: float = Field(20.0, gt=0.0, le=600_000.0)
     rate_qps: float = Field(400.0, gt=0.0, le=100_000.0)
     queries: int = Field(2_000, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0)

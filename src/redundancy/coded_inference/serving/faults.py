@@ -1,4 +1,4 @@
-"""Injected slowness: seeded heavy-tailed background delays, slowdown windows and crashes.
+"""Injected slowness: heavy-tailed background delays, slow periods, slowdowns and crashes.
 
 The same ``LatencyModel`` drives the simulator (it draws whole service times) and the real-time
 executors (they sleep the drawn background delay before running the model), so a seed gives the
@@ -7,6 +7,7 @@ same sequence of per-instance delays in both.
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -29,6 +30,10 @@ class LatencyModel:
     ) -> None:
         self.config, self.k = config, k
         self._rngs = [np.random.default_rng([seed, i]) for i in range(n_instances)]
+        self._hog_rngs = [np.random.default_rng([seed, i, 1]) for i in range(n_instances)]
+        self._hog_starts: list[list[float]] = [[] for _ in range(n_instances)]
+        self._hog_ends: list[list[float]] = [[] for _ in range(n_instances)]
+        self._hog_horizon = [0.0] * n_instances
         self._slowdowns: dict[int, list[tuple[float, float, float]]] = {}
         for s in (faults or FaultConfig()).slowdowns:
             self._slowdowns.setdefault(s.instance, []).append(
@@ -51,12 +56,28 @@ class LatencyModel:
             return 0.0
         return min(c.slow_scale_ms * (1.0 + rng.pareto(c.pareto_alpha)), c.max_slow_ms) / 1e3
 
+    def hogged(self, instance: int, now: float) -> bool:
+        """Whether ``instance`` is in one of its seeded slow periods at time ``now``."""
+        c = self.config
+        if c.hog_factor == 1.0:
+            return False
+        rng = self._hog_rngs[instance]
+        starts, ends = self._hog_starts[instance], self._hog_ends[instance]
+        while self._hog_horizon[instance] <= now:
+            start = self._hog_horizon[instance] + rng.exponential(c.hog_gap_ms / 1e3)
+            starts.append(start)
+            ends.append(start + rng.exponential(c.hog_ms / 1e3))
+            self._hog_horizon[instance] = ends[-1]
+        j = bisect.bisect_right(starts, now) - 1
+        return j >= 0 and now < ends[j]
+
     def factor(self, instance: int, now: float) -> float:
-        """Slowdown factor of ``instance`` at time ``now`` (1 outside injected windows)."""
-        for start, end, factor in self._slowdowns.get(instance, ()):
+        """Slowdown factor of ``instance`` at time ``now``: injected windows times slow periods."""
+        factor = self.config.hog_factor if self.hogged(instance, now) else 1.0
+        for start, end, window in self._slowdowns.get(instance, ()):
             if start <= now < end:
-                return factor
-        return 1.0
+                return factor * window
+        return factor
 
     def service(self, instance: int, role: Role, start: float) -> float:
         """Total seconds a request started at ``start`` occupies ``instance``."""

@@ -79,6 +79,7 @@ class _Group:
     inputs: list[torch.Tensor] = field(default_factory=list)
     outputs: dict[int, torch.Tensor] = field(default_factory=dict)
     parity_output: torch.Tensor | None = None
+    closed: bool = False
 
 
 class Frontend:
@@ -86,7 +87,9 @@ class Frontend:
 
     Approximate answers (decoded, or a cheap backup's) are held until the query has waited
     ``approx_after`` seconds, so a query whose own output is merely a little slower than the
-    parity path still gets the exact answer; ``hedge_after`` is equal-resources' timeout.
+    parity path still gets the exact answer; ``hedge_after`` is equal-resources' timeout. A
+    coding group still short of k queries ``group_timeout`` seconds after its first arrival is
+    padded with zero queries and its parity query sent, so no query waits on later arrivals.
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class Frontend:
         code: ParityCode | None = None,
         hedge_after: float = 0.02,
         approx_after: float = 0.012,
+        group_timeout: float = 0.02,
     ) -> None:
         if strategy == "parm" and code is None:
             raise ParameterError("strategy 'parm' needs a ParityCode")
@@ -105,6 +109,8 @@ class Frontend:
             raise ParameterError(f"the parity code is for k={code.k}, the frontend for k={k}")
         self.strategy, self.layout, self.k, self.code = strategy, layout, k, code
         self.hedge_after, self.approx_after = hedge_after, approx_after
+        self.group_timeout = group_timeout
+        self._zero_output: torch.Tensor | None = None
         self._pools: dict[Role, list[int]] = {}
         for i, role in enumerate(layout):
             self._pools.setdefault(role, []).append(i)
@@ -117,6 +123,7 @@ class Frontend:
         self._group_ids = itertools.count()
         self._timer_seq = itertools.count()
         self._tasks: dict[int, Task] = {}
+        self._outstanding = [0] * len(layout)
         self._arrival: dict[int, float] = {}
         self._inputs: dict[int, torch.Tensor] = {}
         self._home: dict[int, int] = {}
@@ -148,6 +155,7 @@ class Frontend:
             if self._open is None:
                 self._open = next(self._group_ids)
                 self._groups[self._open] = _Group()
+                self._timer(now + self.group_timeout, "group", self._open)
             group = self._groups[self._open]
             group.query_ids.append(qid)
             group.inputs.append(x)
@@ -158,7 +166,7 @@ class Frontend:
 
     def complete(self, task_id: int, output: torch.Tensor, now: float) -> list[Answer]:
         """Record a finished task's output (n_classes,) and return the answers it settles."""
-        task = self._tasks.pop(task_id, None)
+        task = self._pop(task_id)
         if task is None:
             return []
         if task.role == "parity":
@@ -180,32 +188,39 @@ class Frontend:
 
     def forget(self, task_id: int) -> None:
         """Drop a task whose instance failed; its query stays open for other paths."""
-        self._tasks.pop(task_id, None)
+        self._pop(task_id)
 
     def next_deadline(self) -> float | None:
-        """When the earliest pending timer (hedge or held approximate answer) is due."""
-        while self._timers and self._timers[0][3] not in self._arrival:
+        """When the earliest pending timer (hedge, group timeout, held answer) is due."""
+        while self._timers and not self._live(self._timers[0][2], self._timers[0][3]):
             heapq.heappop(self._timers)
         return self._timers[0][0] if self._timers else None
 
     def on_timer(self, now: float) -> tuple[list[Task], list[Answer]]:
-        """Fire due timers: hedged replicas to send, held approximate answers to release."""
+        """Fire due timers: hedges and partial groups' parity queries to send, held answers."""
         tasks: list[Task] = []
         answers: list[Answer] = []
         while self._timers and self._timers[0][0] <= now:
-            _, _, kind, qid = heapq.heappop(self._timers)
-            if qid not in self._arrival:
+            _, _, kind, key = heapq.heappop(self._timers)
+            if not self._live(kind, key):
                 continue
             if kind == "hedge":
-                x, home = self._inputs[qid], self._home[qid]
-                tasks.append(self._task("deployed", x, query_id=qid, avoid=home, hedge=True))
+                x, home = self._inputs[key], self._home[key]
+                tasks.append(self._task("deployed", x, query_id=key, avoid=home, hedge=True))
+            elif kind == "group":
+                tasks.append(self._close_group(key))
+                answers += self._try_decode(key, now)
             else:
-                output, source = self._held[qid]
-                answers += self._answer(qid, output, source, now)
+                output, source = self._held[key]
+                answers += self._answer(key, output, source, now)
         return tasks, answers
 
-    def _timer(self, when: float, kind: str, qid: int) -> None:
-        heapq.heappush(self._timers, (when, next(self._timer_seq), kind, qid))
+    def _live(self, kind: str, key: int) -> bool:
+        """Whether a timer still matters: its group is open, or its query unanswered."""
+        return self._open == key if kind == "group" else key in self._arrival
+
+    def _timer(self, when: float, kind: str, key: int) -> None:
+        heapq.heappush(self._timers, (when, next(self._timer_seq), kind, key))
 
     def _task(
         self,
@@ -217,34 +232,54 @@ class Frontend:
         avoid: int | None = None,
         hedge: bool = False,
     ) -> Task:
+        """A task on the next instance of ``role`` in round-robin order; a redundant task (parity
+        query, hedge, cheap backup) goes to the one with the fewest outstanding tasks instead."""
         pool = self._pools[role]
-        instance = pool[self._next[role] % len(pool)]
-        self._next[role] += 1
-        if instance == avoid and len(pool) > 1:
-            instance = pool[self._next[role] % len(pool)]
-            self._next[role] += 1
+        start = self._next[role]
+        order = [pool[(start + j) % len(pool)] for j in range(len(pool))]
+        order = [i for i in order if i != avoid] or order
+        if hedge or role != "deployed":
+            instance = min(order, key=lambda i: self._outstanding[i])
+        else:
+            instance = order[0]
+        self._next[role] = start + 1 + (order[0] != pool[start % len(pool)])
+        self._outstanding[instance] += 1
         task = Task(next(self._task_ids), instance, role, x, query_id, group_id, hedge)
         self._tasks[task.task_id] = task
         return task
 
+    def _pop(self, task_id: int) -> Task | None:
+        task = self._tasks.pop(task_id, None)
+        if task is not None:
+            self._outstanding[task.instance] -= 1
+        return task
+
     def _close_group(self, gid: int) -> Task:
+        """Encode the group (zero queries fill a partial one) and make its parity task."""
         self._open = None
         group = self._groups[gid]
-        parity_query = self.code.encode(torch.cat(group.inputs).unsqueeze(0))  # type: ignore[union-attr]
+        group.closed = True
+        padding = [torch.zeros_like(group.inputs[0])] * (self.k - len(group.inputs))
+        if padding and self._zero_output is None:
+            with torch.no_grad():
+                self._zero_output = self.code.deployed(padding[0]).squeeze(0)  # type: ignore[union-attr]
+        parity_query = self.code.encode(torch.cat(group.inputs + padding).unsqueeze(0))  # type: ignore[union-attr]
         group.inputs.clear()
         return self._task("parity", parity_query, group_id=gid)
 
     def _try_decode(self, gid: int, now: float) -> list[Answer]:
         group = self._groups[gid]
         answers: list[Answer] = []
-        complete = len(group.query_ids) == self.k
-        if complete and group.parity_output is not None and len(group.outputs) == self.k - 1:
+        n = len(group.query_ids)
+        ready = group.closed and group.parity_output is not None
+        if ready and len(group.outputs) == n - 1:
             missing = next(q for q in group.query_ids if q not in group.outputs)
             if missing in self._arrival and missing not in self._held:
                 outs = [group.outputs.get(q) for q in group.query_ids]
+                outs += [self._zero_output] * (self.k - n)
                 rebuilt = self.code.decode(group.parity_output, outs)  # type: ignore[union-attr]
                 answers = self._approximate(missing, rebuilt, "decoded", now)
-        if complete and all(q not in self._arrival for q in group.query_ids):
+        if group.closed and all(q not in self._arrival for q in group.query_ids):
             del self._groups[gid]
             for q in group.query_ids:
                 self._group_of.pop(q, None)

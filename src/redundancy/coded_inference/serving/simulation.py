@@ -121,6 +121,7 @@ def simulate(config: ServingConfig, models: ServingModels, inputs: torch.Tensor)
         code=models.code,
         hedge_after=config.hedge_after_ms / 1e3,
         approx_after=config.approx_after_ms / 1e3,
+        group_timeout=config.group_timeout_ms / 1e3,
     )
     latency = LatencyModel(
         config.latency, len(layout), k=config.k, faults=config.faults, seed=config.seed
