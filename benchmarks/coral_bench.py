@@ -4,6 +4,9 @@ ILP, and the monolithic joint MILP (tried up to --joint-max-vars variables, --jo
 Usage: python benchmarks/coral_bench.py [--core-nodes 6] [--extended-nodes 3] [--workers 1]
        [--joint-limit 600] [--joint-max-vars 1000000]
 Prints a Markdown table; the paper's figures are the anchor (Gurobi, large CPU servers).
+The issue's extended target (the paper's Nmax = 6, a few minutes on 2 cores):
+       python benchmarks/coral_bench.py --core-nodes 4 --extended-nodes 6 --workers 2 \
+           --joint-max-vars 0
 """
 
 from __future__ import annotations

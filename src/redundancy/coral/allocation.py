@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, vstack
 
 from redundancy.coral.catalog import Scenario
 from redundancy.coral.solver import (
@@ -89,6 +89,35 @@ def _key(option: Option) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class _Columns:
+    """Per-option arrays, built once per allocation and sliced for the per-model problems."""
+
+    nodes: np.ndarray  # U[option, config]
+    region: np.ndarray  # region name per option
+    model: np.ndarray  # model name per option
+    rate: np.ndarray  # template throughput
+
+    @classmethod
+    def of(cls, scenario: Scenario, options: list[Option]) -> _Columns:
+        return cls(
+            _node_matrix(scenario, [o.template for o in options]),
+            np.array([o.region for o in options], dtype=object),
+            np.array([o.template.model for o in options], dtype=object),
+            np.array([o.template.throughput for o in options]),
+        )
+
+    def take(self, rows: np.ndarray) -> _Columns:
+        return _Columns(self.nodes[rows], self.region[rows], self.model[rows], self.rate[rows])
+
+
+def _running(scenario: Scenario, options: list[Option], previous: dict) -> list[int]:
+    """Options with instances running (they get an explicit churn variable)."""
+    if scenario.churn_factor <= 0 or not previous:
+        return []
+    return [i for i, o in enumerate(options) if previous.get(_key(o), 0) > 0]
+
+
+@dataclass(frozen=True)
 class _Goal:
     """What one solve optimises: cost, total served or the smallest served fraction, with floors."""
 
@@ -102,6 +131,7 @@ def _problem(
     options: list[Option],
     previous: dict[tuple[str, str], int],
     goal: _Goal,
+    columns: _Columns | None = None,
 ) -> MilpProblem:
     """Variables: nu (one per option), I (churn, only where something runs), s (served), z.
 
@@ -110,7 +140,8 @@ def _problem(
     models = [m.name for m in scenario.models]
     n_opt, n_models = len(options), len(models)
     factor = scenario.churn_factor
-    running = [i for i, o in enumerate(options) if factor > 0 and previous.get(_key(o), 0) > 0]
+    columns = columns or _Columns.of(scenario, options)
+    running = _running(scenario, options, previous)
     served0 = n_opt + len(running)
     z = served0 + n_models
     n_vars = z + 1
@@ -123,20 +154,18 @@ def _problem(
         lower.append(lo)
         upper.append(hi)
 
-    region_index = {r.name: i for i, r in enumerate(scenario.regions)}
-    nodes = _node_matrix(scenario, [o.template for o in options])
-    where = np.array([region_index[o.region] for o in options], dtype=np.int64)
-    for ri, region in enumerate(scenario.regions):
+    nodes = columns.nodes
+    for region in scenario.regions:
+        here = columns.region == region.name
         for ci, config in enumerate(scenario.configs):
-            used = np.flatnonzero((where == ri) & (nodes[:, ci] > 0))
+            used = np.flatnonzero(here & (nodes[:, ci] > 0))
             if len(used):
                 add(used, nodes[used, ci], -np.inf, float(region.availability.get(config.name, 0)))
-    owner = np.array([models.index(o.template.model) for o in options], dtype=np.int64)
-    rate = np.array([o.template.throughput for o in options])
+    rate = columns.rate
     demand = np.array([scenario.demand[m] for m in models])
     servable = np.zeros(n_models, dtype=bool)
     for mi in range(n_models):
-        mine = np.flatnonzero(owner == mi)
+        mine = np.flatnonzero(columns.model == models[mi])
         add([*mine, served0 + mi], [*rate[mine], -1.0], 0.0, np.inf)  # capacity_m >= s_m
         servable[mi] = len(mine) > 0 and demand[mi] > 0
         if goal.objective == "fair" and servable[mi]:
@@ -175,14 +204,46 @@ def _scarce(
     options: list[Option],
     previous: dict[tuple[str, str], int],
     solve: Callable[[MilpProblem], MilpResult],
+    columns: _Columns,
 ) -> MilpResult:
     """Lexicographic max-goodput: fairest smallest served fraction, then total, then cost."""
-    fair = solve(_problem(scenario, options, previous, _Goal("fair")))
+    fair = solve(_problem(scenario, options, previous, _Goal("fair"), columns))
     fraction = max(0.0, -fair.objective * KEEP) if fair.x is not None else 0.0
-    most = solve(_problem(scenario, options, previous, _Goal("served", fraction)))
+    most = solve(_problem(scenario, options, previous, _Goal("served", fraction), columns))
     total = -most.objective * KEEP if most.x is not None else 0.0
-    cheapest = solve(_problem(scenario, options, previous, _Goal("cost", fraction, total)))
+    goal = _Goal("cost", fraction, total)
+    cheapest = solve(_problem(scenario, options, previous, goal, columns))
     return cheapest if cheapest.x is not None else most  # numerical corner: keep the goodput
+
+
+def _with_model_cuts(
+    problem: MilpProblem,
+    scenario: Scenario,
+    options: list[Option],
+    previous: dict[tuple[str, str], int],
+    parts: list[tuple[np.ndarray, float, np.ndarray]],
+) -> MilpProblem:
+    """Add, per model m, "cost of m's instances and churn >= OPT_m" (valid: that part alone is a
+    feasible single-model allocation); it lifts the LP bound from the joint LP's to sum_m OPT_m."""
+    running = _running(scenario, options, previous)
+    churn = {i: len(options) + k for k, i in enumerate(running)}
+    rows, cols, vals = [], [], []
+    for row, (mine, _, _) in enumerate(parts):
+        extra = [churn[i] for i in mine if i in churn]
+        columns = np.concatenate([mine, np.array(extra, dtype=np.int64)])
+        rows.extend([row] * len(columns))
+        cols.extend(columns.tolist())
+        vals.extend(problem.c[columns].tolist())
+    cuts = coo_matrix((vals, (rows, cols)), shape=(len(parts), len(problem.c))).tocsr()
+    return MilpProblem(
+        problem.c,
+        vstack([problem.A, cuts]).tocsr(),
+        np.concatenate([problem.row_lower, [own for _, own, _ in parts]]),
+        np.concatenate([problem.row_upper, np.full(len(parts), np.inf)]),
+        problem.var_lower,
+        problem.var_upper,
+        problem.integer,
+    )
 
 
 def _min_cost(
@@ -190,23 +251,26 @@ def _min_cost(
     options: list[Option],
     previous: dict[tuple[str, str], int],
     solver: Solver,
+    columns: _Columns,
 ) -> MilpResult:
     """The cheapest allocation meeting every demand (x=None when none does), exactly.
 
     Each model alone (its options, the whole availability) is a relaxation: its optimum OPT_m,
-    LP bound LP_m and reduced costs d_j give, for an option j of model m, the floor
-    sum_{m' != m} OPT_m' + LP_m + d_j on any joint solution using j, and sum_m OPT_m bounds the
-    optimum; the per-model optima seed the joint search.
+    and for an option j of model m the better of LP_m + d_j (LP bound and reduced cost) and the
+    covering-knapsack floor, bound the cost of model m's part of any joint solution using j, so
+    sum_{m' != m} OPT_m' + that is a floor on the whole; sum_m OPT_m bounds the optimum and the
+    per-model optima seed the joint search.
     """
     floors = np.zeros(len(options))
     seed: list[int] = []
     optimum, parts = 0.0, []
     for model in scenario.models:
-        mine = np.array([i for i, o in enumerate(options) if o.template.model == model.name])
+        mine = np.flatnonzero(columns.model == model.name)
         alone = scenario.model_copy(
             update={"models": [model], "demand": {model.name: scenario.demand[model.name]}}
         )
-        problem = _problem(alone, [options[i] for i in mine], previous, _Goal("cost"))
+        own = [options[i] for i in mine]
+        problem = _problem(alone, own, previous, _Goal("cost"), columns.take(mine))
         relaxed = lp_relaxation(problem) if len(mine) else None
         if relaxed is None:
             return MilpResult(None, float("inf"), True, f"{model.name} alone is infeasible")
@@ -214,11 +278,23 @@ def _min_cost(
         if best.x is None:
             return best
         optimum += best.objective
-        parts.append((mine, best.objective, relaxed[0] + relaxed[1][: len(mine)]))
+        floor = np.maximum(
+            relaxed[0] + relaxed[1][: len(mine)],
+            covering_floors(
+                problem.c[: len(mine)], columns.rate[mine], scenario.demand[model.name]
+            ),
+        )
+        parts.append((mine, best.objective, floor))
         seed.extend(mine[np.flatnonzero(np.round(best.x[: len(mine)]))])
     for mine, own, floor in parts:
         floors[mine] = optimum - own + floor
-    problem = _problem(scenario, options, previous, _Goal("cost"))
+    problem = _with_model_cuts(
+        _problem(scenario, options, previous, _Goal("cost"), columns),
+        scenario,
+        options,
+        previous,
+        parts,
+    )
     return solve_reduced(
         problem,
         solver,
@@ -226,7 +302,32 @@ def _min_cost(
         floors=floors,
         lower=optimum,
         seed=np.array(seed, dtype=np.int64),
+        relaxed=(optimum, np.zeros(len(problem.c))),  # the joint LP is no stronger with the cuts
     )
+
+
+def covering_floors(
+    cost: np.ndarray, rate: np.ndarray, demand: float, steps: int = 4096
+) -> np.ndarray:
+    """For each option j: a lower bound on the cheapest cover of ``demand`` that uses j once.
+
+    Rates are rounded UP to units of demand/steps (a relaxation: every true cover stays a cover),
+    h(k) = the cheapest cover of k units (unbounded covering knapsack over the cheapest option of
+    each unit size, availability ignored) by a DP over k; j's floor is cost_j + h(units left).
+    """
+    if demand <= 0:
+        return cost.copy()
+    unit = demand / steps
+    size = np.minimum(np.ceil(rate / unit), steps).astype(np.int64)
+    cheapest = np.full(steps + 1, np.inf)
+    np.minimum.at(cheapest, size, cost)
+    sizes = np.flatnonzero(np.isfinite(cheapest))
+    prices = cheapest[sizes]
+    h = np.zeros(steps + 1)
+    for k in range(1, steps + 1):
+        h[k] = np.min(prices + h[np.maximum(k - sizes, 0)])
+    left = np.clip(np.ceil((demand - rate) / unit - 1e-9), 0, steps).astype(np.int64)
+    return cost + h[left]
 
 
 def allocate(
@@ -244,12 +345,13 @@ def allocate(
     def solve(problem: MilpProblem) -> MilpResult:
         return solve_reduced(problem, solver, candidates)
 
-    result = _min_cost(scenario, options, previous, solver)
+    columns = _Columns.of(scenario, options)
+    result = _min_cost(scenario, options, previous, solver, columns)
     mode, notes = "min_cost", []
     if result.x is None:
         mode = "max_goodput"
         notes.append("demand cannot be met within availability: serving the most goodput, fairly")
-        result = _scarce(scenario, options, previous, solve)
+        result = _scarce(scenario, options, previous, solve, columns)
     if result.x is None:
         raise RuntimeError(f"allocation solver failed: {result.message}")
     if not result.optimal:

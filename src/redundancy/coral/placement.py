@@ -4,10 +4,12 @@ A multiset is given as integer counts per distinct node config; a stage is a sub
 nodes are data-parallel copies holding the same ``j`` layers, so its throughput is
 ``sum_c n_c * T_hat_j(c)``. Two exact solvers:
 
-* ``place_dp`` (default): binary search over the finite set of candidate throughputs; for a
-  candidate T each sub-multiset G can hold at most J(G, T) layers, and a dynamic program over
-  (sub-multiset left, stages left) maximises the layers the S stages can hold. T is feasible iff
-  that maximum reaches L. Compiled with numba; microseconds per call.
+* ``place_dp`` / ``place_above`` (default): binary search over the finite set of candidate
+  throughputs; for a candidate T each sub-multiset G can hold at most J(G, T) layers, and a
+  dynamic program over (sub-multiset left, stages left) maximises the layers the S stages can
+  hold. T is feasible iff that maximum reaches L. ``place_above`` only looks for values above a
+  floor (what the template search already has): two bounds reject most stage counts without a
+  DP, and the search starts at the smallest candidate above the floor. Numba; microseconds.
 * ``place_ilp``: the paper's placement ILP with integer counts per config per stage (scipy.milp /
   HiGHS); kept as the reference the tests compare against.
 """
@@ -17,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from scipy.optimize import LinearConstraint, milp
 
 NEG = -(10**9)
+GAIN = 1e-12  # a placement must beat a floor by this relative margin (float noise)
 
 
 @dataclass(frozen=True)
@@ -104,16 +107,58 @@ def _dp(cap, pairs, groups, stages, choice):
 
 
 @njit(cache=True)
-def _place(counts: np.ndarray, tp: np.ndarray, layers: int, stages: int):
-    digits = _digits(counts)
+def _group_rates(digits: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """tp_group[G, j] = sum_c digits[G, c] tp[c, j]: sub-multiset G as one stage of j layers."""
+    groups, k = digits.shape
+    out = np.zeros((groups, tp.shape[1]))
+    for g in range(groups):
+        for c in range(k):
+            if digits[g, c]:
+                for j in range(tp.shape[1]):
+                    out[g, j] += digits[g, c] * tp[c, j]
+    return out
+
+
+@njit(cache=True)
+def _bounds(counts: np.ndarray, tp: np.ndarray, layers: int, floor: float):
+    """(capacity bound on T, whether T > floor is possible at all) for one stage count.
+
+    A stage of nodes K holding j layers at throughput T has j <= sum_{k in K} j min(1, t_k / T)
+    (t_k = T_hat_j of node k), so L <= sum_k h_k(T) with h_k(T) = max_j j min(1, T_hat_j / T),
+    non-increasing in T: if the sum at ``floor`` is below L, no placement beats ``floor``.
+    Capacity: L T <= sum_k max_j j T_hat_j.
+    """
+    cap, reach = 0.0, 0.0
+    for c in range(counts.shape[0]):
+        best_cap, best_reach = 0.0, 0.0
+        for j in range(1, layers + 1):
+            best_cap = max(best_cap, j * tp[c, j])
+            share = (1.0 if tp[c, j] > 0 else 0.0) if floor <= 0 else min(1.0, tp[c, j] / floor)
+            best_reach = max(best_reach, j * share)
+        cap += counts[c] * best_cap
+        reach += counts[c] * best_reach
+    return cap / layers, reach >= layers * (1 - 1e-9)
+
+
+@njit(cache=True)
+def _search(counts, tp, layers, stages, digits, pairs, floor, choice):
+    """Largest throughput above ``floor`` that exactly ``stages`` stages reach (``floor`` if none).
+
+    Binary search over the candidate values in (floor, capacity bound], smallest tried first.
+    """
+    upper, possible = _bounds(counts, tp, layers, floor)
+    if not possible or upper <= floor:
+        return floor
     groups = digits.shape[0]
-    tp_group = digits.astype(np.float64) @ tp  # (groups, layers + 1)
-    values = np.unique(tp_group[1:, 1:].ravel())
-    values = values[values > 0]
-    choice = np.zeros((stages + 1, groups), dtype=np.int64)
-    pairs = _pairs(digits)
-    lo, hi = 0, values.shape[0] - 1
-    found = -1
+    tp_group = _group_rates(digits, tp)
+    flat = tp_group[1:, 1:].ravel()
+    values = np.unique(flat[(flat > floor) & (flat <= upper * (1 + 1e-9))])
+    if values.shape[0] == 0:
+        return floor
+    cap = _layers_at(tp_group, values[0], layers)
+    if _dp(cap, pairs, groups, stages, choice)[stages, groups - 1] < layers:
+        return floor
+    lo, hi, found = 1, values.shape[0] - 1, 0
     while lo <= hi:
         mid = (lo + hi) // 2
         cap = _layers_at(tp_group, values[mid], layers)
@@ -122,12 +167,18 @@ def _place(counts: np.ndarray, tp: np.ndarray, layers: int, stages: int):
             lo = mid + 1
         else:
             hi = mid - 1
+    return values[found]
+
+
+@njit(cache=True)
+def _layout(counts, tp, layers, stages, digits, pairs, value, choice):
+    """Stage counts and layers of an S-stage placement reaching ``value`` (a feasible one)."""
+    groups = digits.shape[0]
+    tp_group = _group_rates(digits, tp)
+    cap = _layers_at(tp_group, value, layers)
+    _dp(cap, pairs, groups, stages, choice)
     stage_counts = np.zeros((stages, counts.shape[0]), dtype=np.int64)
     stage_layers = np.zeros(stages, dtype=np.int64)
-    if found < 0:
-        return 0.0, stage_counts, stage_layers
-    cap = _layers_at(tp_group, values[found], layers)
-    _dp(cap, pairs, groups, stages, choice)
     g = groups - 1
     for s in range(stages, 1, -1):
         sub = choice[s, g]
@@ -141,7 +192,69 @@ def _place(counts: np.ndarray, tp: np.ndarray, layers: int, stages: int):
         s = np.argmax(stage_layers)
         stage_layers[s] -= 1
         excess -= 1
-    return values[found], stage_counts, stage_layers
+    return stage_counts, stage_layers
+
+
+@njit(cache=True)
+def _best_above(counts: np.ndarray, tables: np.ndarray, floor: float, only: int):
+    """Best placement over stage counts (``only`` > 0: that count alone) if it beats ``floor``.
+
+    Stage counts are tried by decreasing capacity bound, each search starting above the best so
+    far. Returns (value, stages, stage_counts, stage_layers); stages = 0 when nothing beats floor.
+    """
+    layers = tables.shape[2] - 1
+    nodes = counts.sum()
+    top = min(nodes, tables.shape[0] - 1, layers)
+    digits = _digits(counts)
+    pairs = _pairs(digits)
+    choice = np.zeros((top + 1, digits.shape[0]), dtype=np.int64)
+    bound = np.zeros(top)
+    for s in range(1, top + 1):
+        bound[s - 1] = -_bounds(counts, tables[s], layers, 0.0)[0]
+    best, best_stages = floor, 0
+    for s in np.argsort(bound, kind="mergesort") + 1:
+        if only > 0 and s != only:
+            continue
+        above = best * (1 + GAIN)
+        value = _search(counts, tables[s], layers, s, digits, pairs, above, choice)
+        if value > above:
+            best, best_stages = value, s
+    if best_stages == 0:
+        empty = np.zeros((0, counts.shape[0]), dtype=np.int64)
+        return floor, 0, empty, np.zeros(0, dtype=np.int64)
+    tp = tables[best_stages]
+    stage_counts, stage_layers = _layout(
+        counts, tp, layers, best_stages, digits, pairs, best, choice
+    )
+    return best, best_stages, stage_counts, stage_layers
+
+
+@njit(cache=True, parallel=True)
+def place_rows(rows: np.ndarray, tables: np.ndarray, floors: np.ndarray):
+    """``_best_above`` for each row of node counts (over all of ``tables``' configs), in parallel.
+
+    Returns values (floor where nothing beats it), stage counts, stage_counts[row, stage, config]
+    and stage_layers[row, stage] (rows of the first ``stages[row]`` stages are filled).
+    """
+    n, k = rows.shape
+    depth = tables.shape[0] - 1
+    values = np.zeros(n)
+    stages = np.zeros(n, dtype=np.int64)
+    stage_counts = np.zeros((n, depth, k), dtype=np.int64)
+    stage_layers = np.zeros((n, depth), dtype=np.int64)
+    for i in prange(n):
+        distinct = np.flatnonzero(rows[i])
+        sub = np.empty((tables.shape[0], distinct.shape[0], tables.shape[2]))
+        for d in range(distinct.shape[0]):
+            sub[:, d, :] = tables[:, distinct[d], :]
+        value, used, counts, layers = _best_above(rows[i][distinct], sub, floors[i], 0)
+        values[i] = value
+        stages[i] = used
+        for s in range(used):
+            stage_layers[i, s] = layers[s]
+            for d in range(distinct.shape[0]):
+                stage_counts[i, s, distinct[d]] = counts[s, d]
+    return values, stages, stage_counts, stage_layers
 
 
 def _as_placement(value: float, counts: np.ndarray, layers: np.ndarray) -> Placement:
@@ -160,14 +273,9 @@ def stage_throughput(tp: np.ndarray, counts: tuple[int, ...], layers: int) -> fl
 
 def place_dp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Placement:
     """Exact bottleneck placement of ``tp.shape[1]-1`` layers on ``counts`` nodes in ``stages``."""
-    counts = np.asarray(counts, dtype=np.int64)
-    layers = tp.shape[1] - 1
-    if stages > counts.sum() or stages > layers:
-        return Placement(0.0, (), ())
-    value, stage_counts, stage_layers = _place(counts, np.ascontiguousarray(tp), layers, stages)
-    if value <= 0:
-        return Placement(0.0, (), ())
-    return _as_placement(value, stage_counts, stage_layers)
+    tables = np.zeros((stages + 1, *tp.shape))
+    tables[stages] = tp
+    return place_above(counts, tables, 0.0, only=stages)
 
 
 def place_ilp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Placement:
@@ -235,12 +343,19 @@ def place_ilp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Pl
     return _as_placement(-result.fun, stage_counts, stage_layers)
 
 
+def place_above(
+    counts: list[int] | np.ndarray, tables: np.ndarray, floor: float, only: int = 0
+) -> Placement:
+    """Best placement over stage counts (``tables[S]`` = T_hat for budget SLO/S) if it beats
+    ``floor``, else a zero placement; ``only`` > 0 restricts to that stage count."""
+    counts = np.asarray(counts, dtype=np.int64)
+    tables = np.ascontiguousarray(tables, dtype=np.float64)
+    value, stages, stage_counts, stage_layers = _best_above(counts, tables, float(floor), only)
+    if stages == 0:
+        return Placement(0.0, (), ())
+    return _as_placement(value, stage_counts, stage_layers)
+
+
 def best_placement(counts: list[int] | np.ndarray, tables: np.ndarray) -> Placement:
     """Best over stage counts S = 1..|nodes| (``tables[S]`` = T_hat for budget SLO/S)."""
-    counts = np.asarray(counts, dtype=np.int64)
-    best = Placement(0.0, (), ())
-    for stages in range(1, min(int(counts.sum()), tables.shape[0] - 1) + 1):
-        candidate = place_dp(counts, tables[stages], stages)
-        if candidate.throughput > best.throughput * (1 + 1e-12):
-            best = candidate
-    return best
+    return place_above(counts, tables, 0.0)

@@ -132,8 +132,8 @@ def solve_reduced(
     if relaxed is None:
         return MilpResult(None, float("inf"), True, "LP relaxation infeasible")
     bound, reduced = relaxed
+    floor = bound + reduced[candidates]  # c.x >= LP + d_j x_j: LP's bound, not ``lower``
     bound = max(bound, lower)
-    floor = bound + reduced[candidates]
     if floors is not None:
         floor = np.maximum(floor, floors)
     size = len(problem.c)
@@ -157,6 +157,6 @@ def solve_reduced(
             needed[candidates[floor <= incumbent.objective + tolerance]] = True
             if incumbent.optimal and not np.any(needed & ~keep):
                 return incumbent  # its columns include every one an optimum may use
-            if needed.sum() <= 4 * keep.sum():
+            if needed.sum() <= 16 * keep.sum():
                 return _lift(solver.solve(_columns(problem, needed)), needed, size)
         width *= 4

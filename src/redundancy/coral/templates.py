@@ -2,11 +2,14 @@
 
 For every model, every multiset of node configs with at most ``max_nodes`` nodes and total memory
 between the model's weights and ``memory_factor`` x weights is placed for every stage count; the
-best stage count is kept (same resources, so the others are dominated). Two lossless prunings
-follow: a multiset whose best placement does not beat a split of its nodes into two smaller
-templates is dropped (the split serves as much on the same nodes), and so is a template whose node
-vector is >= another's while its throughput is <=. The library is cached on disk under a hash of
-everything it depends on (models, configs, knobs, profile), not of prices or availability.
+best stage count is kept (same resources, so the others are dominated). Lossless pruning: a
+multiset whose best placement does not beat a split of its nodes into two smaller templates is
+dropped (the split serves as much on the same nodes); its placement search starts above the
+best split, so most such multisets cost a bound check or one DP. This subsumes dominance: with
+V(M) = the best of M's placement and its splits, V grows with M, so a kept template beats every
+strict sub-multiset and no kept template's node vector is >= another's with throughput <=
+(``prune`` checks dominance directly). The library is cached on disk under a hash of everything
+it depends on (models, configs, knobs, profile), not of prices or availability.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from itertools import combinations_with_replacement, product
+from functools import cached_property
+from itertools import combinations_with_replacement
 from pathlib import Path
 
+import numba
 import numpy as np
+from numba import njit, prange
 from pydantic import BaseModel, ConfigDict
 
 from redundancy.coral.catalog import ModelSpec, Scenario
 from redundancy.coral.perf import ProfileTable, throughput_table
-from redundancy.coral.placement import Placement, best_placement
+from redundancy.coral.placement import place_rows
 from redundancy.errors import ConfigError
 from redundancy.storage_io import atomic_write_bytes
 
@@ -45,7 +50,7 @@ class Template(BaseModel):
     stages: list[Stage]
     throughput: float  # requests/s within the SLO
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Stable id: model plus the node multiset."""
         parts = "+".join(f"{n}*{c}" for c, n in sorted(self.nodes.items()))
@@ -63,69 +68,78 @@ class Library(BaseModel):
         return [t for items in self.templates.values() for t in items]
 
 
-def multisets(
-    model: ModelSpec, scenario: Scenario, tables: np.ndarray
-) -> Iterator[tuple[int, ...]]:
-    """Config-index multisets worth placing, smallest first (memory window, useful configs only).
+def multisets(model: ModelSpec, scenario: Scenario, tables: np.ndarray) -> Iterator[np.ndarray]:
+    """Per size 1..Nmax, the config-index multisets worth placing: an (n, size) array of sorted
+    indices (memory window, useful configs only).
 
     A config that cannot hold even one layer adds nothing to any stage, so multisets containing it
     are dominated by the same multiset without it and are skipped (losslessly).
     """
-    useful = [ci for ci in range(len(scenario.configs)) if tables[1:, ci, 1].max() > 0]
-    memory = {
-        ci: scenario.configs[ci].count * scenario.configs[ci].gpu.memory_gb * 1e9 for ci in useful
-    }
+    useful = np.array([ci for ci in range(len(scenario.configs)) if tables[1:, ci, 1].max() > 0])
+    memory = np.array([c.count * c.gpu.memory_gb * 1e9 for c in scenario.configs])
     low, high = model.weight_bytes, scenario.memory_factor * model.weight_bytes
     for size in range(1, scenario.max_nodes + 1):
-        for combo in combinations_with_replacement(useful, size):
-            if low <= sum(memory[ci] for ci in combo) <= high:
-                yield combo
+        combos = np.array(
+            list(combinations_with_replacement(useful.tolist(), size)), dtype=np.int64
+        )
+        combos = combos.reshape(-1, size)
+        total = memory[combos].sum(axis=1)
+        yield combos[(low <= total) & (total <= high)]
 
 
-def _split_value(combo: tuple[int, ...], best: dict[tuple[int, ...], float]) -> float:
-    """Most throughput two disjoint smaller templates reach on ``combo``'s nodes (0 if none)."""
-    distinct = sorted(set(combo))
-    counts = [combo.count(ci) for ci in distinct]
-    value = 0.0
-    for part in product(*(range(n + 1) for n in counts)):
-        rest = tuple(n - p for n, p in zip(counts, part, strict=True))
-        if not any(part) or not any(rest) or part > rest:
-            continue
-        left = tuple(ci for ci, n in zip(distinct, part, strict=True) for _ in range(n))
-        right = tuple(ci for ci, n in zip(distinct, rest, strict=True) for _ in range(n))
-        value = max(value, best.get(left, 0.0) + best.get(right, 0.0))
-    return value
+@njit(cache=True)
+def _code(indices: np.ndarray, base: int) -> int:
+    """Integer id of a multiset given as sorted config indices (digits index + 1, base ``base``)."""
+    code = 0
+    for p in range(indices.shape[0]):
+        code = code * base + indices[p] + 1
+    return code
 
 
-def _capacity(tables: np.ndarray) -> np.ndarray:
-    """cap[S, c] = max_j j * T_hat_j(c, S) / L; L * T <= sum of the nodes' cap bounds any T."""
-    layers = tables.shape[2] - 1
-    return (np.arange(layers + 1) * tables).max(axis=2) / layers
+@njit(cache=True)
+def _known(codes: np.ndarray, values: np.ndarray, code: int) -> float:
+    at = np.searchsorted(codes, code)
+    if at < codes.shape[0] and codes[at] == code:
+        return values[at]
+    return 0.0  # outside the memory window below: holds nothing
 
 
-_WORKER: dict[str, np.ndarray] = {}
+@njit(cache=True, parallel=True)
+def _split_values(combos: np.ndarray, base: int, codes: np.ndarray, values: np.ndarray):
+    """For each multiset (sorted indices), the most that two disjoint smaller ones serve together.
 
-
-def _init_worker(tables: np.ndarray) -> None:
-    _WORKER["tables"] = tables
-
-
-def _place_chunk(chunk: list[tuple[int, ...]]) -> list[tuple[tuple[int, ...], Placement]]:
-    tables = _WORKER["tables"]
-    out = []
-    for combo in chunk:
-        distinct = sorted(set(combo))
-        counts = [combo.count(ci) for ci in distinct]
-        out.append((combo, best_placement(counts, tables[:, distinct, :])))
+    ``codes`` (sorted) / ``values``: V of every smaller multiset in the window, V = the best of its
+    own placement and of its splits (0 below the window: such nodes cannot hold the model).
+    """
+    n, size = combos.shape
+    out = np.zeros(n)
+    for i in prange(n):
+        row = combos[i]
+        left = np.empty(size, dtype=np.int64)
+        right = np.empty(size, dtype=np.int64)
+        for mask in range(1, 2**size - 1):  # a split = which positions go left
+            skip = False
+            for p in range(1, size):  # equal configs: only a prefix of each run goes left
+                if row[p] == row[p - 1] and (mask >> p) & 1 and not (mask >> (p - 1)) & 1:
+                    skip = True
+                    break
+            if skip or not mask & 1:  # position 0 always left: each split once
+                continue
+            a = b = 0
+            for p in range(size):
+                if (mask >> p) & 1:
+                    left[a] = row[p]
+                    a += 1
+                else:
+                    right[b] = row[p]
+                    b += 1
+            value = _known(codes, values, _code(left[:a], base))
+            value += _known(codes, values, _code(right[:b], base))
+            out[i] = max(out[i], value)
     return out
 
 
-def _place_all(
-    combos: list[tuple[int, ...]], pool: ProcessPoolExecutor | None
-) -> list[tuple[tuple[int, ...], Placement]]:
-    chunks = [combos[i : i + 256] for i in range(0, len(combos), 256)]
-    parts = pool.map(_place_chunk, chunks) if pool else map(_place_chunk, chunks)
-    return [r for part in parts for r in part]
+CHUNK = 8192  # multisets per parallel placement call
 
 
 def model_templates(
@@ -137,48 +151,66 @@ def model_templates(
 ) -> list[Template]:
     """Positive-throughput templates of ``model``, placed smallest multisets first.
 
-    With ``decompose``, a multiset is kept only if it beats every split into two smaller templates,
-    and is not even placed when the capacity bound says it cannot.
+    With ``decompose``, a multiset is kept only if it beats every split into two smaller
+    templates: its placement search starts above the best split (and stops at once when the
+    bounds say it cannot beat it). ``workers`` numba threads share the work.
     """
     tables = throughput_table(model, scenario.configs, scenario.perf, scenario.max_nodes, profile)
-    capacity = _capacity(tables)
     names = [c.name for c in scenario.configs]
-    by_size: dict[int, list[tuple[int, ...]]] = {}
-    for combo in multisets(model, scenario, tables):
-        by_size.setdefault(len(combo), []).append(combo)
-    best: dict[tuple[int, ...], float] = {}
+    base = len(names) + 1
+    if base**scenario.max_nodes >= 2**62:
+        raise ConfigError(f"{len(names)} configs x max_nodes {scenario.max_nodes}: too many")
+    codes, values = np.zeros(0, dtype=np.int64), np.zeros(0)
     templates = []
-    _init_worker(tables)
-    pool = None
-    if workers > 1:
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(tables,))
+    threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
     try:
-        for size in sorted(by_size):
-            split = {c: _split_value(c, best) if decompose else 0.0 for c in by_size[size]}
-            todo = [
-                c
-                for c in by_size[size]
-                if not decompose or capacity[1 : size + 1, list(c)].sum(axis=1).max() > split[c]
-            ]
-            best.update(split)
-            for combo, placement in _place_all(todo, pool):
-                if placement.throughput > split[combo]:
-                    best[combo] = placement.throughput
-                    templates.append(_template(model.name, names, combo, placement))
+        for combos in multisets(model, scenario, tables):
+            if not len(combos):
+                continue
+            floors = (
+                _split_values(combos, base, codes, values) if decompose else np.zeros(len(combos))
+            )
+            placed = np.zeros(len(combos))
+            for at in range(0, len(combos), CHUNK):
+                part = slice(at, at + CHUNK)
+                rows = np.zeros((len(combos[part]), len(names)), dtype=np.int64)
+                np.add.at(rows, (np.arange(len(rows))[:, None], combos[part]), 1)
+                best, stages, stage_counts, stage_layers = place_rows(rows, tables, floors[part])
+                placed[part] = best
+                for i in np.flatnonzero(stages):
+                    used = stages[i]
+                    layout = (stage_counts[i, :used], stage_layers[i, :used])
+                    templates.append(_template(model.name, names, rows[i], float(best[i]), *layout))
+            weights = base ** np.arange(combos.shape[1] - 1, -1, -1, dtype=np.int64)
+            codes = np.concatenate([codes, (combos + 1) @ weights])
+            values = np.concatenate([values, placed])
+            order = np.argsort(codes, kind="stable")
+            codes, values = codes[order], values[order]
     finally:
-        if pool:
-            pool.shutdown()
+        numba.set_num_threads(threads)
     return templates
 
 
-def _template(model: str, names: list[str], combo: tuple[int, ...], placement: Placement):
-    distinct = sorted(set(combo))
+def _template(
+    model: str,
+    names: list[str],
+    row: np.ndarray,
+    value: float,
+    counts: np.ndarray,
+    layers: np.ndarray,
+) -> Template:
+    """A Template from the placement kernel's arrays (built without re-validation: hot path)."""
+    per_stage, held = counts.tolist(), layers.tolist()
+    order = sorted(range(len(held)), key=lambda s: (-held[s], per_stage[s]))
     stages = [
-        Stage(nodes={names[distinct[i]]: n for i, n in enumerate(counts) if n}, layers=j)
-        for counts, j in zip(placement.stage_counts, placement.stage_layers, strict=True)
+        Stage.model_construct(
+            nodes={names[c]: n for c, n in enumerate(per_stage[s]) if n}, layers=held[s]
+        )
+        for s in order
     ]
-    nodes = {names[ci]: combo.count(ci) for ci in distinct}
-    return Template(model=model, nodes=nodes, stages=stages, throughput=placement.throughput)
+    nodes = {names[c]: n for c, n in enumerate(row.tolist()) if n}
+    return Template.model_construct(model=model, nodes=nodes, stages=stages, throughput=value)
 
 
 def prune(
@@ -211,7 +243,7 @@ def prune(
 
 
 # Bump when the performance model or the template search changes: old caches are then ignored.
-LIBRARY_VERSION = 2
+LIBRARY_VERSION = 3
 
 
 def default_cache_dir() -> Path:
@@ -238,7 +270,7 @@ def build_library(
     """Templates of every model in ``scenario``: read from the cache, or built and then cached.
 
     ``pruned=False`` keeps every positive-throughput template (for checking that pruning is
-    lossless); ``workers`` > 1 places multisets in that many processes.
+    lossless); ``workers`` > 1 places multisets on that many numba threads.
     """
     path = cache_path(scenario, cache_dir, pruned)
     if profile:
@@ -249,11 +281,9 @@ def build_library(
             return Library.model_validate_json(path.read_text())
         except ValueError as exc:
             raise ConfigError(f"template cache {path} is corrupt ({exc}); delete it") from None
-    names = [c.name for c in scenario.configs]
     library = {}
     for model in scenario.models:
-        items = model_templates(model, scenario, workers, profile, decompose=pruned)
-        library[model.name] = prune(items, names) if pruned else items
+        library[model.name] = model_templates(model, scenario, workers, profile, pruned)
     result = Library(key=key, templates=library)
     if use_cache:
         atomic_write_bytes(path, json.dumps(result.model_dump()).encode())
