@@ -44,7 +44,7 @@ def _rows(name: str, max_nodes: int, out_dir: Path) -> list[Row]:
             "coral",
             f"{name}: template build time (uncached)",
             "hours on hundreds of cores",
-            f"{coral.stage1_seconds:.1f} s",
+            f"{coral.stage1_seconds:.2f} s",
             "DP placement, 1 process",
         ),
     ]
