@@ -4,11 +4,14 @@ Tolerance: tables in float64 are compared with atol 1e-10; float32 tables with a
 O(0.1), and each parity accumulates one rounding per update).
 """
 
+import threading
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from redundancy.ecrm import shard as shard_module
 from redundancy.ecrm.cluster import LocalCluster
 from redundancy.ecrm.coordinator import Coordinator, ServerLost
 from redundancy.ecrm.layout import StripeLayout
@@ -152,7 +155,7 @@ def test_rebuild_buffers_updates_to_range_in_flight():
     cluster.kill(1)
     cluster.replace(1, missing=True)
     store = cluster.stores[1]
-    exports = [cluster.stores[p].export_range(0) for p in snapshot_peers]
+    exports = [cluster.stores[p].export_range(0, 1) for p in snapshot_peers]
     store.begin_range(0)
     coord.failed.add(1)  # updates skip the replacement; we replay them into it by hand below
     rows = torch.arange(0, 24)  # stripes 0..11: ranges 0..2
@@ -171,6 +174,42 @@ def test_rebuild_buffers_updates_to_range_in_flight():
     sel = s_ranges == 0
     torch.testing.assert_close(store.data[sel], want.data[sel], atol=1e-10, rtol=0)
     torch.testing.assert_close(store.data_acc[sel], want.data_acc[sel], atol=1e-10, rtol=0)
+
+
+def test_rebuild_thread_runs_while_training_continues(monkeypatch):
+    """The replacement decodes in its own thread; pushes and pulls go on while it is stalled,
+    updates to the ranges in flight are buffered, and the result equals a failure-free run."""
+    gate, threads = threading.Event(), set()
+    real_decode = shard_module.decode
+
+    def stalled(store, r, exports):
+        threads.add(threading.current_thread().name)
+        assert gate.wait(30)
+        return real_decode(store, r, exports)
+
+    monkeypatch.setattr(shard_module, "decode", stalled)
+    (lay, cluster, coord), (_, ref_cluster, ref_coord) = make(rows=120, rs=4), make(rows=120, rs=4)
+    gen, ref_gen = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    for step in range(14):
+        if step == 4:
+            cluster.kill(1)
+            coord.pull(torch.arange(lay.total_rows))  # detects the loss, starts the replacement
+        random_push(coord, lay, gen)
+        random_push(ref_coord, lay, ref_gen)
+    store = cluster.stores[1]
+    assert 1 in coord.jobs and not bool(store.ready_mask().any())
+    assert sum(len(b) for b in store._buffer.values()) > 0  # updates to ranges in flight
+    torch.testing.assert_close(
+        coord.pull(torch.arange(lay.total_rows)), ref_coord.pull(torch.arange(lay.total_rows))
+    )
+    gate.set()
+    coord.finish_recovery()
+    assert threads == {"ecrm-rebuild"}
+    got, want = states(cluster), states(ref_cluster)
+    assert parity_residual(lay, got) < 1e-10
+    for name, value in want[1].items():
+        torch.testing.assert_close(got[1][name], value, atol=1e-10, rtol=0)
+    cluster.shutdown()
 
 
 def test_two_failures_in_a_stripe_is_a_decode_error():

@@ -41,7 +41,7 @@ def _common(**kw) -> dict:
     }
 
 
-_STEPS = typer.Option(None, help="Training steps (default 200; 60 with --quick).")
+_STEPS = typer.Option(None, help="Training steps (default 200; 40 with --quick).")
 _FAIL = typer.Option(None, "--fail-at", help="Kill a server before this step (-1: never).")
 _FSRV = typer.Option(None, "--fail-server", help="Which server to kill.")
 _K = typer.Option(None, "--k", help="Data rows per stripe (2 or 4 in the paper).")
@@ -51,7 +51,7 @@ _ROWS = typer.Option(None, "--rows", help="Rows per embedding table (26 tables).
 _DIM = typer.Option(None, "--dim", help="Embedding dimension.")
 _MTBF = typer.Option(None, "--mtbf", help="Mean time between failures (s) for Young's interval.")
 _CFG = typer.Option(None, "--config", help="YAML/JSON TrainConfig (flags override it).")
-_QUICK = typer.Option(False, "--quick", help="Small tables, 60 steps.")
+_QUICK = typer.Option(False, "--quick", help="Small tables, 40 steps.")
 
 
 @app.command()
@@ -100,9 +100,11 @@ def train(
     if res.fail_time is not None:
         _out.print(
             f"server {cfg.fail_server} killed at step {cfg.fail_at} (t={res.fail_time:.2f} s): "
-            f"pause {res.pause_s:.3f} s, recovery {res.recovery_s:.2f} s, "
-            f"redone steps {res.redone_steps}"
+            f"pause {res.pause_s:.3f} s, recovery {res.recovery_s:.2f} s (until back past the "
+            f"failure step), redone steps {res.redone_steps}"
         )
+    if res.rebuild_s is not None:
+        _out.print(f"background rebuild of the replacement: {res.rebuild_s:.2f} s")
     if cfg.mode == "checkpoint":
         _out.print(f"checkpoints: {res.checkpoints}, Young interval {res.interval_steps} steps")
 
@@ -121,6 +123,7 @@ def compare(
     config: Path = _CFG,
     quick: bool = _QUICK,
     plot: Path = typer.Option(None, "--plot", help="Write throughput-over-time PNG here."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Interleaved rounds (medians)."),
 ) -> None:
     """ECRM vs checkpointing vs no fault tolerance: overhead, recovery time, pause."""
     from redundancy.ecrm.compare import compare as run_compare
@@ -131,16 +134,19 @@ def compare(
     when = cfg.fail_at if cfg.fail_at is not None else cfg.steps // 2
     if cfg.servers.num_servers < cfg.servers.k + 1:
         raise ParameterError("servers must be >= k + 1 for ECRM")
-    cmp = run_compare(cfg, when, progress=lambda m: _out.print(f"[dim]{m}[/dim]"))
-    table = Table(title=f"ECRM vs checkpointing (server killed at step {when})")
-    for col in ("mode", "time, no failure (s)", "overhead", "recovery (s)", "pause (s)", "redone"):
+    cmp = run_compare(cfg, when, lambda m: _out.print(f"[dim]{m}[/dim]"), rounds)
+    table = Table(title=f"ECRM vs checkpointing (server killed at step {when}), median (min..max)")
+    for col in (
+        "mode", f"first {when} steps (s)", "overhead", "recovery (s)", "pause (s)", "rebuild (s)"
+    ):  # fmt: skip
         table.add_column(col, justify="right")
     for row in cmp.table():
         table.add_row(*row)
     _out.print(table)
     _out.print(
-        f"recovery: checkpoint/ECRM = {cmp.recovery_ratio():.1f}x; ECRM throughput while "
-        f"rebuilding = {100 * cmp.recovery_throughput():.0f}% of normal"
+        f"recovery: checkpoint/ECRM = {cmp.recovery_ratio().fmt('.1f', unit='x')}; checkpoint "
+        f"recovery / ECRM rebuild = {cmp.rebuild_ratio().fmt('.1f', unit='x')}; ECRM "
+        f"throughput while rebuilding = {cmp.recovery_throughput().fmt('.0f', 100, '%')} of normal"
     )
     if plot:
         plot_throughput(cmp, str(plot), max(cfg.steps // 20, 1))

@@ -65,8 +65,15 @@ class LocalCluster:
     def done(self, pending: Pending) -> bool:
         return True
 
+    def handoff(self, pendings: list[Pending]) -> list:
+        """Results to pass on to another server's call (here: the values themselves)."""
+        return [self.result(p) for p in pendings]
+
     def kill(self, server: int) -> None:
         """Lose the server and everything it held."""
+        store = self.stores[server]
+        if store is not None:
+            store.close()
         self.stores[server] = None
 
     def replace(self, server: int, *, missing: bool = True) -> None:
@@ -77,7 +84,8 @@ class LocalCluster:
         return self.stores[server] is not None
 
     def shutdown(self) -> None:
-        self.stores = [None] * len(self.stores)
+        for q in range(len(self.stores)):
+            self.kill(q)
 
 
 class RayCluster:
@@ -123,6 +131,11 @@ class RayCluster:
 
         ready, _ = ray.wait([pending.ref], timeout=0)
         return bool(ready)
+
+    def handoff(self, pendings: list[Pending]) -> list:
+        """ObjectRefs in a list (so Ray does not resolve them before the receiving call runs:
+        the receiver's rebuild thread fetches them without blocking its call queue)."""
+        return [p.ref for p in pendings]
 
     def kill(self, server: int) -> None:
         """SIGKILL the server's process (a real crash, not a polite shutdown)."""

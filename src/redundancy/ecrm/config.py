@@ -53,6 +53,7 @@ class ServerConfig(_Strict):
     eps: float = Field(1e-8, ge=0.0, le=1.0)
     dtype: Literal["float32", "float64"] = "float32"
     rebuild_ranges: int = Field(16, ge=1, le=1_000_000, description="ranges a rebuild runs in")
+    rebuild_window: int = Field(2, ge=1, le=1024, description="ranges being rebuilt at once")
     call_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     init_std: float = Field(0.05, ge=0.0, le=10.0)
 
@@ -74,6 +75,9 @@ class TrainConfig(_Strict):
     fail_at: int | None = Field(None, ge=0, description="step at which a server is killed")
     fail_server: int = Field(0, ge=0)
     mtbf_s: float = Field(600.0, gt=0.0, description="mean time between failures for Young")
+    checkpoint_interval_steps: int | None = Field(
+        None, ge=1, description="fixed checkpoint interval; Young's formula when unset"
+    )
     checkpoint_dir: str | None = Field(None, description="kept if set, else a temp folder")
     use_ray: bool = False
     dense_lr: float = Field(0.05, gt=0.0, le=100.0)
@@ -151,8 +155,8 @@ def with_overrides(cfg: TrainConfig, overrides: dict[str, object]) -> TrainConfi
 CLI_DEFAULT = {"steps": 200, "fail_at": 100}
 
 QUICK = {
-    "steps": 60,
-    "fail_at": 30,
-    "model": {"table_rows": [1000] * 26, "dim": 8},
-    "data": {"batch_size": 128},
+    "steps": 40,
+    "fail_at": 20,
+    "model": {"table_rows": [500] * 26, "dim": 8},
+    "data": {"batch_size": 64},
 }

@@ -2,8 +2,14 @@
 
 The coordinator holds no table data. It routes each row to its data server and each gradient also
 to its stripe's parity server, commits both halves with two-phase commit, serves a lost server's
-rows as parity minus the surviving rows, and drives a replacement's rebuild range by range from
-``tick()`` so training never waits for a whole shard.
+rows as parity minus the surviving rows, and paces a replacement's rebuild from ``tick()``.
+
+Rebuild protocol, per range r (all calls are non-blocking submissions at a step boundary, so
+they fall between two transactions in every server's ordered call queue: a consistent cut):
+``begin_range(r)`` on the replacement (updates to r are buffered from here on), ``export_range``
+on every peer (their state as of the same cut), then ``queue_install`` hands the exports to the
+replacement's own rebuild thread, which fetches, decodes and installs them and replays the buffer
+while the replacement keeps serving training calls. At most ``window`` ranges are in flight.
 """
 
 from __future__ import annotations
@@ -33,8 +39,7 @@ class RebuildJob:
     detected_s: float
     ready: torch.Tensor = field(init=False)
     next_range: int = 0
-    exports: list[Pending] | None = None
-    install: Pending | None = None
+    poll: Pending | None = None
     joined: bool = False
 
     def __post_init__(self) -> None:
@@ -51,8 +56,10 @@ class Coordinator:
         dim: int,
         range_stripes: int,
         dtype: torch.dtype = torch.float32,
+        window: int = 2,
     ) -> None:
         self.cluster, self.layout, self.dim = cluster, layout, dim
+        self.window = window
         self.range_stripes, self.dtype = range_stripes, dtype
         self.parity = layout.parity
         self.failed: set[int] = set()
@@ -213,7 +220,7 @@ class Coordinator:
 
     # ---------------------------------------------------------------- background rebuild
     def tick(self) -> None:
-        """Advance every rebuild by at most one stage (non-blocking on Ray)."""
+        """Advance every rebuild without waiting: poll progress, start ranges up to the window."""
         for q in list(self.jobs):
             self._advance(self.jobs[q])
 
@@ -224,38 +231,43 @@ class Coordinator:
                 return
             job.joined = True
             self.failed.discard(q)
-        if job.install is not None:
-            if not self.cluster.done(job.install):
-                return
-            self.cluster.result(job.install)
-            job.ready[job.next_range] = True
-            job.install, job.next_range = None, job.next_range + 1
-        elif job.exports is not None:
-            r = job.next_range
-            job.install = self.cluster.call(q, "install_range", r, *job.exports)
-            job.exports = None
-            return
-        if job.next_range >= job.num_ranges:
+        if job.poll is not None and self.cluster.done(job.poll):
+            job.ready = self.cluster.result(job.poll).clone()
+            job.poll = None
+        done = int(job.ready.sum())
+        if done == job.num_ranges:
             del self.jobs[q]
             now = time.perf_counter()
             self.recoveries.append(
-                {"server": q, "seconds": now - job.detected_s, "ranges": job.num_ranges}
+                {"server": q, "seconds": now - job.detected_s, "at": now, "ranges": job.num_ranges}
             )
             return
-        r = job.next_range
+        while job.next_range < job.num_ranges and job.next_range - done < self.window:
+            self._cut(q, job.next_range)
+            job.next_range += 1
+        if job.poll is None:
+            job.poll = self.cluster.call(q, "ready_mask")
+
+    def _cut(self, q: int, r: int) -> None:
         self.cluster.call(q, "begin_range", r)
         peers = [p for p in range(self.cluster.num_servers) if p != q]
-        job.exports = [self.cluster.call(p, "export_range", r) for p in peers]
+        exports = [self.cluster.call(p, "export_range", r, q) for p in peers]
+        try:
+            handles = self.cluster.handoff(exports)
+        except ServerUnavailable as exc:
+            self._fail(exc.server)
+            raise
+        self.cluster.call(q, "queue_install", r, handles)
 
-    def finish_recovery(self, max_ticks: int = 10_000_000) -> None:
+    def finish_recovery(self, timeout_s: float = 3600.0) -> None:
         """Tick until every rebuild is done (used at the end of training and in tests)."""
-        for _ in range(max_ticks):
-            if not self.jobs:
-                return
+        deadline = time.perf_counter() + timeout_s
+        while self.jobs:
+            if time.perf_counter() > deadline:
+                raise DecodeError("rebuild did not finish")
             self.tick()
-            if self.jobs and isinstance(self.cluster, RayCluster):
-                time.sleep(0.001)
-        raise DecodeError("rebuild did not finish")
+            if self.jobs:
+                time.sleep(0.0005)
 
 
 class _Retry(Exception):

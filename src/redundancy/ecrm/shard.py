@@ -10,7 +10,9 @@ applies the identical delta lr * g / (sqrt(acc) + eps) that the member's own ser
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import torch
 
 from redundancy.ecrm.layout import StripeLayout
+from redundancy.ecrm.rebuild import Installer, decode, export_for
 from redundancy.errors import DecodeError, IntegrityError
 from redundancy.storage_io import atomic_open
 
@@ -39,23 +42,28 @@ class ShardSpec:
     range_stripes: int = 512
 
 
+_TABLE_BITS = 20
+
+
+@functools.lru_cache(maxsize=4)
+def _init_table(seed: int, dim: int, dtype: str, std: float) -> torch.Tensor:
+    """The fixed table init_rows draws windows from (uniform, variance std^2; read-only)."""
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.rand((1 << _TABLE_BITS) + dim, generator=gen, dtype=torch.float64)
+    return ((table * 2 - 1) * (std * 3.0**0.5)).to(getattr(torch, dtype))
+
+
 def init_rows(rows: torch.Tensor, spec: ShardSpec) -> torch.Tensor:
-    """Deterministic initial value of global rows (a hash of row and column; padding rows = 0).
+    """Deterministic initial value of global rows (padding rows = 0).
 
     Every server evaluates it for the rows it needs, so parity starts equal to the sum of its
-    stripe with no communication.
+    stripe with no communication. Row r is the window of ``dim`` consecutive values starting at
+    hash(r) in a fixed seeded table of 2^20 uniform values: a row gather, cheap at gigabytes.
     """
-    dtype = getattr(torch, spec.dtype)
-    cols = torch.arange(spec.dim, dtype=torch.int64)
-    h = (rows.to(torch.int64)[:, None] * spec.dim + cols) & 0xFFFFFFFF
-    h = (h * 0x61C88647 + spec.seed * 0x5BD1E995) & 0xFFFFFFFF
-    h ^= h >> 16
-    h = (h * 0x7FEB352D) & 0xFFFFFFFF
-    h ^= h >> 15
-    h = (h * 0x5BD1E995) & 0xFFFFFFFF
-    h ^= h >> 16
-    unit = h.to(torch.float64) / float(0xFFFFFFFF) * 2.0 - 1.0
-    values = (unit * (spec.init_std * 3.0**0.5)).to(dtype)
+    table = _init_table(spec.seed, spec.dim, spec.dtype, spec.init_std)
+    h = (rows.to(torch.int64) * 0x9E3779B1) & 0xFFFFFFFF
+    start = (h ^ (h >> 15)) & ((1 << _TABLE_BITS) - 1)
+    values = table.unfold(0, spec.dim, 1).index_select(0, start)
     values[rows >= spec.layout.total_rows] = 0
     return values
 
@@ -86,6 +94,8 @@ class ShardStore:
         self.range_state = torch.full((nr,), MISSING if missing else READY, dtype=torch.uint8)
         self._pending: dict[int, tuple] = {}
         self._buffer: dict[int, list[tuple]] = {}
+        self._lock = threading.Lock()
+        self._installer: Installer | None = None
         if not missing:
             self._initialise()
 
@@ -110,13 +120,15 @@ class ShardStore:
 
     def read_data(self, slots: torch.Tensor) -> torch.Tensor:
         """Rows of the given data slots (they must be in READY ranges)."""
-        self._require_ready(self.data_stripes[slots])
-        return self.data[slots]
+        with self._lock:
+            self._require_ready(self.data_stripes[slots])
+            return self.data[slots]
 
     def read_parity(self, slots: torch.Tensor) -> torch.Tensor:
         """Parity rows of the given parity slots."""
-        self._require_ready(self.parity_stripes[slots])
-        return self.parity[slots]
+        with self._lock:
+            self._require_ready(self.parity_stripes[slots])
+            return self.parity[slots]
 
     def _require_ready(self, stripes: torch.Tensor) -> None:
         states = self.range_state[stripes // self.spec.range_stripes]
@@ -134,10 +146,11 @@ class ShardStore:
         if txn not in self._pending:
             raise IntegrityError(f"server {self.server}: commit of unknown transaction {txn}")
         data_op, parity_op = self._pending.pop(txn)
-        if data_op is not None:
-            self._route("data", data_op)
-        if parity_op is not None:
-            self._route("parity", parity_op)
+        with self._lock:
+            if data_op is not None:
+                self._route("data", data_op)
+            if parity_op is not None:
+                self._route("parity", parity_op)
         return txn
 
     def abort(self, txn: int) -> int:
@@ -187,93 +200,71 @@ class ShardStore:
             self.parity.index_add_(0, slots, delta, alpha=-1)
 
     # ---------------------------------------------------------------- rebuild
-    def _window(self, r: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """Data and parity slots of this server whose stripes fall in range ``r``."""
-        rs, n, k = self.spec.range_stripes, self.layout.num_servers, self.layout.k
-        a, b = r * rs, (r + 1) * rs
-        lo, hi = (a // n) * k, min(-(-b // n) * k, self.layout.data_slots)
-        cand = torch.arange(lo, hi)
-        st = self.data_stripes[cand]
-        dslots = cand[(st >= a) & (st < b)]
-        plo, phi = a // n, min(-(-b // n), self.layout.parity_slots)
-        pc = torch.arange(plo, phi)
-        pst = self.parity_stripes[pc] if len(pc) else pc
-        pslots = pc[(pst >= a) & (pst < b)]
-        return dslots, pslots, a, b
-
-    def export_range(self, r: int) -> dict:
-        """What this (healthy) server holds for range ``r``: rows and optimizer state."""
-        if int(self.range_state[r]) != READY:
-            raise DecodeError(f"server {self.server} cannot serve range {r}: it is being rebuilt")
-        dslots, pslots, _, _ = self._window(r)
-        return {
-            "data_stripes": self.data_stripes[dslots],
-            "data_pos": self.data_pos[dslots],
-            "data": self.data[dslots].clone(),
-            "data_acc": self.data_acc[dslots].clone() if self.adagrad else None,
-            "parity_stripes": self.parity_stripes[pslots],
-            "parity": self.parity[pslots].clone(),
-            "parity_acc": self.parity_acc[pslots].clone() if self.adagrad else None,
-        }
+    def export_range(self, r: int, lost: int) -> dict:
+        """What this (healthy) server sends towards rebuilding server ``lost``'s range ``r``."""
+        with self._lock:
+            if int(self.range_state[r]) != READY:
+                raise DecodeError(f"server {self.server} cannot serve range {r}: not rebuilt")
+            return export_for(self, r, lost)
 
     def begin_range(self, r: int) -> int:
         """Start rebuilding range ``r``: updates to it are buffered from now until install."""
-        if int(self.range_state[r]) == MISSING:
-            self.range_state[r] = REBUILDING
-            self._buffer[r] = []
+        with self._lock:
+            if int(self.range_state[r]) == MISSING:
+                self.range_state[r] = REBUILDING
+                self._buffer[r] = []
         return r
 
     def install_range(self, r: int, *exports: dict) -> int:
-        """Decode range ``r`` from the peers' exports, then replay the buffered updates."""
+        """Decode range ``r`` from the peers' exports, install it, replay the buffered updates.
+
+        Decoding runs without the lock (it only reads the exports), so reads and commits of other
+        ranges proceed meanwhile; the final copy and replay are atomic with respect to them.
+        """
         if int(self.range_state[r]) != REBUILDING:
             raise IntegrityError(f"server {self.server}: range {r} is not being rebuilt")
-        dslots, pslots, a, b = self._window(r)
-        k, dim, dtype = self.layout.k, self.spec.dim, self.data.dtype
-        m = b - a
-        d_rows = torch.zeros(m, k, dim, dtype=dtype)
-        d_acc = torch.zeros(m, k, dim, dtype=dtype)
-        d_have = torch.zeros(m, k, dtype=torch.bool)
-        p_rows = torch.zeros(m, dim, dtype=dtype)
-        p_acc = torch.zeros(m, k, dim, dtype=dtype)
-        p_have = torch.zeros(m, dtype=torch.bool)
-        for ex in exports:
-            s, j = ex["data_stripes"] - a, ex["data_pos"]
-            d_rows[s, j], d_have[s, j] = ex["data"], True
+        dec = decode(self, r, list(exports))
+        with self._lock:
+            self.data[dec["dslots"]] = dec["data"]
+            self.parity[dec["pslots"]] = dec["parity"]
             if self.adagrad:
-                d_acc[s, j] = ex["data_acc"]
-            ps = ex["parity_stripes"] - a
-            p_rows[ps], p_have[ps] = ex["parity"], True
-            if self.adagrad:
-                p_acc[ps] = ex["parity_acc"]
-        s, j = self.data_stripes[dslots] - a, self.data_pos[dslots]
-        others = d_have[s].sum(1) - d_have[s, j].long()
-        if len(s) and not (bool(p_have[s].all()) and bool((others == k - 1).all())):
-            raise DecodeError(f"range {r}: parity or a sibling row is lost too (2 failures)")
-        d_rows[s, j] = 0
-        self.data[dslots] = p_rows[s] - d_rows[s].sum(1)
-        if self.adagrad:
-            self.data_acc[dslots] = p_acc[s, j]
-        ps = self.parity_stripes[pslots] - a
-        if len(ps) and not bool(d_have[ps].all()):
-            raise DecodeError(f"range {r}: a data row of a parity stripe is lost too")
-        self.parity[pslots] = d_rows[ps].sum(1)
-        if self.adagrad:
-            self.parity_acc[pslots] = d_acc[ps]
-        self.range_state[r] = READY
-        for kind, op in self._buffer.pop(r, []):
-            self._apply(kind, op)
+                self.data_acc[dec["dslots"]] = dec["data_acc"]
+                self.parity_acc[dec["pslots"]] = dec["parity_acc"]
+            self.range_state[r] = READY
+            for kind, op in self._buffer.pop(r, []):
+                self._apply(kind, op)
         return r
 
-    def missing_ranges(self) -> list[int]:
-        return torch.nonzero(self.range_state != READY).flatten().tolist()
+    def queue_install(self, r: int, exports: list) -> int:
+        """Hand range ``r`` to this server's rebuild thread and return at once (exports may be
+        Ray ObjectRefs: the thread fetches them, so this actor keeps serving training calls)."""
+        if self._installer is None:
+            self._installer = Installer(lambda rr, ex: self.install_range(rr, *ex))
+        self._installer.submit(r, exports)
+        return r
+
+    def ready_mask(self) -> torch.Tensor:
+        """Which ranges are READY; raises if the rebuild thread failed."""
+        if self._installer is not None and self._installer.error is not None:
+            err = self._installer.error
+            raise DecodeError(f"server {self.server}: rebuild failed: {err}") from err
+        return self.range_state == READY
+
+    def close(self) -> None:
+        """Stop the rebuild thread (if any)."""
+        if self._installer is not None:
+            self._installer.close()
 
     # ---------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:
         """Tensors that define this shard (for the checkpoint baseline and for comparisons)."""
-        out = {"data": self.data.clone(), "parity": self.parity.clone()}
+        with self._lock:
+            return {name: t.clone() for name, t in self._tensors().items()}
+
+    def _tensors(self) -> dict:
+        out = {"data": self.data, "parity": self.parity}
         if self.adagrad:
-            out["data_acc"] = self.data_acc.clone()
-            out["parity_acc"] = self.parity_acc.clone()
+            out["data_acc"], out["parity_acc"] = self.data_acc, self.parity_acc
         return out
 
     def load_state_dict(self, state: dict) -> bool:
@@ -292,13 +283,13 @@ class ShardStore:
         """Checkpoint this shard to ``path`` atomically; returns the seconds it took."""
         start = time.perf_counter()
         with atomic_open(Path(path)) as handle:
-            torch.save(self.state_dict(), handle)
+            torch.save(self._tensors(), handle)
         return time.perf_counter() - start
 
     def load(self, path: str) -> bool:
         """Restore this shard from a checkpoint written by ``save``."""
         try:
-            state = torch.load(path, weights_only=True)
+            state = torch.load(path, weights_only=True, mmap=True)
         except (OSError, RuntimeError) as exc:
             raise IntegrityError(f"cannot load shard checkpoint {path}: {exc}") from None
         return self.load_state_dict(state)

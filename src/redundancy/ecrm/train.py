@@ -49,26 +49,25 @@ def ray_session(num_cpus: int = 2) -> Iterator[None]:
 
 @dataclass
 class TrainResult:
-    """What a run measured; times are seconds since the start of training."""
+    """What a run measured. Times are seconds since training started, i.e. after the servers were
+    initialised and (checkpoint mode) the step-0 checkpoint was written, as ECRM's parity is."""
 
     mode: str
     losses: dict[int, float] = field(default_factory=dict)
     times: list[float] = field(default_factory=list)
     progress: list[int] = field(default_factory=list)
     fail_time: float | None = None
-    recovered_time: float | None = None
-    first_step_after_fail: float | None = None
+    back_time: float | None = None
+    rebuilt_time: float | None = None
     checkpoints: int = 0
     checkpoint_s: float = 0.0
     interval_steps: int | None = None
     redone_steps: int = 0
     total_s: float = 0.0
 
-    @property
-    def recovery_s(self) -> float | None:
-        if self.fail_time is None or self.recovered_time is None:
-            return None
-        return self.recovered_time - self.fail_time
+    def time_at(self, steps: int) -> float:
+        """When ``steps`` steps of progress were first complete."""
+        return self.times[next(i for i, p in enumerate(self.progress) if p >= steps)]
 
     def step_time(self) -> float:
         """Median seconds per step before any failure."""
@@ -79,11 +78,26 @@ class TrainResult:
         return float(gaps.median()) if len(gaps) else float("nan")
 
     @property
-    def pause_s(self) -> float | None:
-        """Extra seconds before the first step after the failure completed (beyond one step)."""
-        if self.fail_time is None or self.first_step_after_fail is None:
+    def recovery_s(self) -> float | None:
+        """Kill until training completed the step it was about to run (progress back past the
+        failure point): restart + reload + redo for checkpointing, detection + degraded reads for
+        ECRM. Includes that one step."""
+        if self.fail_time is None or self.back_time is None:
             return None
-        return max(0.0, self.first_step_after_fail - self.fail_time - self.step_time())
+        return self.back_time - self.fail_time
+
+    @property
+    def pause_s(self) -> float | None:
+        """Training time lost to the failure: recovery time beyond one normal step."""
+        rec = self.recovery_s
+        return None if rec is None else max(0.0, rec - self.step_time())
+
+    @property
+    def rebuild_s(self) -> float | None:
+        """ECRM: kill until the replacement server held its whole shard again."""
+        if self.fail_time is None or self.rebuilt_time is None:
+            return None
+        return self.rebuilt_time - self.fail_time
 
     def throughput(self, window: int) -> tuple[list[float], list[float]]:
         """(time, new-progress steps/s) per window of completed steps; redone steps count 0."""
@@ -96,12 +110,12 @@ class TrainResult:
         return out_t, out_v
 
     def throughput_between(self, t0: float, t1: float) -> float:
-        """New-progress steps per second between two times."""
+        """New-progress steps per second between two times (from the steps completed in it)."""
         ts, ps = torch.tensor([0.0, *self.times]), torch.tensor([0, *self.progress])
-        i0 = int(torch.searchsorted(ts, torch.tensor(t0)))
-        i1 = max(i0, int(torch.searchsorted(ts, torch.tensor(t1))) - 1)
-        dt = float(ts[i1] - ts[max(i0 - 1, 0)])
-        return float(ps[i1] - ps[max(i0 - 1, 0)]) / dt if dt > 0 else float("nan")
+        i0 = max(int(torch.searchsorted(ts, torch.tensor(t0))) - 1, 0)
+        i1 = max(i0, int(torch.searchsorted(ts, torch.tensor(t1), right=True)) - 1)
+        dt = float(ts[i1] - ts[i0])
+        return float(ps[i1] - ps[i0]) / dt if dt > 0 else float("nan")
 
 
 class Trainer:
@@ -132,7 +146,9 @@ class Trainer:
         else:
             self.cluster = LocalCluster(self.spec, s.num_servers)
         dtype = getattr(torch, s.dtype)
-        self.coord = Coordinator(self.cluster, self.layout, m.dim, range_stripes, dtype)
+        self.coord = Coordinator(
+            self.cluster, self.layout, m.dim, range_stripes, dtype, s.rebuild_window
+        )
         self.loss_fn = torch.nn.BCEWithLogitsLoss()
 
     def step(self, step: int) -> float:
@@ -158,10 +174,9 @@ class Trainer:
 
     def _run(self, ckpt: Path, on_step: Callable[[int, float], None] | None) -> TrainResult:
         cfg, res = self.cfg, TrainResult(self.cfg.mode)
+        ckpt_step, failed, interval = 0, False, cfg.checkpoint_interval_steps
+        first_ckpt_s = self._checkpoint(ckpt, res) if cfg.mode == "checkpoint" else 0.0
         start = time.perf_counter()
-        ckpt_step, interval, failed = 0, None, False
-        if cfg.mode == "checkpoint":
-            self._checkpoint(ckpt, 0, res)
         step = 0
         while step < cfg.steps:
             if cfg.fail_at == step and not failed:
@@ -171,41 +186,39 @@ class Trainer:
             try:
                 loss = self.step(step)
             except ServerLost as exc:
-                step = ckpt_step
                 self._restore(ckpt, exc.server)
-                res.redone_steps += cfg.fail_at - ckpt_step
+                res.redone_steps += step - ckpt_step
+                step = ckpt_step
                 continue
             now = time.perf_counter() - start
             res.losses[step] = loss
             res.times.append(now)
             step += 1
             res.progress.append(max(step, res.progress[-1] if res.progress else 0))
-            if failed and res.first_step_after_fail is None:
-                res.first_step_after_fail = now
-            if failed and res.recovered_time is None:
-                if cfg.mode == "checkpoint" and step > cfg.fail_at:
-                    res.recovered_time = now
-                if cfg.mode == "ecrm" and self.coord.recoveries:
-                    res.recovered_time = self.coord.recoveries[-1]["seconds"] + res.fail_time
+            if failed and res.back_time is None and res.progress[-1] > cfg.fail_at:
+                res.back_time = now
+            if failed and res.rebuilt_time is None and self.coord.recoveries:
+                res.rebuilt_time = self.coord.recoveries[-1]["at"] - start
             if on_step is not None:
                 on_step(step, loss)
             if cfg.mode != "checkpoint":
                 continue
             if interval is None and step >= cfg.window:
-                per_step = (now - res.checkpoint_s) / step
-                young = young_interval(res.checkpoint_s / max(res.checkpoints, 1), cfg.mtbf_s)
-                interval = res.interval_steps = max(1, round(young / per_step))
+                young = young_interval(first_ckpt_s, cfg.mtbf_s)
+                interval = max(1, round(young / (now / step)))
+            res.interval_steps = interval
             if interval is not None and step - ckpt_step >= interval and step < cfg.steps:
-                self._checkpoint(ckpt, step, res)
+                self._checkpoint(ckpt, res)
                 ckpt_step = step
         if cfg.mode == "ecrm" and self.coord.jobs:
             self.coord.finish_recovery()
-            if failed and res.recovered_time is None:
-                res.recovered_time = self.coord.recoveries[-1]["seconds"] + res.fail_time
+        if failed and res.rebuilt_time is None and self.coord.recoveries:
+            res.rebuilt_time = self.coord.recoveries[-1]["at"] - start
         res.total_s = time.perf_counter() - start
         return res
 
-    def _checkpoint(self, ckpt: Path, step: int, res: TrainResult) -> None:
+    def _checkpoint(self, ckpt: Path, res: TrainResult) -> float:
+        """Every server saves its shard, the worker the dense model; returns the seconds taken."""
         t0 = time.perf_counter()
         calls = [
             self.cluster.call(q, "save", str(ckpt / f"shard{q}.pt"))
@@ -215,8 +228,10 @@ class Trainer:
             torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict()}, handle)
         for c in calls:
             self.cluster.result(c)
+        took = time.perf_counter() - t0
         res.checkpoints += 1
-        res.checkpoint_s += time.perf_counter() - t0
+        res.checkpoint_s += took
+        return took
 
     def _restore(self, ckpt: Path, lost: int) -> None:
         """Replace the lost server, roll every shard and the dense model back to the checkpoint."""
