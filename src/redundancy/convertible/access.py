@@ -38,7 +38,7 @@ class ConvertibleFamily:
         if c.regime == "general":
             raise ParameterError(
                 f"{c.describe()} is in the general regime; constructions cover merge "
-                "(k_F = lambda k_I) and split (k_I = lambda k_F)"
+                "(k_F = lambda k_I) and split (k_I = lambda k_F); use general.GeneralConversion"
             )
         shapes = tuple(sorted({(c.k_i, c.r_i), (c.k_f, c.r_f)}))
         return cls(c, search_thetas(shapes))
