@@ -8,7 +8,7 @@ All data-path products go through :func:`redundancy.gf256.matmul`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.regenerating.algebra import independent_rows, left_solve
 from redundancy.regenerating.construction import Construction, build
 from redundancy.regenerating.params import RegenParams
-from redundancy.regenerating.plan import EncodePlan
+from redundancy.regenerating.plan import EncodePlan, block_stripes
 
 
 class RegeneratingCode:
@@ -37,16 +37,54 @@ class RegeneratingCode:
 
     # ------------------------------------------------------------------ encode
     def encode(
-        self, data: bytes | np.ndarray, rng: np.random.Generator | None = None
+        self,
+        data: bytes | np.ndarray,
+        rng: np.random.Generator | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Return node contents, shape (n, alpha, L). Keys come from ``rng`` or os.urandom."""
+        """Return node contents, shape (n, alpha, L). Keys come from ``rng`` or os.urandom.
+
+        ``out``: a preallocated (n, alpha, L) uint8 C-contiguous array to fill and return (reusing
+        one across calls saves allocating and first-touching the whole output each time).
+        """
         p = self.params
-        raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
-        raw = np.asarray(raw, dtype=np.uint8).ravel()
+        raw = self._raw(data)
         length = self.stripes(raw.size)
-        out = np.empty((p.n * p.alpha, length), dtype=np.uint8)
-        self._plan.run(self._sources(raw, length, rng), out)
-        return out.reshape(p.n, p.alpha, length)
+        shape = (p.n, p.alpha, length)
+        if out is None:
+            out = np.empty(shape, dtype=np.uint8)
+        elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ParameterError(f"out must be a C-contiguous uint8 array of shape {shape}")
+        self._plan.run(self._sources(raw, length, rng), out.reshape(p.n * p.alpha, length))
+        return out
+
+    def encode_blocks(
+        self, data: bytes | np.ndarray, rng: np.random.Generator | None = None
+    ) -> tuple[int, Iterator[tuple[int, int, list[np.ndarray]]]]:
+        """Stream the encoding: L, and blocks (start, stop, rows) of stripes [start, stop).
+
+        ``rows[i * alpha + t]`` is node i's symbol t over those stripes: a view of the input for
+        verbatim (systematic) rows, else a row of one small buffer reused by every block, so the
+        (n, alpha, L) output is never materialised. Consume each block before taking the next.
+        """
+        p = self.params
+        raw = self._raw(data)
+        length = self.stripes(raw.size)
+        sources = self._sources(raw, length, rng)
+
+        def blocks() -> Iterator[tuple[int, int, list[np.ndarray]]]:
+            chunk = min(length, block_stripes(len(sources)))
+            scratch = np.empty((p.n * p.alpha, chunk), dtype=np.uint8)
+            for start in range(0, length, chunk):
+                stop = min(start + chunk, length)
+                yield start, stop, self._plan.block_rows(sources, start, stop, scratch)
+
+        return length, blocks()
+
+    @staticmethod
+    def _raw(data: bytes | np.ndarray) -> np.ndarray:
+        raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
+        return np.asarray(raw, dtype=np.uint8).ravel()
 
     def _sources(
         self, raw: np.ndarray, length: int, rng: np.random.Generator | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +33,8 @@ def node_path(folder: Path, index: int) -> Path:
 
 def write_node(path: Path, header: dict, content: np.ndarray) -> None:
     """Write one node file atomically."""
-    blob = json.dumps(header, sort_keys=True).encode()
     with atomic_open(path) as handle:
-        handle.write(MAGIC + struct.pack("<I", len(blob)) + blob)
+        handle.write(_header_bytes(header))
         handle.write(np.ascontiguousarray(content).tobytes())
 
 
@@ -97,26 +97,44 @@ class NodeSet:
         return read_node(self.paths[index])[1]
 
 
+def _header_bytes(header: dict) -> bytes:
+    blob = json.dumps(header, sort_keys=True).encode()
+    return MAGIC + struct.pack("<I", len(blob)) + blob
+
+
 def encode_file(
     source: Path, folder: Path, params: RegenParams, rng: np.random.Generator | None = None
 ) -> list[Path]:
-    """Encode ``source`` into n node files in ``folder``; return their paths."""
+    """Encode ``source`` into n node files in ``folder``; return their paths.
+
+    Streamed block by block (:meth:`RegeneratingCode.encode_blocks`): verbatim rows are written
+    straight from the input and computed rows from one reused block buffer, so the n x alpha x L
+    output is never held in memory. Each file is written atomically (all or none replaced).
+    """
     if not Path(source).is_file():
         raise ParameterError(f"file={source} does not exist or is not a regular file")
     data = Path(source).read_bytes()
     code = RegeneratingCode(params)
-    nodes = code.encode(data, rng)
+    stripes, blocks = code.encode_blocks(data, rng)
     header = {
         "params": params.to_dict(),
         "size": len(data),
-        "stripes": int(nodes.shape[2]),
+        "stripes": int(stripes),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
-    paths = []
-    for i in range(params.n):
-        path = node_path(folder, i)
-        write_node(path, {**header, "index": i}, nodes[i])
-        paths.append(path)
+    paths = [node_path(folder, i) for i in range(params.n)]
+    with ExitStack() as stack:
+        handles = [stack.enter_context(atomic_open(path)) for path in paths]
+        bases = []
+        for i, handle in enumerate(handles):
+            handle.write(_header_bytes({**header, "index": i}))
+            bases.append(handle.tell())
+        for start, _, rows in blocks:
+            for r, row in enumerate(rows):
+                node, symbol = divmod(r, params.alpha)
+                handle = handles[node]
+                handle.seek(bases[node] + symbol * stripes + start)
+                handle.write(memoryview(row))
     return paths
 
 

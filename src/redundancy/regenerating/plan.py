@@ -51,7 +51,11 @@ class EncodePlan:
                 self.groups.append(Group(np.array(rows), list(support), matrix))
 
     def run(self, sources: Sequence[np.ndarray], out: np.ndarray) -> np.ndarray:
-        """Fill ``out`` (n*alpha, L) from B source rows of length L (1-D contiguous views)."""
+        """Fill ``out`` (n*alpha, L) from B source rows of length L (1-D contiguous views).
+
+        Copies and zero rows are written first, each as one sequential pass, then the products
+        block by block (a block of every source row stays in cache for all the groups).
+        """
         length = out.shape[1]
         chunk = _chunk(len(sources))
         for r, s in self.copies:
@@ -60,14 +64,43 @@ class EncodePlan:
             out[r] = 0
         for start in range(0, length, chunk):
             stop = min(start + chunk, length)
-            for group in self.groups:
-                block = [sources[s][start:stop] for s in group.support]
-                target = _row_view(out, group.rows, start, stop)
-                if target is None:
-                    out[group.rows, start:stop] = gf256.matmul(group.matrix, block)
-                else:
-                    gf256.matmul(group.matrix, block, out=target)
+            self.run_products(sources, start, stop, out[:, start:stop])
         return out
+
+    def block_rows(
+        self, sources: Sequence[np.ndarray], start: int, stop: int, scratch: np.ndarray
+    ) -> list[np.ndarray]:
+        """Stripes [start, stop) of every output row, without copying the verbatim rows.
+
+        Copy rows are views of the sources, computed rows are rows of ``scratch`` (n*alpha, >=
+        stop - start, reused by the caller: the views are valid until it is written again).
+        """
+        width = stop - start
+        out = scratch[:, :width]
+        self.run_products(sources, start, stop, out)
+        rows = list(out)
+        for r, s in self.copies:
+            rows[r] = sources[s][start:stop]
+        for r in self.zeros:
+            out[r] = 0
+        return rows
+
+    def run_products(
+        self, sources: Sequence[np.ndarray], start: int, stop: int, out: np.ndarray
+    ) -> None:
+        """Only the multiplied rows of ``out`` (n*alpha, stop - start); copies, zeros untouched."""
+        for group in self.groups:
+            block = [sources[s][start:stop] for s in group.support]
+            target = _row_view(out, group.rows)
+            if target is None:
+                out[group.rows] = gf256.matmul(group.matrix, block)
+            else:
+                gf256.matmul(group.matrix, block, out=target)
+
+
+def block_stripes(sources: int) -> int:
+    """Stripes per encode block for ``sources`` message symbols (see ``_chunk``)."""
+    return _chunk(sources)
 
 
 def _chunk(sources: int) -> int:
@@ -75,11 +108,11 @@ def _chunk(sources: int) -> int:
     return 1 << min(18, max(15, (CACHE_BYTES // max(sources, 1)).bit_length() - 1))
 
 
-def _row_view(out: np.ndarray, rows: np.ndarray, start: int, stop: int) -> np.ndarray | None:
-    """A view of ``out[rows, start:stop]`` when the rows are evenly spaced, else None."""
+def _row_view(out: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """A view of ``out[rows]`` when the rows are evenly spaced, else None."""
     if len(rows) == 1:
-        return out[rows[0] : rows[0] + 1, start:stop]
+        return out[rows[0] : rows[0] + 1]
     step = int(rows[1] - rows[0])
     if step <= 0 or np.any(np.diff(rows) != step):
         return None
-    return out[rows[0] : rows[-1] + 1 : step, start:stop]
+    return out[rows[0] : rows[-1] + 1 : step]
