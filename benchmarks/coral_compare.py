@@ -4,7 +4,7 @@ For each scenario: $/h, goodput, SLO attainment, mean planning time and simulato
 planner, then the paper's headline ratios next to ours (best baseline by cost where demand is met,
 by goodput in the scarce scenarios).
 Run: ``python benchmarks/coral_compare.py [--scenarios core extended scarce-extended helix-cluster]
-[--duration 1800] [--max-nodes 3]``.
+[--duration 1800] [--max-nodes 3] [--planners coral homo cauchy melange]``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=["core", "extended", "scarce-extended"])
     parser.add_argument("--duration", type=float, default=1800.0)
     parser.add_argument("--max-nodes", type=int, default=3)
+    extra = "also run these (Coral and the paper's baselines always run)"
+    parser.add_argument("--planners", nargs="+", default=[], help=extra)
     args = parser.parse_args()
     ratios = []
     print("| scenario | planner | $/h | goodput tok/s | SLO att. | plan s (mean) | wall s |")
@@ -38,13 +40,13 @@ def main() -> None:
         scenario = comparison_scenario(name, nodes)
         out = {}
         names = [p for p, _, _ in PAPER.get(name, [])]
-        for planner in dict.fromkeys(["coral", *names]):
+        for planner in dict.fromkeys(["coral", *names, *args.planners]):
             start = time.perf_counter()
             o = compare(scenario, [planner], args.duration)[0]
             wall = time.perf_counter() - start
             out[planner] = o
             print(f"| {name} | {planner} | {o.cost_per_hour:.2f} | {o.goodput_tps:.0f} | "
-                  f"{o.attainment:.3f} | {o.solve_s:.2f} | {wall:.1f} |")  # fmt: skip
+                  f"{o.attainment:.3f} | {o.solve_s:.2f} | {wall:.1f} |", flush=True)  # fmt: skip
         for other, metric, paper in PAPER.get(name, []):
             if metric == "cost":
                 ours = out[other].cost_per_hour / out["coral"].cost_per_hour
