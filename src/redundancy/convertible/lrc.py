@@ -28,6 +28,7 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.convertible.bounds import LRCMerge
+from redundancy.convertible.piggyback import Measured
 from redundancy.errors import ParameterError
 
 Symbol = tuple[int, int, int]  # (codeword, node, layer)
@@ -283,16 +284,6 @@ def locally_repairable(generator: np.ndarray, layout: LRCLayout, alpha: int) -> 
                 if gf256.express(basis, generator[node * alpha + a]) is None:
                     return False
     return True
-
-
-@dataclass(frozen=True)
-class Measured:
-    """An LRC merge run on random data: bytes read and whether the globals are right."""
-
-    alpha: int
-    bytes_read: int
-    units: Fraction  # bytes read / bytes per shard
-    correct: bool
 
 
 def measure(merge: LRCMerge, shard_bytes: int = 3072, seed: int = 0) -> Measured:

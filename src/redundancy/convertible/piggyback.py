@@ -166,7 +166,8 @@ class PiggybackMerge:
 
 @dataclass(frozen=True)
 class Measured:
-    """A piggybacked merge run on random data: bytes read and whether the result is right."""
+    """A vector-code conversion run on random data (piggyback or LRC merge): bytes read, and
+    whether the converted parities equal a direct encoding."""
 
     alpha: int
     bytes_read: int
