@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 
 from redundancy.coded_inference.codes import ParityCode
-from redundancy.coded_inference.serving.config import StrategyName
+from redundancy.coded_inference.serving.config import ServingConfig, StrategyName
 from redundancy.errors import ParameterError
 
 Role = Literal["deployed", "parity", "cheap"]
@@ -91,6 +91,21 @@ class Frontend:
     coding group still short of k queries ``group_timeout`` seconds after its first arrival is
     padded with zero queries and its parity query sent, so no query waits on later arrivals.
     """
+
+    @classmethod
+    def from_config(
+        cls, config: ServingConfig, layout: tuple[Role, ...], code: ParityCode | None
+    ) -> Frontend:
+        """The frontend a serving config describes (times in the config are milliseconds)."""
+        return cls(
+            config.strategy,
+            layout,
+            k=config.k,
+            code=code,
+            hedge_after=config.hedge_after_ms / 1e3,
+            approx_after=config.approx_after_ms / 1e3,
+            group_timeout=config.group_timeout_ms / 1e3,
+        )
 
     def __init__(
         self,

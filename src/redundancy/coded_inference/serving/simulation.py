@@ -114,15 +114,7 @@ def simulate(config: ServingConfig, models: ServingModels, inputs: torch.Tensor)
     if models.k != config.k:
         raise ParameterError(f"the models are for k={models.k}, the config for k={config.k}")
     layout = make_layout(config.strategy, config.data_instances, config.k)
-    frontend = Frontend(
-        config.strategy,
-        layout,
-        k=config.k,
-        code=models.code,
-        hedge_after=config.hedge_after_ms / 1e3,
-        approx_after=config.approx_after_ms / 1e3,
-        group_timeout=config.group_timeout_ms / 1e3,
-    )
+    frontend = Frontend.from_config(config, layout, models.code)
     latency = LatencyModel(
         config.latency, len(layout), k=config.k, faults=config.faults, seed=config.seed
     )
