@@ -4,7 +4,8 @@ For each scenario: $/h, goodput, SLO attainment, mean planning time and simulato
 planner, then the paper's headline ratios next to ours (best baseline by cost where demand is met,
 by goodput in the scarce scenarios).
 Run: ``python benchmarks/coral_compare.py [--scenarios core extended scarce-extended helix-cluster]
-[--duration 1800] [--max-nodes 3] [--planners coral homo cauchy melange]``.
+[--duration 1800] [--max-nodes 3] [--planners coral homo cauchy melange]
+[--scarce-objective fair|goodput]``.
 """
 
 from __future__ import annotations
@@ -31,13 +32,19 @@ def main() -> None:
     parser.add_argument("--max-nodes", type=int, default=3)
     extra = "also run these (Coral and the paper's baselines always run)"
     parser.add_argument("--planners", nargs="+", default=[], help=extra)
+    parser.add_argument(
+        "--scarce-objective",
+        choices=["fair", "goodput"],
+        default=None,
+        help="allocation order when demand cannot be met (default: the scenario's, fair)",
+    )
     args = parser.parse_args()
     ratios = []
     print("| scenario | planner | $/h | goodput tok/s | SLO att. | plan s (mean) | wall s |")
     print("|---|---|---|---|---|---|---|")
     for name in args.scenarios:
         nodes = None if name == "helix-cluster" else args.max_nodes
-        scenario = comparison_scenario(name, nodes)
+        scenario = comparison_scenario(name, nodes, args.scarce_objective)
         out = {}
         names = [p for p, _, _ in PAPER.get(name, [])]
         for planner in dict.fromkeys(["coral", *names, *args.planners]):

@@ -8,6 +8,7 @@ from redundancy.coral.allocation import _Goal, _problem, allocate, options_for
 from redundancy.coral.catalog import load_scenario
 from redundancy.coral.solver import ScipySolver
 from redundancy.coral.templates import build_library, prune
+from redundancy.errors import ParameterError
 
 
 def _brute_force(scenario, templates):
@@ -125,3 +126,70 @@ def test_scarce_mode_serves_the_rest_when_a_model_has_no_template():
     scenario = load_scenario(toy_spec(500.0, 400.0, availability={"L4x1": 2}))  # Toy-B: 24 GB
     result = allocate(scenario, build_library(scenario, use_cache=False).all())
     assert result.served["Toy-B"] == 0 and result.served["Toy-A"] > 0
+
+
+def _brute_force_goodput(scenario, templates):
+    """(most served output tokens/s, cheapest $/h serving that) over every allocation."""
+    options = options_for(scenario, templates)
+    models = [m.name for m in scenario.models]
+    tokens = scenario.perf.output_tokens
+    best = [(0.0, 0.0)]  # (served tokens/s, -cost): lexicographic maximum
+
+    def walk(i, left, cap, cost):
+        served = sum(min(cap[m], scenario.demand[m]) for m in models) * tokens
+        best[0] = max(best[0], (round(served, 6), -round(cost, 9)))
+        for k in range(i, len(options)):
+            need = options[k].template.nodes
+            if all(left.get(c, 0) >= n for c, n in need.items()):
+                rest = {c: left.get(c, 0) - need.get(c, 0) for c in set(left) | set(need)}
+                grown = dict(cap)
+                grown[options[k].template.model] += options[k].template.throughput
+                walk(k, rest, grown, cost + options[k].price)
+
+    walk(0, dict(scenario.regions[0].availability), dict.fromkeys(models, 0.0), 0.0)
+    return best[0][0], -best[0][1]
+
+
+@pytest.mark.parametrize(
+    "availability",
+    [
+        {"L40Sx1": 2},
+        {"L40Sx1": 1, "L4x1": 1},
+        {"L40Sx2": 1, "L4x1": 1},
+        {"L4x1": 2, "L40Sx1": 1, "L4x2": 1},
+        {"L4x1": 2, "L4x2": 1, "L40Sx1": 2, "L40Sx2": 1},
+    ],
+)
+def test_goodput_scarce_objective_equals_brute_force_and_beats_fair(availability):
+    spec = toy_spec(500.0, 400.0, availability=availability)
+    scenario = load_scenario(spec | {"scarce_objective": "goodput"})
+    assert scenario.scarce_objective == "goodput"
+    full = build_library(scenario, use_cache=False, pruned=False).all()
+    pruned = build_library(scenario, use_cache=False).all()
+    tokens = scenario.perf.output_tokens
+    most, cheapest = _brute_force_goodput(scenario, full)
+    goodput = allocate(scenario, pruned)
+    assert goodput.mode == "max_goodput"
+    assert sum(goodput.served.values()) * tokens == pytest.approx(most, rel=1e-6)
+    assert goodput.cost == pytest.approx(cheapest, rel=1e-6, abs=1e-9)
+    fair = allocate(scenario, pruned, scarce_objective="fair")
+    assert fair.mode == "max_goodput"
+    assert sum(goodput.served.values()) >= sum(fair.served.values()) - 1e-6
+    assert load_scenario(spec).scarce_objective == "fair"  # the default is unchanged
+
+
+def test_goodput_scarce_objective_through_plan_and_the_cli_option():
+    from typer.testing import CliRunner
+
+    from redundancy.coral.cli import app
+    from redundancy.coral.plan import plan
+
+    spec = toy_spec(500.0, 400.0, availability={"L40Sx1": 2})
+    scenario = load_scenario(spec)
+    fair = plan(scenario, use_cache=False)
+    goodput = plan(scenario, use_cache=False, scarce_objective="goodput")
+    assert sum(m.served_rps for m in goodput.models) > sum(m.served_rps for m in fair.models)
+    with pytest.raises(ParameterError):
+        plan(scenario, use_cache=False, scarce_objective="most")
+    result = CliRunner().invoke(app, ["plan", "core", "--scarce-objective", "most"])
+    assert result.exit_code != 0

@@ -8,14 +8,18 @@
 Solved exactly with reduced-cost fixing (``solver.solve_reduced``). When no allocation meets every
 demand, the max-goodput mode is lexicographic and fair: first maximise the smallest served
 fraction min_m s_m / D_m over the models that have any template, then the total served
-sum_m s_m keeping that fraction, then the cheapest way to serve both; each model's unmet demand
-is reported rather than failing.
+sum_m s_m keeping that fraction, then the cheapest way to serve both (``scarce_objective``
+"fair", the default). With "goodput" it maximises the served token throughput
+sum_m s_m * output_tokens (the planner's own tokens per request, ``scenario.perf``) and then the
+cost of serving that, both exactly; a model may be left unserved. Each model's unmet demand is
+reported rather than failing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy.sparse import coo_matrix, vstack
@@ -30,8 +34,11 @@ from redundancy.coral.solver import (
     solve_reduced,
 )
 from redundancy.coral.templates import Template
+from redundancy.errors import ParameterError
 
 KEEP = 1 - 1e-9  # how much of an earlier lexicographic optimum a later stage must keep
+ScarceObjective = Literal["fair", "goodput"]
+SCARCE_OBJECTIVES: tuple[str, ...] = ("fair", "goodput")
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,8 @@ class _Goal:
 
     objective: str  # "cost", "served" or "fair"
     fraction: float | None = None  # every servable model serves at least this share of demand
-    total: float | None = None  # total served at least this
+    total: float | None = None  # total served at least this (in ``weight`` units)
+    weight: float = 1.0  # per req/s served in the "served" objective and the total floor
 
 
 def _problem(
@@ -174,7 +182,7 @@ def _problem(
         step = options[i].price * factor
         add([n_opt + k, i], [1.0, -step], -previous[_key(options[i])] * step, np.inf)
     if goal.total is not None:
-        add(list(range(served0, z)), [1.0] * n_models, goal.total, np.inf)
+        add(list(range(served0, z)), [goal.weight] * n_models, goal.total, np.inf)
     c = np.zeros(n_vars)
     if goal.objective == "cost":
         folded = np.ones(n_opt)
@@ -182,7 +190,7 @@ def _problem(
         c[:n_opt] = [o.price for o in options] * (1 + factor * folded)
         c[n_opt:served0] = 1.0
     elif goal.objective == "served":
-        c[served0:z] = -1.0
+        c[served0:z] = -goal.weight
     else:
         c[z] = -1.0
     var_lower = np.zeros(n_vars)
@@ -214,6 +222,22 @@ def _scarce(
     goal = _Goal("cost", fraction, total)
     cheapest = solve(_problem(scenario, options, previous, goal, columns))
     return cheapest if cheapest.x is not None else most  # numerical corner: keep the goodput
+
+
+def _scarce_goodput(
+    scenario: Scenario,
+    options: list[Option],
+    previous: dict[tuple[str, str], int],
+    solve: Callable[[MilpProblem], MilpResult],
+    columns: _Columns,
+) -> MilpResult:
+    """Lexicographic max-goodput: most served output tokens/s, then the cheapest way to serve it."""
+    tokens = float(scenario.perf.output_tokens)
+    most = solve(_problem(scenario, options, previous, _Goal("served", weight=tokens), columns))
+    total = -most.objective * KEEP if most.x is not None else 0.0
+    goal = _Goal("cost", total=total, weight=tokens)
+    cheapest = solve(_problem(scenario, options, previous, goal, columns))
+    return cheapest if cheapest.x is not None else most
 
 
 def _with_model_cuts(
@@ -335,8 +359,18 @@ def allocate(
     templates: list[Template],
     previous: dict[tuple[str, str], int] | None = None,
     solver: Solver | None = None,
+    scarce_objective: ScarceObjective | None = None,
 ) -> Allocation:
-    """Cheapest allocation meeting every demand, or the fair max-goodput one when none does."""
+    """Cheapest allocation meeting every demand, or the max-goodput one when none does.
+
+    ``scarce_objective`` (default: the scenario's) picks the scarce order: "fair" (max-min served
+    fraction, then total, then cost) or "goodput" (most served tokens/s, then cost).
+    """
+    objective = scarce_objective or scenario.scarce_objective
+    if objective not in SCARCE_OBJECTIVES:
+        raise ParameterError(
+            f"scarce objective {objective!r} is unknown (allowed: {', '.join(SCARCE_OBJECTIVES)})"
+        )
     solver = solver or ScipySolver()
     previous = previous or {}
     options = options_for(scenario, templates)
@@ -350,8 +384,14 @@ def allocate(
     mode, notes = "min_cost", []
     if result.x is None:
         mode = "max_goodput"
-        notes.append("demand cannot be met within availability: serving the most goodput, fairly")
-        result = _scarce(scenario, options, previous, solve, columns)
+        if objective == "goodput":
+            notes.append("demand cannot be met within availability: serving the most goodput")
+            result = _scarce_goodput(scenario, options, previous, solve, columns)
+        else:
+            notes.append(
+                "demand cannot be met within availability: serving the most goodput, fairly"
+            )
+            result = _scarce(scenario, options, previous, solve, columns)
     if result.x is None:
         raise RuntimeError(f"allocation solver failed: {result.message}")
     if not result.optimal:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -141,6 +141,7 @@ class ScenarioSpec(_Strict):
     churn_factor: float = Field(default=0.1, ge=0)
     availability_scale: float = Field(default=1.0, ge=0)
     perf: PerfParams = Field(default_factory=PerfParams)
+    scarce_objective: Literal["fair", "goodput"] = "fair"  # when demand cannot be met
     catalog: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
 
 
@@ -156,6 +157,7 @@ class Scenario(_Strict):
     memory_factor: float
     churn_factor: float
     perf: PerfParams
+    scarce_objective: Literal["fair", "goodput"] = "fair"
 
     def price(self, region: Region, config: NodeConfig) -> float:
         """Price per hour of one node of ``config`` in ``region``."""
@@ -281,4 +283,5 @@ def resolve(spec: ScenarioSpec, catalog: Catalog) -> Scenario:
         memory_factor=spec.memory_factor,
         churn_factor=spec.churn_factor,
         perf=spec.perf,
+        scarce_objective=spec.scarce_objective,
     )

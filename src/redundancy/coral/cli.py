@@ -20,6 +20,21 @@ _MAX_NODES = typer.Option(
     None, "--max-nodes", help=f"Nmax per template (default: the scenario's; {QUICK_NODES} for the "
     "embedded default so it runs in seconds)."
 )  # fmt: skip
+_SCARCE = typer.Option(
+    None, "--scarce-objective", help="When demand cannot be met: 'fair' (max-min served fraction, "
+    "then total, then cost) or 'goodput' (most served tokens/s, then cost). Default: the "
+    "scenario's (fair)."
+)  # fmt: skip
+
+
+def _objective(value: str | None) -> str | None:
+    from redundancy.coral.allocation import SCARCE_OBJECTIVES
+    from redundancy.errors import ParameterError
+
+    if value is not None and value not in SCARCE_OBJECTIVES:
+        raise ParameterError(f"--scarce-objective {value!r} is unknown (allowed: "
+                             f"{', '.join(SCARCE_OBJECTIVES)})")  # fmt: skip
+    return value
 
 
 def _scenario(source: str | None, max_nodes: int | None):
@@ -42,13 +57,15 @@ def plan_cmd(
     out: Path = typer.Option(None, "--out", help="Write the plan as JSON here."),
     deploy: Path = typer.Option(None, "--deploy", help="Write SkyPilot YAML per instance here."),
     workers: int = typer.Option(1, "--workers", help="Processes for building templates."),
+    scarce_objective: str = _SCARCE,
 ) -> None:
     """Plan the cheapest deployment meeting every model's demand (or the most goodput)."""
     from redundancy.coral.deploy import skypilot_task
     from redundancy.coral.plan import plan, print_plan
     from redundancy.storage_io import atomic_write_bytes
 
-    result = plan(_scenario(scenario, max_nodes), workers=workers)
+    objective = _objective(scarce_objective)
+    result = plan(_scenario(scenario, max_nodes), workers=workers, scarce_objective=objective)
     print_plan(result)
     if out:
         result.save(out)
@@ -121,6 +138,7 @@ def compare_cmd(
     seed: int = typer.Option(0, "--seed"),
     fluctuate: bool = typer.Option(False, "--fluctuate", help="Fluctuating availability."),
     plot: Path = typer.Option(None, "--plot", help="Write cost/goodput-over-time PNG here."),
+    scarce_objective: str = _SCARCE,
 ) -> None:
     """Run every planner on the same scenario and trace through the simulator."""
     from redundancy.coral.compare import compare, comparison_scenario
@@ -130,7 +148,7 @@ def compare_cmd(
     check_range("--max-nodes", max_nodes, 1, 8)
     if not 1 <= duration <= 86400:
         raise ParameterError(f"--duration={duration} is out of range (allowed: 1..86400 s)")
-    chosen = comparison_scenario(scenario, max_nodes)
+    chosen = comparison_scenario(scenario, max_nodes, _objective(scarce_objective))
     names = [p.strip() for p in planners.split(",") if p.strip()] or None
     outcomes = compare(chosen, names, duration, seed, fluctuate)
     typer.echo(

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from redundancy.coral.allocation import SCARCE_OBJECTIVES
 from redundancy.coral.availability import fluctuating_availability
 from redundancy.coral.baselines import PLANNERS, SINGLE_MODEL, coral_planner
 from redundancy.coral.catalog import Scenario, load_scenario
@@ -56,8 +57,24 @@ def scarce(scenario: Scenario, headroom: float) -> Scenario:
     return scenario.model_copy(update={"regions": regions, "name": f"scarce-{scenario.name}"})
 
 
-def comparison_scenario(name: str, max_nodes: int | None = None) -> Scenario:
-    """Resolve one of SCENARIOS (or a scenario YAML path), optionally capping Nmax."""
+def comparison_scenario(
+    name: str, max_nodes: int | None = None, scarce_objective: str | None = None
+) -> Scenario:
+    """Resolve one of SCENARIOS (or a scenario YAML path), optionally capping Nmax.
+
+    ``scarce_objective`` ("fair" or "goodput") sets what the allocation ILP optimises when demand
+    cannot be met (for every planner that uses it); None keeps the scenario's.
+    """
+    scenario = _comparison_scenario(name, max_nodes)
+    if scarce_objective is None:
+        return scenario
+    if scarce_objective not in SCARCE_OBJECTIVES:
+        raise ParameterError(f"scarce objective {scarce_objective!r} is unknown (allowed: "
+                             f"{', '.join(SCARCE_OBJECTIVES)})")  # fmt: skip
+    return scenario.model_copy(update={"scarce_objective": scarce_objective})
+
+
+def _comparison_scenario(name: str, max_nodes: int | None) -> Scenario:
     if name == "helix-cluster":
         text = resources.files("redundancy.coral").joinpath("data", "helix-cluster.yaml")
         scenario = load_scenario(yaml.safe_load(text.read_text()))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from redundancy.coral.allocation import Allocation, allocate
+from redundancy.coral.allocation import Allocation, ScarceObjective, allocate
 from redundancy.coral.catalog import Scenario
 from redundancy.coral.solver import Solver
 from redundancy.coral.templates import Library, Template, build_library
@@ -158,14 +158,21 @@ def plan(
     workers: int = 1,
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    scarce_objective: ScarceObjective | None = None,
 ) -> Plan:
-    """Both stages: the (cached) template library, then the allocation ILP."""
+    """Both stages: the (cached) template library, then the allocation ILP.
+
+    ``scarce_objective`` overrides the scenario's order when demand cannot be met ("fair" or
+    "goodput"; see ``allocation``).
+    """
     start = time.perf_counter()
     library = build_library(scenario, workers=workers, cache_dir=cache_dir, use_cache=use_cache)
     check_servable(scenario, library)
     t1 = time.perf_counter() - start
     start = time.perf_counter()
-    allocation = allocate(scenario, library.all(), previous=previous, solver=solver)
+    allocation = allocate(
+        scenario, library.all(), previous=previous, solver=solver, scarce_objective=scarce_objective
+    )
     t2 = time.perf_counter() - start
     return to_plan(scenario, allocation, len(library.all()), t1, t2)
 
