@@ -116,3 +116,20 @@ def test_superregularity_and_mds_checks():
     assert not gf256.is_mds(np.vstack([np.eye(4, dtype=np.uint8), bad]))
     with pytest.raises(ParameterError, match="distinct"):
         gf256.cauchy([1, 2], [2, 3])
+
+
+@given(st.integers(1, 6), st.integers(1, 6), st.randoms(use_true_random=False))
+def test_left_solve_recovers_combinations_and_rejects_outsiders(rows, cols, rnd):
+    basis = np.array([[rnd.randrange(256) for _ in range(cols)] for _ in range(rows)], np.uint8)
+    weights = np.array([[rnd.randrange(256) for _ in range(rows)] for _ in range(2)], np.uint8)
+    target = gf256.matmul_small(weights, basis)
+    solved = gf256.left_solve(target, basis)
+    assert np.array_equal(gf256.matmul_small(solved, basis), target)
+    independent = gf256.independent_rows(basis)
+    assert len(independent) == gf256.rank(basis)
+    if gf256.rank(basis) < cols:  # some vector lies outside the span: it must be refused
+        pivots = gf256.row_echelon(basis)[1]
+        outsider = np.zeros((1, cols), np.uint8)
+        outsider[0, next(c for c in range(cols) if c not in pivots)] = 1
+        with pytest.raises(DecodeError, match="not combinations"):
+            gf256.left_solve(outsider, basis)

@@ -30,7 +30,7 @@ from redundancy.convertible.access import ConversionPlan, Shard
 from redundancy.convertible.bounds import Conversion
 from redundancy.convertible.family import family_code, parity_rows, search_thetas, verify_mds
 from redundancy.erasure.codes import LinearCode
-from redundancy.errors import ParameterError
+from redundancy.errors import DecodeError, ParameterError
 
 MEASURE_MAX_LCM = 120  # `convert cost` runs the construction up to this many data shards
 
@@ -138,13 +138,11 @@ class GeneralConversion:
         """Matrix from ``reads`` to every final parity, solved over GF(2^8)."""
         basis = np.array([self.symbol_vector(s) for s in self.reads], dtype=np.uint8)
         targets = self.target_vectors()
-        rows = []
-        for key, vec in targets.items():
-            coeffs = gf256.express(basis, vec)
-            if coeffs is None:
-                raise ParameterError(f"final parity {key} is not a combination of the reads")
-            rows.append(np.asarray(coeffs, dtype=np.uint8))
-        return ConversionPlan(self.reads, tuple(targets), np.array(rows, dtype=np.uint8))
+        try:
+            matrix = gf256.left_solve(np.array(list(targets.values()), dtype=np.uint8), basis)
+        except DecodeError:
+            raise ParameterError("a final parity is not a combination of the reads") from None
+        return ConversionPlan(self.reads, tuple(targets), matrix)
 
     def final_data(self, initial_data: list[np.ndarray]) -> list[np.ndarray]:
         """Final codewords' data (k_F x B each), gathered by ``layout`` from the initial data."""

@@ -29,7 +29,7 @@ import numpy as np
 from redundancy import gf256
 from redundancy.convertible.bounds import LRCMerge
 from redundancy.convertible.piggyback import Measured
-from redundancy.errors import ParameterError
+from redundancy.errors import DecodeError, ParameterError
 
 Symbol = tuple[int, int, int]  # (codeword, node, layer)
 MAX_PATTERNS = 20_000
@@ -208,14 +208,10 @@ class LRCGlobalMerge:
     @cached_property
     def matrix(self) -> np.ndarray:
         """Conversion matrix: final global symbols = matrix . read symbols (solved)."""
-        basis = self.read_rows(self.reads)
-        rows = []
-        for target in self.targets():
-            coefficients = gf256.express(basis, target)
-            if coefficients is None:
-                raise ParameterError("read set cannot produce the final globals")
-            rows.append(coefficients)
-        return np.array(rows, dtype=np.uint8)
+        try:
+            return gf256.left_solve(self.targets(), self.read_rows(self.reads))
+        except DecodeError:
+            raise ParameterError("read set cannot produce the final globals") from None
 
     def bandwidth(self) -> Fraction:
         """Shard units read: symbols read / alpha."""

@@ -24,7 +24,7 @@ import numpy as np
 from redundancy import gf256
 from redundancy.convertible.access import ConvertibleFamily
 from redundancy.convertible.bounds import Conversion
-from redundancy.errors import ParameterError
+from redundancy.errors import DecodeError, ParameterError
 
 Symbol = tuple[int, int, int]  # (codeword, node, layer)
 
@@ -112,14 +112,10 @@ class PiggybackMerge:
     @cached_property
     def matrix(self) -> np.ndarray:
         """Conversion matrix: final parity symbols = matrix . read symbols (solved, then cached)."""
-        basis = self.read_rows(self.reads)
-        rows = []
-        for target in self.targets():
-            coefficients = gf256.express(basis, target)
-            if coefficients is None:
-                raise ParameterError(f"{self.conversion.describe()}: read set cannot convert")
-            rows.append(coefficients)
-        return np.array(rows, dtype=np.uint8)
+        try:
+            return gf256.left_solve(self.targets(), self.read_rows(self.reads))
+        except DecodeError:
+            raise ParameterError(f"{self.conversion.describe()}: read set cannot convert") from None
 
     def bandwidth(self) -> Fraction:
         """Shard units read: symbols read / alpha."""

@@ -28,7 +28,7 @@ def matmul_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     )
 
 
-def _row_reduce(matrix: np.ndarray) -> tuple[np.ndarray, list[int]]:
+def row_echelon(matrix: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Reduced row echelon form over GF(2^8) and the pivot columns."""
     m = _as_u8(matrix).copy()
     rows, cols = m.shape
@@ -54,7 +54,7 @@ def _row_reduce(matrix: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 def rank(matrix: np.ndarray) -> int:
     """Rank over GF(2^8)."""
-    return len(_row_reduce(np.atleast_2d(matrix))[1])
+    return len(row_echelon(np.atleast_2d(matrix))[1])
 
 
 def inverse(matrix: np.ndarray) -> np.ndarray:
@@ -63,7 +63,7 @@ def inverse(matrix: np.ndarray) -> np.ndarray:
     n = m.shape[0]
     if m.shape != (n, n):
         raise ParameterError(f"inverse needs a square matrix, got shape {m.shape}")
-    reduced, pivots = _row_reduce(np.hstack([m, np.eye(n, dtype=np.uint8)]))
+    reduced, pivots = row_echelon(np.hstack([m, np.eye(n, dtype=np.uint8)]))
     if pivots[:n] != list(range(n)):
         raise DecodeError("matrix is singular over GF(2^8)")
     return reduced[:, n:]
@@ -134,10 +134,33 @@ def express(basis: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     if rows.shape[1] != goal.size:
         raise ParameterError(f"basis has {rows.shape[1]} columns, target has {goal.size}")
     count = rows.shape[0]
-    reduced, pivots = _row_reduce(np.hstack([rows.T, goal[:, None]]))
+    reduced, pivots = row_echelon(np.hstack([rows.T, goal[:, None]]))
     if count in pivots:  # the target column is a pivot: not in the row space
         return None
     coefficients = np.zeros(count, dtype=np.uint8)
     for row, column in enumerate(pivots):
         coefficients[column] = reduced[row, count]
     return coefficients
+
+
+def independent_rows(matrix: np.ndarray) -> list[int]:
+    """Indices of a maximal set of linearly independent rows (earlier rows preferred)."""
+    return row_echelon(np.asarray(matrix, dtype=np.uint8).T)[1]
+
+
+def left_solve(target: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """R with R @ basis = target (each target row a combination of basis rows).
+
+    Raises DecodeError if some target row lies outside the row span of ``basis``.
+    """
+    basis = _as_u8(np.atleast_2d(basis))
+    target = _as_u8(np.atleast_2d(target))
+    keep = independent_rows(basis)
+    result = np.zeros((target.shape[0], basis.shape[0]), dtype=np.uint8)
+    if keep:
+        cols = row_echelon(basis[keep])[1]
+        square = np.ascontiguousarray(basis[keep][:, cols])
+        result[:, keep] = matmul_small(target[:, cols], inverse(square))
+    if not np.array_equal(matmul_small(result, basis), target):
+        raise DecodeError("the target rows are not combinations of the basis rows")
+    return result

@@ -1,5 +1,5 @@
-"""Small-matrix helpers on top of gf256: echelon form, independent rows, left solves, and
-Reed-Solomon error location (syndromes in bulk, Berlekamp-Welch on single positions).
+"""Reed-Solomon error location on top of gf256: parity checks, syndromes in bulk, and
+Berlekamp-Welch on single positions.
 """
 
 from __future__ import annotations
@@ -8,48 +8,6 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.errors import DecodeError
-from redundancy.gf256 import MUL_TABLE
-
-
-def row_echelon(matrix: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Reduced row echelon form over GF(2^8) and its pivot columns."""
-    m = np.array(matrix, dtype=np.uint8, copy=True)
-    rows, cols = m.shape
-    pivots: list[int] = []
-    r = 0
-    for c in range(cols):
-        if r == rows:
-            break
-        nonzero = np.flatnonzero(m[r:, c])
-        if nonzero.size == 0:
-            continue
-        p = r + int(nonzero[0])
-        m[[r, p]] = m[[p, r]]
-        m[r] = MUL_TABLE[gf256.inv(m[r, c]), m[r]]
-        factors = m[:, c].copy()
-        factors[r] = 0
-        m ^= MUL_TABLE[factors[:, None], m[r][None, :]]
-        pivots.append(c)
-        r += 1
-    return m, pivots
-
-
-def independent_rows(matrix: np.ndarray) -> list[int]:
-    """Indices of a maximal set of linearly independent rows (first ones preferred)."""
-    return row_echelon(np.asarray(matrix, dtype=np.uint8).T)[1]
-
-
-def left_solve(target: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Return R with R @ basis = target, or raise DecodeError if target is outside the row span."""
-    keep = independent_rows(basis)
-    cols = row_echelon(basis[keep])[1]
-    result = np.zeros((target.shape[0], basis.shape[0]), dtype=np.uint8)
-    if keep:
-        square = np.ascontiguousarray(basis[keep][:, cols])
-        result[:, keep] = gf256.matmul_small(target[:, cols], gf256.inverse(square))
-    if not np.array_equal(gf256.matmul_small(result, basis), target):
-        raise DecodeError("the pieces given do not determine the requested symbols")
-    return result
 
 
 # --------------------------------------------------------------------------- Reed-Solomon
@@ -79,7 +37,7 @@ def berlekamp_welch(points: np.ndarray, values: np.ndarray, kappa: int) -> list[
     e_part = gf256.mul(y[:, None], gf256.vandermonde(points, t)) if t else q_part[:, :0]
     rhs = gf256.mul(y, gf256.power(points, t))
     system = np.hstack([q_part, e_part, rhs[:, None]])
-    reduced, pivots = row_echelon(system)
+    reduced, pivots = gf256.row_echelon(system)
     unknowns = kappa + 2 * t
     if unknowns in pivots:
         raise DecodeError(f"more than {t} corrupted pieces among {m}: cannot correct")

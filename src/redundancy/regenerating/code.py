@@ -14,7 +14,7 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
-from redundancy.regenerating.algebra import independent_rows, left_solve
+from redundancy.gf256 import independent_rows, left_solve
 from redundancy.regenerating.construction import Construction, build
 from redundancy.regenerating.params import RegenParams
 from redundancy.regenerating.plan import EncodePlan, block_stripes

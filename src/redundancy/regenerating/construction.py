@@ -25,7 +25,7 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.errors import ParameterError
-from redundancy.regenerating.algebra import independent_rows, row_echelon
+from redundancy.gf256 import independent_rows, row_echelon
 from redundancy.regenerating.params import RegenParams
 
 
