@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import secrets
 from dataclasses import dataclass, field
 
 from redundancy.secret_sharing.network import Network, require_k_propagating
@@ -87,11 +86,9 @@ def simulate(
     delays. Every delivered (receiver, message) is appended to ``transcript`` when given.
     """
     prop = require_k_propagating(net, k)
-    draw = randbelow or secrets.randbelow
-    actors = build_actors(net, k, 0, draw)
+    actors = build_actors(net, k, secret, randbelow)
     dealer = actors[net.dealer]
     assert isinstance(dealer, Dealer)
-    dealer.secret = draw(dealer.p) if secret is None else secret
     delays = random.Random(seed)
     queue: list[tuple[float, int, str, Message]] = []
     seq = 0

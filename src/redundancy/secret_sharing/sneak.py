@@ -151,17 +151,23 @@ class Participant:
 
 
 def build_actors(
-    net: Network, k: int, secret: int, randbelow: RandBelow = secrets.randbelow
+    net: Network, k: int, secret: int | None, randbelow: RandBelow | None = None
 ) -> dict[str, Dealer | Participant]:
-    """One actor per node of ``net``, each given local knowledge only."""
+    """One actor per node of ``net``, each given local knowledge only.
+
+    The dealer shares ``secret``, or a uniformly random field element when it is None; its
+    randomness comes from ``randbelow`` (default: the ``secrets`` module).
+    """
     dealer = net.dealer
+    draw = randbelow or secrets.randbelow
 
     def points(v: str) -> dict[str, int]:
         return {u: net.alphas[u] for u in net.graph.adj[v] if u != dealer}
 
-    actors: dict[str, Dealer | Participant] = {
-        dealer: Dealer(dealer, points(dealer), k, secret, randbelow)
-    }
+    dealer_actor = Dealer(dealer, points(dealer), k, 0 if secret is None else secret, draw)
+    if secret is None:  # drawn after construction: the field size is the dealer's
+        dealer_actor.secret = draw(dealer_actor.p)
+    actors: dict[str, Dealer | Participant] = {dealer: dealer_actor}
     for v in net.participants:
         adjacent = net.graph.has_edge(v, dealer)
         actors[v] = Participant(v, net.alphas[v], points(v), dealer, k, adjacent)

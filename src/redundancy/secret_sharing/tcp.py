@@ -15,7 +15,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import secrets
 import signal
 import socket
 import time
@@ -127,11 +126,9 @@ def run_tcp(
     if crash is not None and crash not in net.alphas:
         raise ParameterError(f"crash node {crash!r} is not a participant")
     prop = require_k_propagating(net, k)
-    draw = randbelow or secrets.randbelow
-    actors = build_actors(net, k, 0, draw)
+    actors = build_actors(net, k, secret, randbelow)
     dealer = actors[net.dealer]
     assert isinstance(dealer, Dealer)
-    dealer.secret = draw(dealer.p) if secret is None else secret
     socks = {}
     for v in net.participants:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
