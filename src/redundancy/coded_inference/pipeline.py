@@ -81,6 +81,32 @@ def train_deployed(
     )
 
 
+def _frozen_deployed(
+    config: ParmConfig | LearnedCodeConfig,
+    data: ImageData,
+    deployed: nn.Module | None,
+    histories: dict[str, TrainHistory],
+    progress: bool,
+) -> nn.Module:
+    """The given deployed model (checked against the data) or a newly trained one, frozen."""
+    if deployed is None:
+        deployed = build_model(config.model, data.input_shape, data.n_classes)
+        histories["deployed"] = train_deployed(
+            data,
+            deployed,
+            config.deployed,
+            val_fraction=config.data.val_fraction,
+            seed=config.seed,
+            progress=progress,
+        )
+    else:
+        check_compatible(deployed, data.input_shape, data.n_classes)
+    deployed.eval()
+    for p in deployed.parameters():
+        p.requires_grad_(False)
+    return deployed
+
+
 def run_parm(
     config: ParmConfig | None = None,
     *,
@@ -101,16 +127,7 @@ def run_parm(
     encoder = make_encoder(config.encoder, config.k, data.input_shape)
     histories: dict[str, TrainHistory] = {}
     val_fraction, seed = config.data.val_fraction, config.seed
-    if deployed is None:
-        deployed = build_model(config.model, data.input_shape, data.n_classes)
-        histories["deployed"] = train_deployed(
-            data, deployed, config.deployed, val_fraction=val_fraction, seed=seed, progress=progress
-        )
-    else:
-        check_compatible(deployed, data.input_shape, data.n_classes)
-    deployed.eval()
-    for p in deployed.parameters():
-        p.requires_grad_(False)
+    deployed = _frozen_deployed(config, data, deployed, histories, progress)
     cheap = build_cheap_model(data.input_shape, data.n_classes, config.k)
     histories["cheap"] = train_deployed(
         data,
@@ -218,13 +235,7 @@ def run_learned(
     torch.manual_seed(config.seed)
     histories: dict[str, TrainHistory] = {}
     val_fraction, seed = config.data.val_fraction, config.seed
-    if deployed is None:
-        deployed = build_model(config.model, data.input_shape, data.n_classes)
-        histories["deployed"] = train_deployed(
-            data, deployed, config.deployed, val_fraction=val_fraction, seed=seed, progress=progress
-        )
-    else:
-        check_compatible(deployed, data.input_shape, data.n_classes)
+    deployed = _frozen_deployed(config, data, deployed, histories, progress)
     code = LearnedCode(
         config.k,
         data.input_shape,
