@@ -67,7 +67,8 @@ def test_up_to_b_liars_are_corrected(params: RegenParams, targeted: bool) -> Non
 def test_on_demand_contacts_minimum_when_honest(params: RegenParams) -> None:
     code, data, nodes, _ = _setup(params)
     out, report = robust_decode(code, lambda j: nodes[j], len(data))
-    assert out == data and report.rounds == 1 and len(report.contacted) == params.d + params.b
+    base = params.k if params.kind == "mbr" else params.d  # MBR reads check two k-dim stages
+    assert out == data and report.rounds == 1 and len(report.contacted) == base + params.b
     _, rep = robust_repair(code, 0, lambda j: code.helper_symbols(nodes[j], 0))
     assert rep.rounds == 1 and len(rep.contacted) == params.d + params.b and not rep.corrupt
 
@@ -78,6 +79,54 @@ def test_honest_code_without_b_reads_exactly_k_and_d() -> None:
     assert len(report.contacted) == 3
     _, rep = robust_repair(code, 7, lambda j: code.helper_symbols(nodes[j], 7))
     assert rep.contacted == [0, 1, 2, 3, 4]
+
+
+MBR_TWO_STAGE = [
+    RegenParams("mbr", 10, 3, 5, b=2),
+    RegenParams("mbr", 8, 3, 3, b=2),  # d = k: no T block
+    RegenParams("mbr", 10, 4, 6, l=1, b=1),
+]
+
+
+@pytest.mark.parametrize("params", MBR_TWO_STAGE, ids=str)
+@pytest.mark.parametrize("where", ["anywhere", "s-part", "t-part"])
+def test_mbr_reads_correct_b_liars_from_only_k_plus_2b_nodes(
+    params: RegenParams, where: str
+) -> None:
+    """Two-stage decoding: liars among just k + 2b contacted nodes (fewer than d + 2b)."""
+    code, data, nodes, rng = _setup(params)
+    k, b = params.k, params.b
+    available = list(range(k + 2 * b))
+    for size in range(1, b + 1):
+        for bad in combinations(available, size):
+            lied = nodes.copy()
+            for j in bad:
+                noise = rng.integers(1, 256, lied[j].shape, dtype=np.uint8)
+                if where == "s-part":
+                    noise[k:] = 0
+                elif where == "t-part":
+                    noise[:k] = 0
+                lied[j] ^= noise
+            if not (lied != nodes).any():
+                continue  # d = k has no T part to corrupt
+            out, report = robust_decode(code, lambda j, x=lied: x[j], len(data), available)
+            assert out == data
+            if min(bad) < k + b:  # seen by the first (detection) round: correct from k + 2b
+                assert report.corrupt == sorted(bad)
+                assert report.contacted == available and report.rounds == 2
+            else:  # the first k + b nodes were honest and consistent: nothing more fetched
+                assert report.contacted == available[: k + b] and report.rounds == 1
+
+
+def test_mbr_read_beyond_its_nodes_is_refused_not_wrong() -> None:
+    params = RegenParams("mbr", 10, 3, 5, b=2)
+    code, data, nodes, rng = _setup(params)
+    available = list(range(params.k + 2 * params.b))
+    lied = nodes.copy()
+    for j in available[: params.b + 2]:
+        lied[j] ^= rng.integers(1, 256, lied[j].shape, dtype=np.uint8)
+    with pytest.raises(DecodeError):
+        robust_decode(code, lambda j: lied[j], len(data), available)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -129,3 +129,15 @@ def test_bad_repair_and_decode_inputs() -> None:
         code.decode({0: nodes[0], 1: nodes[1], 2: nodes[2][:, :-1]}, len(data))
     with pytest.raises(IntegrityError, match="uint8"):
         code.decode({0: nodes[0], 1: nodes[1], 2: nodes[2][:2]}, len(data))
+
+
+def test_rs_anchor_fills_a_reused_buffer_like_a_fresh_one() -> None:
+    from redundancy.regenerating.baseline import rs_encode
+
+    data = np.random.default_rng(3).integers(0, 256, 1001, dtype=np.uint8)
+    fresh = rs_encode(data, 9, 4)
+    reused = np.full_like(fresh, 0xAB)  # stale bytes must not leak into the padding
+    assert rs_encode(data, 9, 4, out=reused) is reused
+    assert np.array_equal(reused, fresh)
+    with pytest.raises(ParameterError, match="out must be"):
+        rs_encode(data, 9, 4, out=np.empty((9, 10), dtype=np.uint8))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from redundancy import gf256
-from redundancy.errors import check_range
+from redundancy.errors import ParameterError, check_range
 
 
 def rs_generator(n: int, k: int) -> np.ndarray:
@@ -18,12 +18,25 @@ def rs_generator(n: int, k: int) -> np.ndarray:
     return np.vstack([np.eye(k, dtype=np.uint8), parity])
 
 
-def rs_encode(data: bytes | np.ndarray, n: int, k: int) -> np.ndarray:
-    """Shards (n, L) of ``data``: k data shards then n-k parities."""
+def rs_encode(
+    data: bytes | np.ndarray, n: int, k: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Shards (n, L) of ``data``: k data shards then n-k parities.
+
+    ``out``: a preallocated C-contiguous (n, L) uint8 array to fill and return (as the
+    regenerating encoder's ``out=``, so the two can be compared with the same output policy).
+    """
     raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else np.asarray(data, np.uint8)
+    raw = raw.ravel()
     length = max(1, -(-raw.size // k))
-    shards = np.zeros((n, length), dtype=np.uint8)
-    shards[:k].reshape(-1)[: raw.size] = raw.ravel()
+    if out is None:
+        shards = np.zeros((n, length), dtype=np.uint8)
+    elif out.shape != (n, length) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ParameterError(f"out must be a C-contiguous uint8 array of shape {(n, length)}")
+    else:
+        shards = out
+        shards[:k].reshape(-1)[raw.size :] = 0
+    shards[:k].reshape(-1)[: raw.size] = raw
     gf256.matmul(rs_generator(n, k)[k:], shards[:k], out=shards[k:])
     return shards
 

@@ -6,6 +6,12 @@ shortened MSR code included). The same holds for the symbols helpers send to a n
 first contact the minimum plus b extra nodes, enough to *detect* b bad ones by syndromes; only
 when an inconsistency shows do we fetch more (up to d' + 2b real evaluations, then further) and
 *correct* by locating the bad rows (Berlekamp-Welch) and leaving them out.
+
+MBR data collection needs fewer nodes (two stages, as in Rashmi et al.): with M = [[S, T],
+[T^T, 0]], the last d-k symbols of node j are Phi_j T, an RS codeword of dimension k in x_j; once
+T is known from k good rows, the first k symbols minus Delta_j T^T are Phi_j S, again of dimension
+k. So MBR reads start at k + b nodes (detection) and correct b liars from k + 2b, where the other
+cases need d' + b and d' + 2b.
 """
 
 from __future__ import annotations
@@ -36,20 +42,88 @@ def _consistent(points: np.ndarray, rows: np.ndarray, kappa: int) -> bool:
     return not gf256.matmul(parity_check(points, kappa), rows).any()
 
 
+class _WholeRows:
+    """Every row (node content or helper symbols) is an RS codeword of dimension d'."""
+
+    def __init__(self, code: RegeneratingCode) -> None:
+        self.con = code.construction
+        self.base = code.params.d  # real nodes needed without liars
+        self.kappa = code.params.d + self.con.virtual
+
+    def _rows(self, nodes: list[int], got: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        con = self.con
+        rows = np.zeros((con.virtual + len(nodes), got[nodes[0]].size), dtype=np.uint8)
+        for i, j in enumerate(nodes):
+            rows[con.virtual + i] = got[j].reshape(-1)
+        points = np.concatenate([con.points[: con.virtual], con.real_points()[nodes]])
+        return points, rows
+
+    def consistent(self, nodes: list[int], got: dict[int, np.ndarray]) -> bool:
+        return _consistent(*self._rows(nodes, got), self.kappa)
+
+    def locate(self, nodes: list[int], got: dict[int, np.ndarray]) -> set[int]:
+        bad = locate_corrupt_rows(*self._rows(nodes, got), self.kappa, trusted=self.con.virtual)
+        return {nodes[r - self.con.virtual] for r in bad}
+
+
+class _MbrStages:
+    """MBR node contents checked in two stages of dimension k: T's part, then S's part."""
+
+    def __init__(self, code: RegeneratingCode) -> None:
+        self.con = code.construction
+        self.k, self.d = code.params.k, code.params.d
+        self.base = self.k
+
+    def _parts(self, nodes: list[int], got: dict[int, np.ndarray]) -> tuple[np.ndarray, ...]:
+        stacked = np.stack([got[j] for j in nodes])  # (m, d, L)
+        tail = np.ascontiguousarray(stacked[:, self.k :].reshape(len(nodes), -1))
+        head = np.ascontiguousarray(stacked[:, : self.k].reshape(len(nodes), -1))
+        return self.con.real_points()[nodes], self.con.psi[nodes], tail, head
+
+    def _s_part(self, psi: np.ndarray, tail: np.ndarray, head: np.ndarray, good: list[int]):
+        """Rows Phi_j S: the head minus Delta_j T^T, T solved from k good tail rows."""
+        k, d = self.k, self.d
+        if d == k:
+            return head
+        chosen = good[:k]
+        t_rows = gf256.matmul(gf256.inverse(np.ascontiguousarray(psi[chosen, :k])), tail[chosen])
+        length = head.shape[1] // k
+        t_transposed = np.ascontiguousarray(
+            t_rows.reshape(k, d - k, length).transpose(1, 0, 2).reshape(d - k, k * length)
+        )
+        return head ^ gf256.matmul(np.ascontiguousarray(psi[:, k:]), t_transposed)
+
+    def consistent(self, nodes: list[int], got: dict[int, np.ndarray]) -> bool:
+        points, psi, tail, head = self._parts(nodes, got)
+        if not _consistent(points, tail, self.k):
+            return False
+        return _consistent(points, self._s_part(psi, tail, head, list(range(len(nodes)))), self.k)
+
+    def locate(self, nodes: list[int], got: dict[int, np.ndarray]) -> set[int]:
+        points, psi, tail, head = self._parts(nodes, got)
+        bad = locate_corrupt_rows(points, tail, self.k) if self.d > self.k else set()
+        good = [i for i in range(len(nodes)) if i not in bad]
+        s_rows = self._s_part(psi, tail, head, good)[good]
+        bad |= {good[r] for r in locate_corrupt_rows(points[good], s_rows, self.k)}
+        return {nodes[r] for r in bad}
+
+
 def _on_demand(
     code: RegeneratingCode,
     order: Sequence[int],
     minimum: int,
     fetch: Callable[[int], np.ndarray],
+    check: _WholeRows | _MbrStages,
 ) -> tuple[dict[int, np.ndarray], Report]:
     """Fetch rows in ``order`` until they are consistent (b = 0: exactly ``minimum``).
 
     Returns the good rows (bad ones left out) and the report. Rows are 2-D (pieces, L).
     """
-    p, con = code.params, code.construction
+    b = code.params.b
     report = Report()
-    kappa = p.d + con.virtual
-    targets = [minimum] if p.b == 0 else [p.d + p.b, *range(p.d + 2 * p.b, len(order) + 2, 2)]
+    targets = (
+        [minimum] if b == 0 else [check.base + b, *range(check.base + 2 * b, len(order) + 2, 2)]
+    )
     got: dict[int, np.ndarray] = {}
     for level, target in enumerate(targets):
         target = min(target, len(order))
@@ -57,26 +131,21 @@ def _on_demand(
             got[j] = fetch(j)
         report.contacted = list(got)
         report.rounds = level + 1
-        if p.b == 0:
+        if b == 0:
             return got, report
         nodes = list(got)
-        width = got[nodes[0]].size
-        rows = np.zeros((con.virtual + len(nodes), width), dtype=np.uint8)
-        for i, j in enumerate(nodes):
-            rows[con.virtual + i] = got[j].reshape(-1)
-        points = np.concatenate([con.points[: con.virtual], con.real_points()[nodes]])
         if level == 0:
-            if _consistent(points, rows, kappa):
+            if check.consistent(nodes, got):
                 return got, report
             continue
         try:
-            bad = locate_corrupt_rows(points, rows, kappa, trusted=con.virtual)
+            bad = check.locate(nodes, got)
         except DecodeError:
             if target >= len(order):
                 raise
             continue
-        report.corrupt = sorted(nodes[r - con.virtual] for r in bad)
-        return {j: got[j] for j in nodes if j not in report.corrupt}, report
+        report.corrupt = sorted(bad)
+        return {j: got[j] for j in nodes if j not in bad}, report
     raise DecodeError(f"inconsistent pieces from all {len(order)} nodes contacted")
 
 
@@ -93,7 +162,8 @@ def robust_decode(
         raise ParameterError(f"order must list distinct nodes in 0..{p.n - 1}")
     if len(order) < p.k:
         raise DecodeError(f"data collection needs k={p.k} nodes, only {len(order)} available")
-    good, report = _on_demand(code, order, p.k, fetch)
+    check = _MbrStages(code) if p.kind == "mbr" else _WholeRows(code)
+    good, report = _on_demand(code, order, p.k, fetch, check)
     return code.decode(good, size), report
 
 
@@ -112,5 +182,9 @@ def robust_repair(
         raise ParameterError(f"helper {failed} is the failed node itself")
     if len(order) < p.d:
         raise DecodeError(f"repair needs d={p.d} helpers, only {len(order)} available")
-    good, report = _on_demand(code, order, p.d, lambda j: fetch_helper(j)[None, :])
+
+    def helper_rows(j: int) -> np.ndarray:
+        return fetch_helper(j)[None, :]
+
+    good, report = _on_demand(code, order, p.d, helper_rows, _WholeRows(code))
     return code.repair(failed, {j: s[0] for j, s in good.items()}), report
