@@ -1,10 +1,14 @@
 """Convertible conversion vs read-all-and-re-encode, side by side on the same stores.
 
-Usage: python benchmarks/convertible_bench.py [--mib 256] [--stripe-mib 4] [--repeats 2]
-Two stores of --mib MiB each are encoded with cvt:10,4:20,4 (not timed); each conversion is run
-into a fresh folder (best wall time of --repeats, page cache as it is). Also times the
-piggybacked (7,6)x2 -> (14,12) merge and the LRC (6,1,3,1)x2 -> (12,2,3,1) global merge in
-memory (re-encode anchor: the same final parities computed from all data). Prints Markdown tables.
+Usage: python benchmarks/convertible_bench.py [--mib 256] [--stripe-mib 4] [--repeats 3]
+Two stores of --mib MiB each are encoded (not timed) with cvt:10,4:20,4 ((14,10)x2 -> (24,20))
+and two with each layered family: the LRC lrc-cvt:6,1,3,1:12,2,3,1 and the piggybacked
+pb-cvt:6,1:12,2 ((7,6)x2 -> (14,12)). Each conversion runs into a fresh folder,
+best wall time of --repeats, in four settings: page cache warm or cold (the initial stores'
+files are evicted with POSIX_FADV_DONTNEED before every timed run, for both methods), and the
+stripe pipeline on or off (off: read, compute, write in turn, so the phase times add up to the
+wall time and show where it goes). Bytes are the ones the conversion counted from the shard files.
+Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -13,99 +17,91 @@ import argparse
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from redundancy import gf256
 from redundancy.convertible import bounds
 from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.lrc import LRCGlobalMerge
+from redundancy.convertible.layered import encode_layered_store
 from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.piggyback import PiggybackMerge
 from redundancy.convertible.spec import parse_lrc_merge
 from redundancy.convertible.stores import encode_store
+from redundancy.convertible.stripe_io import PHASES, drop_cache
+
+Row = tuple[str, int, int, float, dict[str, float]]
 
 
-def _best(fn, repeats: int) -> tuple[float, object]:
+def _best(fn: Callable[[], object], repeats: int, before: Callable[[], None]) -> tuple:
     best, result = float("inf"), None
     for _ in range(repeats):
+        before()
         start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
+        report = fn()
+        seconds = time.perf_counter() - start
+        if seconds < best:
+            best, result = seconds, report
     return best, result
 
 
-def store_rows(mib: int, stripe_mib: int, repeats: int) -> list[tuple]:
-    work = Path(tempfile.mkdtemp(prefix="convbench-"))
-    try:
-        rng = np.random.default_rng(0)
-        stores = []
-        for t in range(2):
-            src = work / f"f{t}.bin"
-            src.write_bytes(rng.integers(0, 256, mib << 20, dtype=np.uint8).tobytes())
-            encode_store(src, work / f"s{t}", "cvt:10,4:20,4", stripe_size=stripe_mib << 20)
-            src.unlink()
-            stores.append(work / f"s{t}")
-        rows = []
-        for method in ("reencode", "optimal"):
-            counter = iter(range(repeats))
-
-            def once(method: str = method, counter=counter) -> object:
-                out = work / f"{method}-{next(counter)}"
-                return convert_stores(stores, out, method=method)
-
-            seconds, report = _best(once, repeats)
-            rows.append((method, report.bytes_read, report.bytes_written, seconds))
-        return rows
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+SPECS = {"mds": "cvt:10,4:20,4", "lrc": "lrc-cvt:6,1,3,1:12,2,3,1", "pb": "pb-cvt:6,1:12,2"}
 
 
-def piggyback_rows(shard_bytes: int, repeats: int) -> list[tuple]:
-    conv = Conversion.merge(6, 1, 2, 2)
-    code = PiggybackMerge.build(conv)
-    rng = np.random.default_rng(1)
-    data = [rng.integers(0, 256, (6, shard_bytes), dtype=np.uint8) for _ in range(2)]
-    words = [code.encode(d) for d in data]
-    code.matrix  # noqa: B018 - solve once, outside the timing
-    seconds, (_, nbytes) = _best(lambda: code.convert(words), repeats)
-    anchor_s, _ = _best(lambda: code.final_encode(np.vstack(data)), repeats)
-    reencode_bytes = 12 * shard_bytes
-    return [
-        ("reencode", reencode_bytes, 2 * shard_bytes, anchor_s),
-        ("piggyback", nbytes, 2 * shard_bytes, seconds),
-    ]
+def make_stores(work: Path, mib: int, stripe_mib: int, family: str) -> list[Path]:
+    rng = np.random.default_rng(0)
+    stores = []
+    for t in range(2):
+        src = work / f"f{t}.bin"
+        src.write_bytes(rng.integers(0, 256, mib << 20, dtype=np.uint8).tobytes())
+        store = work / f"{family}{t}"
+        if family == "mds":
+            encode_store(src, store, SPECS[family], stripe_size=stripe_mib << 20)
+        else:  # layered: the stripe must be a multiple of alpha (3 for the LRC, 2 here)
+            encode_layered_store(src, store, SPECS[family], 6 * ((stripe_mib << 20) // 6))
+        src.unlink()
+        stores.append(store)
+    return stores
 
 
-def lrc_rows(shard_bytes: int, repeats: int) -> list[tuple]:
-    merge = parse_lrc_merge("6,1,3,1", "12,2,3,1")
-    code = LRCGlobalMerge.build(merge)
-    rng = np.random.default_rng(2)
-    data = [rng.integers(0, 256, (6, shard_bytes), dtype=np.uint8) for _ in range(2)]
-    words = [code.encode(d) for d in data]
-    code.matrix  # noqa: B018 - solve once, outside the timing
-    seconds, (_, nbytes) = _best(lambda: code.convert(words), repeats)
-    merged = np.vstack(data).reshape(12 * code.alpha, -1)
-    anchor_s, _ = _best(lambda: gf256.matmul(code.final_globals, merged), repeats)
-    return [
-        ("reencode", 12 * shard_bytes, 2 * shard_bytes, anchor_s),
-        ("LRC global merge", nbytes, 2 * shard_bytes, seconds),
-    ]
+def store_rows(
+    work: Path, stores: list[Path], names: dict[str, str], repeats: int, cold: bool, pipe: bool
+) -> list[Row]:
+    files = [p for s in stores for p in s.rglob("shard-*.bin")]
+    rows = []
+    for method, label in names.items():
+        out = work / f"out-{method}"
+
+        def before(out: Path = out) -> None:
+            shutil.rmtree(out, ignore_errors=True)
+            if cold:
+                drop_cache(files)
+
+        def once(method: str = method, out: Path = out) -> object:
+            return convert_stores(stores, out, method=method, pipeline=pipe)
+
+        seconds, report = _best(once, repeats, before)
+        rows.append((label, report.bytes_read, report.bytes_written, seconds, report.phases))
+        shutil.rmtree(out, ignore_errors=True)
+    return rows
 
 
-def table(title: str, rows: list[tuple]) -> str:
+def table(title: str, rows: list[Row]) -> str:
     anchor = rows[0]
-    lines = [
-        f"\n**{title}**\n",
-        "| method | MiB read | MiB written | wall s | read ratio | time ratio |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, read, written, seconds in rows:
-        lines.append(
-            f"| {name} | {read / 2**20:.1f} | {written / 2**20:.1f} | {seconds:.3f} | "
-            f"{anchor[1] / read:.2f}x | {anchor[3] / seconds:.2f}x |"
-        )
+    phases = [p for p in PHASES if any(r[4].get(p) for r in rows)]
+    head = ["method", "MiB read", "MiB written", "wall s", "read ratio", "time ratio", *phases]
+    lines = [f"\n**{title}**\n", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, read, written, seconds, spent in rows:
+        cells = [
+            name,
+            f"{read / 2**20:.1f}",
+            f"{written / 2**20:.1f}",
+            f"{seconds:.3f}",
+            f"{anchor[1] / read:.2f}x",
+            f"{anchor[3] / seconds:.2f}x",
+            *(f"{spent[p]:.3f}" for p in phases),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -113,35 +109,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=256, help="MiB per initial store")
     parser.add_argument("--stripe-mib", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     bound = bounds.costs(Conversion.merge(10, 4, 2, 4))
+    merge = parse_lrc_merge("6,1,3,1", "12,2,3,1")
     print(
-        f"bound: read {bound.read_access} shards, write {bound.write_access}; re-encode "
-        f"{bound.reencode_read} + {bound.reencode_write}"
+        f"bounds: (14,10)x2->(24,20) read {bound.read_access} shards, write "
+        f"{bound.write_access} (re-encode {bound.reencode_read} + {bound.reencode_write}); "
+        f"LRC read {bounds.format_units(bounds.lrc_bandwidth_bound(merge))} shard units "
+        f"(MDS-only {bounds.format_units(bounds.lrc_mds_only_bandwidth(merge))}, re-encode "
+        f"{bounds.format_units(bounds.lrc_reencode_bandwidth(merge))}); piggyback read "
+        f"{bounds.format_units(bounds.bandwidth_bound(Conversion.merge(6, 1, 2, 2)))} of 12"
     )
-    print(
-        table(
-            f"(14,10)x2 -> (24,20), 2 x {args.mib} MiB stores",
-            store_rows(args.mib, args.stripe_mib, args.repeats),
-        )
-    )
-    shard = (args.mib << 20) // 6 // 2 * 2
-    print(
-        table(
-            f"(7,6)x2 -> (14,12) piggyback, in memory, {shard / 2**20:.1f} MiB shards",
-            piggyback_rows(shard, args.repeats),
-        )
-    )
-    lrc_shard = (args.mib << 20) // 6 // 3 * 3
-    lrc_bound = bounds.lrc_bandwidth_bound(parse_lrc_merge("6,1,3,1", "12,2,3,1"))
-    print(
-        table(
-            f"LRC (6,1,3,1)x2 -> (12,2,3,1), in memory, {lrc_shard / 2**20:.1f} MiB shards "
-            f"(bound {bounds.format_units(lrc_bound)} shards, MDS-only 8)",
-            lrc_rows(lrc_shard, args.repeats),
-        )
-    )
+    print("phase columns: busy seconds per phase (summed over threads)")
+    work = Path(tempfile.mkdtemp(prefix="convbench-"))
+    try:
+        cases = [
+            ("(14,10)x2 -> (24,20)", "mds", {"reencode": "reencode", "optimal": "convertible"}),
+            ("LRC (6,1,3,1)x2 -> (12,2,3,1)", "lrc", {"reencode": "reencode", "optimal": "LRC"}),
+            (
+                "(7,6)x2 -> (14,12) piggyback",
+                "pb",
+                {"reencode": "reencode", "optimal": "piggyback"},
+            ),
+        ]
+        for title, family, names in cases:
+            stores = make_stores(work, args.mib, args.stripe_mib, family)
+            for cold in (False, True):
+                for pipe in (False, True):
+                    setting = (
+                        f"{'cold' if cold else 'warm'} cache, pipeline {'on' if pipe else 'off'}"
+                    )
+                    rows = store_rows(work, stores, names, args.repeats, cold, pipe)
+                    print(table(f"{title}, 2 x {args.mib} MiB stores, {setting}", rows))
+            for store in stores:
+                shutil.rmtree(store)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

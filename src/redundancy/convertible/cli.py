@@ -8,7 +8,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from redundancy.convertible import bounds, general, lrc, merge_store, piggyback, spec, stores
+from redundancy.convertible import (
+    bounds,
+    general,
+    general_store,
+    layered,
+    lrc,
+    merge_store,
+    piggyback,
+    spec,
+    split_store,
+    stores,
+)
 from redundancy.errors import ParameterError
 
 NAME = "convert"
@@ -97,35 +108,50 @@ def bandwidth(
 @app.command()
 def encode(
     file: Path = typer.Argument(..., help="File to encode."),
-    code: str = typer.Option("rs:10,4", help="Initial code rs:K_I,R_I."),
-    to: str = typer.Option("rs:20,4", help="Code it will later be converted to, rs:K_F,R_F."),
+    code: str = typer.Option("rs:10,4", help="Initial code rs:K_I,R_I or LRC lrc:k,g,r,l."),
+    to: str = typer.Option("rs:20,4", help="Final code rs:K_F,R_F or lrc:K_F,G_F,r,l."),
     out: Path = typer.Option(None, help="Store folder (default: FILE.cvt)."),
-    stripe_size: int = typer.Option(1 << 20, help="Bytes per shard per stripe."),
+    stripe_size: int = typer.Option(
+        None, help="Bytes per shard per stripe (default 1 MiB, rounded to alpha for vector codes)."
+    ),
+    piggyback: bool = typer.Option(
+        False, help="rs codes with r_I < r_F <= k_I: piggybacked vector code (bandwidth-optimal)."
+    ),
 ) -> None:
-    """Encode FILE into an ec-format store with a convertible code."""
+    """Encode FILE into a store with a convertible code (RS: ec format; LRC/piggyback: layered)."""
     target = out or file.with_name(file.name + ".cvt")
-    manifest = stores.encode_store(file, target, spec.family_spec(code, to), stripe_size)
+    if spec.is_lrc(code) or spec.is_lrc(to) or piggyback:
+        family = layered.piggyback_spec(code, to) if piggyback else spec.lrc_family_spec(code, to)
+        vector = layered.encode_layered_store(file, target, family, stripe_size or 0)
+        console.print(f"{file} -> {target}: {family}, {vector.stripes} stripes")
+        return
+    manifest = stores.encode_store(file, target, spec.family_spec(code, to), stripe_size or 1 << 20)
     console.print(f"{file} -> {target}: {manifest.code}, {manifest.stripes} stripes")
 
 
 @app.command()
 def run(
-    store_dirs: list[Path] = typer.Argument(..., help="Initial stores, in codeword order."),
-    to: str = typer.Option(None, help="Final code rs:K_F,R_F (checked against the stores)."),
+    store_dirs: list[Path] = typer.Argument(
+        ..., help="Initial stores, in codeword order (one store for a split)."
+    ),
+    to: str = typer.Option(
+        None, help="Final code rs:K_F,R_F or lrc:K_F,G_F,r,l (checked against the stores)."
+    ),
     out: Path = typer.Option(None, help="Merged store folder (default: FIRST.merged)."),
     method: str = typer.Option("optimal", help="optimal | reencode (the anchor)."),
     allow_degraded: bool = typer.Option(False, help="Rebuild missing shards instead of refusing."),
     retire: bool = typer.Option(False, help="Remove the initial stores after the commit."),
 ) -> None:
-    """Merge lambda stores into one, reading only parities; report bytes read and written."""
+    """Merge lambda stores into one (or split one), reading only what the bound needs."""
     target = out or store_dirs[0].with_name(store_dirs[0].name + ".merged")
     r = merge_store.convert_stores(store_dirs, target, to, method, allow_degraded, retire)
     if r.resumed:
         console.print(f"{target}: already converted ({r.conversion})")
         return
     console.print(
-        f"{r.conversion} -> {target} [{r.method}]: read {r.shards_read} shards "
-        f"({r.bytes_read} bytes), wrote {r.shards_written} ({r.bytes_written} bytes)"
+        f"{r.conversion} -> {target} ({r.method}): read {r.shards_read} shards "
+        f"({r.bytes_read} bytes), wrote {r.shards_written} ({r.bytes_written} bytes)",
+        soft_wrap=True,
     )
     for line in r.degraded:
         console.print(f"degraded: rebuilt {line}")
@@ -137,5 +163,12 @@ def decode(
     output: Path = typer.Argument(..., help="Output file (initial) or folder (merged)."),
 ) -> None:
     """Recover the original file(s), checked by SHA-256."""
-    for path in stores.decode_any(store, output):
+    decode_fn = stores.decode_any
+    if layered.is_layered_store(store):
+        decode_fn = layered.decode_layered
+    elif split_store.is_split_store(store):
+        decode_fn = split_store.decode_split
+    elif general_store.is_general_store(store):
+        decode_fn = general_store.decode_general
+    for path in decode_fn(store, output):
         console.print(f"wrote {path}")

@@ -5,22 +5,25 @@ parities go to temporary names and are renamed when complete, data shards are ha
 byte of data is read or moved), and ``convertible.json`` is written last, atomically. A conversion
 killed at any point leaves the initial stores fully decodable; a re-run finishes it (and, with
 ``retire``, removes the initial stores' manifests and parities only after the commit).
+Layered stores (LRC or piggyback, ``layered.json``) are handed to ``layered_merge``, and a single
+store of a split family to ``split_store``, stores of a general-regime family to ``general_store``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import zlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from redundancy import gf256
 from redundancy.convertible.access import merge_plan
+from redundancy.convertible.general_store import convert_general, is_general_store
+from redundancy.convertible.layered import is_layered_store
+from redundancy.convertible.layered_merge import convert_layered_stores
 from redundancy.convertible.spec import parse_rs
+from redundancy.convertible.split_store import convert_split, is_split_store
 from redundancy.convertible.stores import (
     MERGED_FORMAT,
     MERGED_NAME,
@@ -31,6 +34,18 @@ from redundancy.convertible.stores import (
     member_chunk,
     save_merged,
 )
+from redundancy.convertible.stripe_io import (
+    BufferRing,
+    ConvertReport,
+    CountingReader,
+    ParityWriter,
+    Phases,
+    clear_stale,
+    crc_ok,
+    link,
+    retire_stores,
+    run_stripes,
+)
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
 from redundancy.erasure.store import ShardReader
@@ -39,59 +54,22 @@ from redundancy.storage_io import atomic_open
 
 METHODS = ("optimal", "reencode")
 
-
-@dataclass
-class ConvertReport:
-    """What a conversion read and wrote (per stripe set: shards; in total: bytes)."""
-
-    target: Path
-    conversion: str
-    method: str
-    shards_read: int
-    shards_written: int
-    bytes_read: int
-    bytes_written: int
-    bytes_relocated: int = 0  # data copied only when hard links are impossible
-    degraded: list[str] = field(default_factory=list)
-    resumed: bool = False
+__all__ = ["METHODS", "ConvertReport", "convert_stores"]
 
 
 def _same_sources(merged: MergedManifest, stores: Sequence[Path]) -> bool:
     return [m.source for m in merged.members] == [str(Path(s).resolve()) for s in stores]
 
 
-def _retire(stores: Sequence[Path], parity_paths: Sequence[Sequence[str]]) -> None:
-    """After the commit: drop each initial store's manifest first, then its files."""
-    for store, paths in zip(stores, parity_paths, strict=True):
-        (Path(store) / MANIFEST_NAME).unlink(missing_ok=True)
-        for rel in paths:
-            (Path(store) / rel).unlink(missing_ok=True)
-            for folder in (Path(store) / rel).parents:
-                if folder == Path(store).parent or not folder.is_dir() or any(folder.iterdir()):
-                    break
-                folder.rmdir()
-
-
-def _link(source: Path, target: Path) -> int:
-    """Hard-link ``source`` to ``target`` atomically; copy if linking is impossible."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-        copied = 0
-    except OSError:
-        shutil.copyfile(source, tmp)
-        copied = source.stat().st_size
-    os.replace(tmp, target)
-    return copied
-
-
-def _clear_stale(out: Path) -> None:
-    """Remove temporaries a killed run left behind (they were never renamed into place)."""
-    if out.is_dir():
-        for stale in out.glob("node-*/.*.tmp"):
-            stale.unlink()
+def _regime(stores: Sequence[Path], out: Path) -> str | None:
+    """The regime of the conversion: from a finished result in ``out``, else the stores' family."""
+    if is_general_store(out):
+        return "general"
+    if is_split_store(out):
+        return "split"
+    if (out / MERGED_NAME).is_file() or not stores:
+        return None
+    return load_initial(stores[0])[1].conversion.regime
 
 
 def convert_stores(
@@ -102,17 +80,28 @@ def convert_stores(
     allow_degraded: bool = False,
     retire: bool = False,
     progress: Callable[[int], None] | None = None,
+    pipeline: bool = True,
 ) -> ConvertReport:
-    """Merge ``stores`` (written with one cvt: family, in codeword order) into ``out``.
+    """Merge ``stores`` (written with one convertible family, in codeword order) into ``out``.
 
     ``method="reencode"`` reads every data shard instead (the anchor). A missing or corrupt
     shard the plan needs is refused (IntegrityError) unless ``allow_degraded``, which rebuilds it
     from the initial code and reports the extra reads. Never writes a parity it did not verify.
+    ``pipeline=False`` runs read, compute and write one after the other (for timing breakdowns).
     """
     if method not in METHODS:
         raise ParameterError(f"method={method!r} is not one of {list(METHODS)}")
     stores = [Path(s) for s in stores]
     out = Path(out)
+    if is_layered_store(out) or any(is_layered_store(s) for s in stores):
+        return convert_layered_stores(
+            stores, out, to, method, allow_degraded, retire, progress, pipeline
+        )
+    regime = _regime(stores, out)
+    if regime == "general":
+        return convert_general(stores, out, to, method, allow_degraded, retire, progress, pipeline)
+    if len(stores) == 1 and regime == "split":
+        return convert_split(stores[0], out, to, method, allow_degraded, retire, progress, pipeline)
     if (out / MERGED_NAME).is_file():
         merged, family = load_merged(out)
         if not _same_sources(merged, stores):
@@ -120,7 +109,7 @@ def convert_stores(
         if retire:
             code = family.initial_code()
             paths = [[ec_store.shard_relpath(i) for i in range(code.n)]] * len(stores)
-            _retire(stores, paths)
+            retire_stores(stores, MANIFEST_NAME, paths)
         return ConvertReport(out, family.conversion.describe(), method, 0, 0, 0, 0, resumed=True)
     if len(stores) < 2:
         raise ParameterError(f"stores: got {len(stores)}, a merge needs lambda >= 2 stores")
@@ -159,9 +148,11 @@ def convert_stores(
     ]
     stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    _clear_stale(out)
-    sums: list[list[int]] = [[] for _ in plan.writes]
+    clear_stale(out)
+    phases = Phases()
+    counter = CountingReader(phases)
     with ExitStack() as stack:
+        stack.callback(counter.close)
         readers = [
             ShardReader(s, m, code, stack) for s, (m, _, _) in zip(stores, loaded, strict=True)
         ]
@@ -171,41 +162,74 @@ def convert_stores(
                     f"{stores[t]}: shard {idx} is {readers[t].states[idx]}; conversion refuses "
                     "(repair the store first, or allow degraded conversion)"
                 )
-        outputs = [
+
+        inputs = BufferRing(len(plan.reads), stripe_size)
+        outputs = BufferRing(len(plan.writes), stripe_size)
+
+        def regions(stripe: int) -> list[tuple[Path, int, int]]:
+            return [
+                (stores[t] / loaded[t][0].shards[idx].path, stripe * stripe_size, length)
+                for t, idx in plan.reads
+                if (length := member_chunk(members[t], stripe, stripe_size, c.k_i))
+            ]
+
+        def load(stripe: int) -> list[np.ndarray | None]:
+            """Read and check every chunk the plan needs (zero-padded to the widest member)."""
+            counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
+            lengths = [member_chunk(m, stripe, stripe_size, c.k_i) for m in members]
+            width = max(lengths)
+            block = inputs.get(stripe, width)
+            fetched: list[np.ndarray | None] = []
+            for (t, idx), buf in zip(plan.reads, block, strict=True):
+                buf[lengths[t] :] = 0
+                chunk = buf[: lengths[t]]
+                entry = loaded[t][0].shards[idx]
+                good = not lengths[t] or (
+                    readers[t].usable(idx)
+                    and counter.read_into(stores[t] / entry.path, stripe * stripe_size, chunk)
+                    and crc_ok(phases, chunk, entry.crc32[stripe])
+                )
+                fetched.append(buf if good else None)
+            return fetched
+
+        def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
+            for col, (t, idx) in enumerate(plan.reads):
+                if fetched[col] is not None:
+                    continue
+                if not allow_degraded:
+                    raise IntegrityError(
+                        f"{stores[t]}: stripe {stripe} of shard {idx} fails its checksum; "
+                        "conversion refuses (repair first, or allow degraded conversion)"
+                    )
+                width = max(member_chunk(m, stripe, stripe_size, c.k_i) for m in members)
+                chunk = readers[t].rebuild(stripe, [idx], {})[idx]
+                fetched[col] = np.pad(chunk, (0, width - chunk.size))
+                report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
+            with phases.timed("compute"):
+                return gf256.matmul(plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size))
+
+        handles = [
             stack.enter_context(atomic_open(out / ec_store.shard_relpath(c.k_f + j)))
             for _, j in plan.writes
         ]
-        for stripe in range(stripes):
-            lengths = [member_chunk(m, stripe, stripe_size, c.k_i) for m in members]
-            width = max(lengths)
-            fetched = {}
-            for t, idx in plan.reads:
-                chunk = readers[t].read(stripe, idx) if lengths[t] else np.zeros(0, np.uint8)
-                if chunk is None:
-                    if not allow_degraded:
-                        raise IntegrityError(
-                            f"{stores[t]}: stripe {stripe} of shard {idx} fails its checksum; "
-                            "conversion refuses (repair first, or allow degraded conversion)"
-                        )
-                    chunk = readers[t].rebuild(stripe, [idx], {})[idx]
-                    report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
-                fetched[(t, idx)] = np.pad(chunk, (0, width - chunk.size))
-            for j, parity in enumerate(plan.apply(fetched).values()):
-                outputs[j].write(parity)
-                sums[j].append(zlib.crc32(parity))
-                report.bytes_written += parity.size
-            if progress:
-                progress(stripe)
-        report.bytes_read = sum(r.bytes_read for r in readers)
+        writer = ParityWriter(handles, 1, phases)
+        run_stripes(stripes, load, compute, writer, progress, pipeline)
+        with phases.timed("fsync"):
+            stack.close()  # flush, fsync and rename the new parities
+    report.bytes_read = counter.bytes_read + sum(r.bytes_read for r in readers)
+    report.bytes_written = writer.bytes_written
     shards: list[ShardEntry] = []
-    for t, (manifest, _, _) in enumerate(loaded):
-        for i in range(c.k_i):
-            rel = ec_store.shard_relpath(t * c.k_i + i)
-            report.bytes_relocated += _link(stores[t] / manifest.shards[i].path, out / rel)
-            shards.append(ShardEntry(index=len(shards), path=rel, crc32=manifest.shards[i].crc32))
+    with phases.timed("link"):
+        for t, (manifest, _, _) in enumerate(loaded):
+            for i in range(c.k_i):
+                rel = ec_store.shard_relpath(t * c.k_i + i)
+                report.bytes_relocated += link(stores[t] / manifest.shards[i].path, out / rel)
+                shards.append(
+                    ShardEntry(index=len(shards), path=rel, crc32=manifest.shards[i].crc32)
+                )
     for j in range(c.r_f):
         rel = ec_store.shard_relpath(c.k_f + j)
-        shards.append(ShardEntry(index=len(shards), path=rel, crc32=sums[j]))
+        shards.append(ShardEntry(index=len(shards), path=rel, crc32=writer.crc32[j]))
     merged = MergedManifest(
         format=MERGED_FORMAT,
         code=family.spec,
@@ -216,7 +240,9 @@ def convert_stores(
         bytes_read=report.bytes_read,
         bytes_written=report.bytes_written,
     )
-    save_merged(out, merged)
+    with phases.timed("manifest"):
+        save_merged(out, merged)
     if retire:
-        _retire(stores, [[e.path for e in m.shards] for m, _, _ in loaded])
+        retire_stores(stores, MANIFEST_NAME, [[e.path for e in m.shards] for m, _, _ in loaded])
+    report.phases = phases.seconds
     return report

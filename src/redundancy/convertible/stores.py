@@ -175,7 +175,8 @@ def save_merged(store: Path, merged: MergedManifest) -> None:
     atomic_write_bytes(Path(store) / MERGED_NAME, merged.model_dump_json(indent=1).encode())
 
 
-def _read_chunk(path: Path, offset: int, length: int, crc: int) -> np.ndarray | None:
+def read_chunk(path: Path, offset: int, length: int, crc: int) -> np.ndarray | None:
+    """A stripe chunk of a shard file, or None if missing, short or failing its CRC-32."""
     if not path.is_file():
         return None
     with path.open("rb") as handle:
@@ -204,7 +205,7 @@ def decode_merged(store: Path, out_dir: Path) -> list[Path]:
                 offset = stripe * merged.stripe_size
                 entries = merged.shards[t * c.k_i : (t + 1) * c.k_i]
                 chunks = [
-                    _read_chunk(store / e.path, offset, length, e.crc32[stripe]) for e in entries
+                    read_chunk(store / e.path, offset, length, e.crc32[stripe]) for e in entries
                 ]
                 if any(chunk is None for chunk in chunks):
                     chunks = _degraded_stripe(store, merged, code, stripe)[t]
@@ -232,7 +233,7 @@ def _degraded_stripe(
         chunk = (
             np.zeros(0, np.uint8)
             if length == 0
-            else _read_chunk(store / entry.path, offset, length, entry.crc32[stripe])
+            else read_chunk(store / entry.path, offset, length, entry.crc32[stripe])
         )
         shards.append(None if chunk is None else np.pad(chunk, (0, width - length)))
     try:

@@ -1,0 +1,294 @@
+"""General-regime conversion on disk: lambda_I stores of [n_I, k_I] -> lambda_F [n_F, k_F].
+
+The stores are ordinary initial stores (``convert encode --code rs:3,2 --to rs:4,2``); the result
+is one new folder. Data shards never move: initial shard (t, i) becomes shard t k_I + i of the
+result (a hard link), and final codeword u is the data shards ``GeneralConversion.layout[u]`` plus
+its r_F new parities (shard lcm + u r_F + j). Only ``GeneralConversion.reads`` are read (the
+read-access bound), new parities go to temporary names and ``general.json`` is written last, so a
+killed run leaves the initial stores decodable and a re-run finishes. Members may have different
+sizes (shorter ones count as zeros, as in the merge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from redundancy import gf256
+from redundancy.convertible.access import ConversionPlan
+from redundancy.convertible.general import GeneralConversion
+from redundancy.convertible.spec import parse_rs, parse_spec
+from redundancy.convertible.stores import Member, load_initial, member_chunk, read_chunk
+from redundancy.convertible.stripe_io import (
+    BufferRing,
+    ConvertReport,
+    CountingReader,
+    ParityWriter,
+    Phases,
+    clear_stale,
+    crc_ok,
+    link,
+    retire_stores,
+    run_stripes,
+)
+from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
+from redundancy.erasure.store import ShardReader, shard_relpath
+from redundancy.errors import DecodeError, IntegrityError, ParameterError
+from redundancy.storage_io import atomic_open, atomic_write_bytes
+
+GENERAL_FORMAT = "redundancy-convertible-general/1"
+GENERAL_NAME = "general.json"
+
+
+class GeneralManifest(BaseModel):
+    """``general.json``: the family, the lambda_I members, data and new parity shards."""
+
+    format: str
+    code: str
+    stripe_size: int = Field(gt=0)
+    stripes: int = Field(ge=0)
+    members: list[Member]
+    shards: list[ShardEntry]
+    bytes_read: int = Field(ge=0)
+    bytes_written: int = Field(ge=0)
+
+
+def is_general_store(store: Path) -> bool:
+    """Does ``store`` hold the result of a general-regime conversion?"""
+    return (Path(store) / GENERAL_NAME).is_file()
+
+
+def load_general(store: Path) -> tuple[GeneralManifest, GeneralConversion]:
+    """Read and cross-check ``general.json``."""
+    path = Path(store) / GENERAL_NAME
+    try:
+        manifest = GeneralManifest.model_validate(json.loads(path.read_bytes()))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise IntegrityError(f"{path}: invalid general manifest ({exc})") from None
+    family = parse_spec(manifest.code)
+    c = family.conversion
+    gen = GeneralConversion(c, family.thetas)
+    shards = c.lcm + c.lambda_f * c.r_f
+    if manifest.format != GENERAL_FORMAT or c.regime != "general" or len(manifest.shards) != shards:
+        raise IntegrityError(f"{path}: format or shard count disagrees with {manifest.code}")
+    if len(manifest.members) != c.lambda_i:
+        raise IntegrityError(f"{path}: {len(manifest.members)} members, expected {c.lambda_i}")
+    return manifest, gen
+
+
+def _reencode_plan(gen: GeneralConversion) -> ConversionPlan:
+    """The anchor: every data shard of every initial codeword read."""
+    c = gen.conversion
+    targets = gen.target_vectors()
+    reads = tuple((t, i) for t in range(c.lambda_i) for i in range(c.k_i))
+    return ConversionPlan(reads, tuple(targets), np.array(list(targets.values()), np.uint8))
+
+
+def convert_general(
+    stores: Sequence[Path],
+    out: Path,
+    to: str | None = None,
+    method: str = "optimal",
+    allow_degraded: bool = False,
+    retire: bool = False,
+    progress: Callable[[int], None] | None = None,
+    pipeline: bool = True,
+) -> ConvertReport:
+    """Convert lambda_I initial stores of one general-regime family into the new folder ``out``."""
+    stores, out = [Path(s) for s in stores], Path(out)
+    if is_general_store(out):
+        done, gen = load_general(out)
+        if [m.source for m in done.members] != [str(s.resolve()) for s in stores]:
+            raise ParameterError(f"{out} already holds a conversion of other stores")
+        if retire:
+            n_i = gen.conversion.k_i + gen.conversion.r_i
+            retire_stores(
+                stores, MANIFEST_NAME, [[shard_relpath(i) for i in range(n_i)]] * len(stores)
+            )
+        return ConvertReport(out, gen.conversion.describe(), method, 0, 0, 0, 0, resumed=True)
+    if any(out.resolve() == s.resolve() for s in stores):
+        raise ParameterError(f"out={out} must be a new folder, not one of the initial stores")
+    loaded = [load_initial(s) for s in stores]
+    if len({m.code for m, _, _ in loaded}) != 1:
+        raise ParameterError(
+            f"stores were written with different codes: {[m.code for m, _, _ in loaded]}"
+        )
+    if len({m.stripe_size for m, _, _ in loaded}) != 1:
+        raise ParameterError("stores have different stripe sizes; must be equal")
+    family, code = loaded[0][1], loaded[0][2]
+    c = family.conversion
+    if len(stores) != c.lambda_i:
+        raise ParameterError(
+            f"stores: {len(stores)} given, but {family.spec} converts lambda_I={c.lambda_i} "
+            f"codewords ({c.describe()})"
+        )
+    if to is not None and parse_rs(to, "to") != (c.k_f, c.r_f):
+        raise ParameterError(
+            f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f}"
+        )
+    gen = GeneralConversion(c, family.thetas)
+    plan = _reencode_plan(gen) if method == "reencode" else gen.plan()
+    size = loaded[0][0].stripe_size
+    members = [
+        Member(
+            file_name=m.file_name,
+            file_size=m.file_size,
+            sha256=m.sha256,
+            stripes=m.stripes,
+            source=str(s.resolve()),
+        )
+        for s, (m, _, _) in zip(stores, loaded, strict=True)
+    ]
+    stripes = max(m.stripes for m in members)
+    report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
+    clear_stale(out)
+    phases = Phases()
+    counter = CountingReader(phases)
+    inputs = BufferRing(len(plan.reads), size)
+    outputs = BufferRing(len(plan.writes), size)
+    with ExitStack() as stack:
+        stack.callback(counter.close)
+        readers = [
+            ShardReader(s, m, code, stack) for s, (m, _, _) in zip(stores, loaded, strict=True)
+        ]
+        for t, idx in plan.reads:
+            if not readers[t].usable(idx) and not allow_degraded:
+                raise IntegrityError(
+                    f"{stores[t]}: shard {idx} is {readers[t].states[idx]}; conversion refuses "
+                    "(repair the store first, or allow degraded conversion)"
+                )
+
+        def lengths(stripe: int) -> list[int]:
+            return [member_chunk(m, stripe, size, c.k_i) for m in members]
+
+        def regions(stripe: int) -> list[tuple[Path, int, int]]:
+            sizes = lengths(stripe)
+            return [
+                (stores[t] / loaded[t][0].shards[idx].path, stripe * size, sizes[t])
+                for t, idx in plan.reads
+                if sizes[t]
+            ]
+
+        def load(stripe: int) -> list[np.ndarray | None]:
+            counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
+            sizes = lengths(stripe)
+            fetched: list[np.ndarray | None] = []
+            for (t, idx), buf in zip(plan.reads, inputs.get(stripe, max(sizes)), strict=True):
+                buf[sizes[t] :] = 0
+                entry = loaded[t][0].shards[idx]
+                chunk = buf[: sizes[t]]
+                good = not sizes[t] or (
+                    readers[t].usable(idx)
+                    and counter.read_into(stores[t] / entry.path, stripe * size, chunk)
+                    and crc_ok(phases, chunk, entry.crc32[stripe])
+                )
+                fetched.append(buf if good else None)
+            return fetched
+
+        def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
+            width = max(lengths(stripe))
+            for col, (t, idx) in enumerate(plan.reads):
+                if fetched[col] is None:
+                    if not allow_degraded:
+                        raise IntegrityError(
+                            f"{stores[t]}: stripe {stripe} of shard {idx} fails its checksum; "
+                            "conversion refuses (repair first, or allow degraded conversion)"
+                        )
+                    chunk = readers[t].rebuild(stripe, [idx], {})[idx]
+                    fetched[col] = np.pad(chunk, (0, width - chunk.size))
+                    report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
+            with phases.timed("compute"):
+                return gf256.matmul(plan.matrix, fetched, out=outputs.get(stripe, width))
+
+        handles = [
+            stack.enter_context(atomic_open(out / shard_relpath(c.lcm + row)))
+            for row in range(len(plan.writes))
+        ]
+        writer = ParityWriter(handles, 1, phases)
+        run_stripes(stripes, load, compute, writer, progress, pipeline)
+        with phases.timed("fsync"):
+            stack.close()
+    report.bytes_read = counter.bytes_read + sum(r.bytes_read for r in readers)
+    report.bytes_written = writer.bytes_written
+    shards = []
+    with phases.timed("link"):
+        for t, (manifest, _, _) in enumerate(loaded):
+            for i in range(c.k_i):
+                rel = shard_relpath(t * c.k_i + i)
+                report.bytes_relocated += link(stores[t] / manifest.shards[i].path, out / rel)
+                shards.append(
+                    ShardEntry(index=len(shards), path=rel, crc32=manifest.shards[i].crc32)
+                )
+    for row in range(len(plan.writes)):
+        rel = shard_relpath(c.lcm + row)
+        shards.append(ShardEntry(index=len(shards), path=rel, crc32=writer.crc32[row]))
+    result = GeneralManifest(
+        format=GENERAL_FORMAT,
+        code=family.spec,
+        stripe_size=size,
+        stripes=stripes,
+        members=members,
+        shards=shards,
+        bytes_read=report.bytes_read,
+        bytes_written=report.bytes_written,
+    )
+    with phases.timed("manifest"):
+        atomic_write_bytes(out / GENERAL_NAME, result.model_dump_json(indent=1).encode())
+    if retire:
+        retire_stores(stores, MANIFEST_NAME, [[e.path for e in m.shards] for m, _, _ in loaded])
+    report.phases = phases.seconds
+    return report
+
+
+def decode_general(store: Path, out_dir: Path) -> list[Path]:
+    """Recover every member file; each final codeword decodes from any k_F of its n_F shards."""
+    store, out_dir = Path(store), Path(out_dir)
+    manifest, gen = load_general(store)
+    c, final, size = gen.conversion, gen.final_code(), manifest.stripe_size
+    targets = [out_dir / m.file_name for m in manifest.members]
+    if len(set(targets)) != len(targets):
+        targets = [out_dir / f"{t}-{m.file_name}" for t, m in enumerate(manifest.members)]
+
+    def chunk(index: int, stripe: int, length: int) -> np.ndarray | None:
+        entry = manifest.shards[index]
+        if not length:
+            return np.zeros(0, np.uint8)
+        return read_chunk(store / entry.path, stripe * size, length, entry.crc32[stripe])
+
+    with ExitStack() as stack:
+        outs = [stack.enter_context(atomic_open(t)) for t in targets]
+        digests = [hashlib.sha256() for _ in targets]
+        remaining = [m.file_size for m in manifest.members]
+        for stripe in range(manifest.stripes):
+            sizes = [member_chunk(m, stripe, size, c.k_i) for m in manifest.members]
+            width = max(sizes)
+            data: dict[tuple[int, int], np.ndarray] = {}
+            for u, layout in enumerate(gen.layout):
+                shards = [chunk(t * c.k_i + i, stripe, sizes[t]) for t, i in layout]
+                shards = [None if s is None else np.pad(s, (0, width - s.size)) for s in shards]
+                shards += [chunk(c.lcm + u * c.r_f + j, stripe, width) for j in range(c.r_f)]
+                if any(s is None for s in shards[: c.k_f]):
+                    try:
+                        shards = final.reconstruct_data(shards)
+                    except DecodeError as exc:
+                        raise DecodeError(
+                            f"{store}: stripe {stripe}, codeword {u}: {exc}"
+                        ) from None
+                for (t, i), s in zip(layout, shards[: c.k_f], strict=False):
+                    data[t, i] = s[: sizes[t]]
+            for t in range(c.lambda_i):
+                if sizes[t]:
+                    part = np.concatenate([data[t, i] for i in range(c.k_i)])[: remaining[t]]
+                    digests[t].update(part)
+                    outs[t].write(part)
+                    remaining[t] -= part.size
+        for member, digest in zip(manifest.members, digests, strict=True):
+            if digest.hexdigest() != member.sha256:
+                raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")
+    return targets

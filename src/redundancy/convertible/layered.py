@@ -1,0 +1,352 @@
+"""Stores of vector (sub-packetized) convertible codes: LRC global merge and piggyback merge.
+
+A layered store holds one shard file per node (``node-XXX/shard-XXX.bin``) and ``layered.json``.
+Every shard chunk of a stripe is split into alpha equal layers stored one after the other, and each
+layer carries its own CRC-32, so a conversion that reads one layer of a shard verifies exactly what
+it read. Chunks are multiples of alpha bytes (the last stripe's data is zero-padded to one).
+
+``LayeredFamily`` is what stores need to know of a vector-code merge, whichever construction it
+comes from: both generators, the symbols conversion reads and the matrix applied to them, the
+matrix the re-encode anchor applies to all data, which initial nodes the final codeword keeps
+(hard links) and which final nodes are new. Specs: ``lrc-cvt:k,g,r,l:K_F,G_F,r,l`` (LRC global
+merge, ``convertible.lrc``) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convertible.piggyback``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from redundancy import gf256
+from redundancy.convertible.bounds import Conversion
+from redundancy.convertible.lrc import LRCGlobalMerge
+from redundancy.convertible.piggyback import PiggybackMerge
+from redundancy.convertible.spec import parse_lrc_spec, parse_rs
+from redundancy.convertible.stores import Member
+from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc_ok
+from redundancy.erasure.manifest import MANIFEST_NAME, stripe_count
+from redundancy.erasure.store import shard_relpath
+from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
+from redundancy.storage_io import atomic_open, atomic_write_bytes
+
+LAYERED_FORMAT = "redundancy-convertible-layered/1"
+LAYERED_NAME = "layered.json"
+Symbol = tuple[int, int, int]  # (codeword, node, layer)
+_PB_SPEC = re.compile(r"^pb-cvt:(\d+),(\d+):(\d+),(\d+)$")
+
+
+@dataclass(frozen=True)
+class LayeredFamily:
+    """A vector-code merge of lam initial codewords into one, as the stores see it."""
+
+    spec: str
+    final_spec: str  # what ``--to`` must say: lrc:K_F,G_F,r,l or rs:K_F,R_F
+    alpha: int
+    lam: int
+    k_i: int
+    n_i: int
+    k_f: int
+    n_f: int
+    initial_generator: np.ndarray  # (n_I alpha) x (k_I alpha), row node*alpha + layer
+    final_generator: np.ndarray  # (n_F alpha) x (k_F alpha)
+    reads: tuple[Symbol, ...]
+    matrix: np.ndarray  # new final symbols = matrix . read symbols
+    reencode_matrix: np.ndarray  # new final symbols = reencode_matrix . all data symbols
+    kept: tuple[tuple[int, int, int], ...]  # (codeword, initial node, final node): hard links
+    new_nodes: tuple[int, ...]  # final nodes the conversion writes
+
+    @property
+    def units(self) -> Fraction:
+        """Shard units the conversion reads."""
+        return Fraction(len(self.reads), self.alpha)
+
+
+def _from_lrc(spec: str, code: LRCGlobalMerge) -> LayeredFamily:
+    m, lay, fin = code.merge, code.initial, code.final
+    kept = []
+    for t in range(m.lam):
+        kept += [(t, i, t * lay.k + i) for i in range(lay.k)]
+        locals_ = lay.l * lay.groups
+        kept += [(t, lay.k + j, fin.k + t * locals_ + j) for j in range(locals_)]
+    first_global = fin.k + fin.l * fin.groups
+    return LayeredFamily(
+        spec=spec,
+        final_spec=f"lrc:{fin.k},{m.g_f},{m.r},{m.l}",
+        alpha=code.alpha,
+        lam=m.lam,
+        k_i=lay.k,
+        n_i=lay.n,
+        k_f=fin.k,
+        n_f=fin.n,
+        initial_generator=code.initial_generator,
+        final_generator=code.final_generator,
+        reads=code.reads,
+        matrix=code.matrix,
+        reencode_matrix=code.final_globals,
+        kept=tuple(kept),
+        new_nodes=tuple(range(first_global, fin.n)),
+    )
+
+
+def _from_piggyback(spec: str, code: PiggybackMerge) -> LayeredFamily:
+    c = code.conversion
+    kept = [(t, i, t * c.k_i + i) for t in range(c.lambda_i) for i in range(c.k_i)]
+    return LayeredFamily(
+        spec=spec,
+        final_spec=f"rs:{c.k_f},{c.r_f}",
+        alpha=code.alpha,
+        lam=c.lambda_i,
+        k_i=c.k_i,
+        n_i=c.k_i + c.r_i,
+        k_f=c.k_f,
+        n_f=c.k_f + c.r_f,
+        initial_generator=code.initial_generator,
+        final_generator=code.final_generator,
+        reads=code.reads,
+        matrix=code.matrix,
+        reencode_matrix=code.targets(),
+        kept=tuple(kept),
+        new_nodes=tuple(range(c.k_f, c.k_f + c.r_f)),
+    )
+
+
+@cache
+def layered_family(spec: str) -> LayeredFamily:
+    """Build (and verify) the family a layered store's spec names; searched once per process."""
+    spec = spec.strip()
+    if spec.startswith("lrc-cvt:"):
+        return _from_lrc(spec, LRCGlobalMerge.build(parse_lrc_spec(spec)))
+    match = _PB_SPEC.match(spec)
+    if not match:
+        raise ParameterError(
+            f"code spec {spec!r}: expected lrc-cvt:k,g,r,l:K_F,G_F,r,l or pb-cvt:K_I,R_I:K_F,R_F"
+        )
+    k_i, r_i, k_f, r_f = (int(g) for g in match.groups())
+    code = PiggybackMerge.build(Conversion(k_i, r_i, k_f, r_f))
+    if not code.verify_mds():
+        raise ParameterError(f"{spec}: the piggybacked initial code is not MDS")
+    return _from_piggyback(spec, code)
+
+
+def piggyback_spec(initial: str, final: str) -> str:
+    """``rs:6,1`` + ``rs:12,2`` -> ``pb-cvt:6,1:12,2`` (validated by building the family)."""
+    k_i, r_i = parse_rs(initial, "code")
+    k_f, r_f = parse_rs(final, "to")
+    spec = f"pb-cvt:{k_i},{r_i}:{k_f},{r_f}"
+    layered_family(spec)
+    return spec
+
+
+class LayeredShard(BaseModel):
+    """One shard file and a CRC-32 per stripe per layer."""
+
+    index: int = Field(ge=0, le=255)
+    path: str = Field(min_length=1)
+    crc32: list[list[int]]
+
+
+class LayeredManifest(BaseModel):
+    """``layered.json``: an initial (one member) or final (lam members) store."""
+
+    format: str
+    code: str
+    stage: Literal["initial", "final"]
+    stripe_size: int = Field(gt=0)
+    stripes: int = Field(ge=0)
+    last_chunk: int = Field(ge=0)
+    members: list[Member]
+    shards: list[LayeredShard]
+    bytes_read: int = Field(default=0, ge=0)
+    bytes_written: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LayeredManifest:
+        if self.format != LAYERED_FORMAT:
+            raise ValueError(f"format {self.format!r} is not {LAYERED_FORMAT!r}")
+        if [s.index for s in self.shards] != list(range(len(self.shards))):
+            raise ValueError("shards must be listed in index order 0..n-1")
+        if any(len(s.crc32) != self.stripes for s in self.shards):
+            raise ValueError(f"every shard needs {self.stripes} checksum lists (one per stripe)")
+        return self
+
+    def chunk(self, stripe: int) -> int:
+        """Bytes of every shard in ``stripe``."""
+        return self.stripe_size if stripe < self.stripes - 1 else self.last_chunk
+
+    @property
+    def shard_size(self) -> int:
+        """Expected size of every shard file."""
+        return 0 if not self.stripes else (self.stripes - 1) * self.stripe_size + self.last_chunk
+
+    def generator(self, family: LayeredFamily) -> tuple[np.ndarray, int, int]:
+        """(generator, k, n) of this store's stage."""
+        if self.stage == "initial":
+            return family.initial_generator, family.k_i, family.n_i
+        return family.final_generator, family.k_f, family.n_f
+
+
+def is_layered_store(store: Path) -> bool:
+    """Does ``store`` hold a layered convertible store (initial or final)?"""
+    return (Path(store) / LAYERED_NAME).is_file()
+
+
+def load_layered(store: Path) -> tuple[LayeredManifest, LayeredFamily]:
+    """Manifest and family of a layered store, cross-checked."""
+    path = Path(store) / LAYERED_NAME
+    if not path.is_file():
+        raise IntegrityError(f"{path}: no layered manifest (is {store} a convertible store?)")
+    try:
+        manifest = LayeredManifest.model_validate(json.loads(path.read_bytes()))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise IntegrityError(f"{path}: invalid layered manifest ({exc})") from None
+    family = layered_family(manifest.code)
+    alpha, (_, _, n) = family.alpha, manifest.generator(family)
+    members = 1 if manifest.stage == "initial" else family.lam
+    if len(manifest.shards) != n or len(manifest.members) != members:
+        raise IntegrityError(f"{path}: shard or member count disagrees with {manifest.code}")
+    if manifest.stripe_size % alpha or manifest.last_chunk % alpha:
+        raise IntegrityError(f"{path}: chunk sizes must be multiples of alpha={alpha}")
+    if any(len(c) != alpha for s in manifest.shards for c in s.crc32):
+        raise IntegrityError(f"{path}: every stripe of a shard needs {alpha} layer checksums")
+    return manifest, family
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def encode_layered_store(
+    source: Path, store: Path, spec: str, stripe_size: int = 0
+) -> LayeredManifest:
+    """Encode ``source`` with the initial code of ``spec`` (stripe_size 0: about 1 MiB)."""
+    source, store = Path(source), Path(store)
+    family = layered_family(spec)
+    alpha, k, n = family.alpha, family.k_i, family.n_i
+    stripe_size = stripe_size or alpha * ((1 << 20) // alpha)
+    check_range("stripe_size", stripe_size, alpha, 1 << 30)
+    if stripe_size % alpha:
+        raise ParameterError(f"stripe_size={stripe_size} must be a multiple of alpha={alpha}")
+    if not source.is_file():
+        raise ParameterError(f"{source}: no such file")
+    if any((store / name).exists() for name in (LAYERED_NAME, MANIFEST_NAME, "convertible.json")):
+        raise ParameterError(f"{store} already holds a store; choose an empty folder")
+    size = source.stat().st_size
+    stripes = stripe_count(size, k, stripe_size)
+    last = 0
+    digest = hashlib.sha256()
+    with ExitStack() as stack, source.open("rb") as reader:
+        handles = [stack.enter_context(atomic_open(store / shard_relpath(i))) for i in range(n)]
+        writer = ParityWriter(handles, alpha, Phases())
+        remaining = size
+        for stripe in range(stripes):
+            take = min(remaining, k * stripe_size)
+            last = stripe_size if stripe < stripes - 1 else _round_up(-(-take // k), alpha)
+            data = np.zeros((k, last), dtype=np.uint8)
+            if reader.readinto(memoryview(data.reshape(-1))[:take]) != take:
+                raise ParameterError(f"{source}: file changed size while being encoded")
+            digest.update(memoryview(data.reshape(-1))[:take])
+            remaining -= take
+            coded = gf256.matmul(family.initial_generator, data.reshape(k * alpha, -1))
+            writer.write(list(coded.reshape(n, -1)))
+    member = Member(
+        file_name=source.name, file_size=size, sha256=digest.hexdigest(), stripes=stripes, source=""
+    )
+    manifest = LayeredManifest(
+        format=LAYERED_FORMAT,
+        code=family.spec,
+        stage="initial",
+        stripe_size=stripe_size,
+        stripes=stripes,
+        last_chunk=last,
+        members=[member],
+        shards=[
+            LayeredShard(index=i, path=shard_relpath(i), crc32=writer.crc32[i]) for i in range(n)
+        ],
+    )
+    atomic_write_bytes(store / LAYERED_NAME, manifest.model_dump_json(indent=1).encode())
+    return manifest
+
+
+def read_node(
+    counter: CountingReader, store: Path, manifest: LayeredManifest, node: int, stripe: int
+) -> tuple[np.ndarray, list[bool]]:
+    """One node's chunk of ``stripe`` as (alpha, L / alpha) layers, and which layers are good."""
+    alpha = len(manifest.shards[node].crc32[stripe])
+    buf = np.empty((alpha, manifest.chunk(stripe) // alpha), np.uint8)
+    entry = manifest.shards[node]
+    if not counter.read_into(store / entry.path, stripe * manifest.stripe_size, buf.reshape(-1)):
+        return buf, [False] * alpha
+    return buf, [crc_ok(counter.phases, buf[a], entry.crc32[stripe][a]) for a in range(alpha)]
+
+
+def solve(generator: np.ndarray, alpha: int, have: dict, want: list[int], where: str) -> np.ndarray:
+    """Rows ``want`` of the codeword from the good symbols in ``have`` {(node, layer): values}."""
+    rows = [node * alpha + a for node, a in have]
+    try:
+        matrix = gf256.left_solve(generator[want], generator[rows])
+    except DecodeError:
+        raise DecodeError(f"{where}: too few good shards left to rebuild the lost layers") from None
+    return gf256.matmul(matrix, list(have.values()))
+
+
+def _stripe_data(
+    counter: CountingReader,
+    store: Path,
+    manifest: LayeredManifest,
+    family: LayeredFamily,
+    stripe: int,
+) -> np.ndarray:
+    """All data shards of ``stripe`` (k, L); degraded decoding if some layer is lost."""
+    generator, k, n = manifest.generator(family)
+    alpha = family.alpha
+    have, lost = {}, False
+    for node in range(n):
+        if node >= k and not lost:
+            break
+        layers, good = read_node(counter, store, manifest, node, stripe)
+        lost |= not all(good)
+        have.update({(node, a): layers[a] for a in range(alpha) if good[a]})
+    if not lost:
+        return np.stack([np.concatenate([have[i, a] for a in range(alpha)]) for i in range(k)])
+    rows = solve(generator, alpha, have, list(range(k * alpha)), f"{store} stripe {stripe}")
+    return rows.reshape(k, -1)
+
+
+def decode_layered(store: Path, output: Path) -> list[Path]:
+    """Recover an initial store's file (into ``output``) or a final store's members (folder)."""
+    store, output = Path(store), Path(output)
+    manifest, family = load_layered(store)
+    if manifest.stage == "initial":
+        targets = [output]
+    else:
+        targets = [output / m.file_name for m in manifest.members]
+        if len(set(targets)) != len(targets):
+            targets = [output / f"{t}-{m.file_name}" for t, m in enumerate(manifest.members)]
+    counter = CountingReader(Phases())
+    k = family.k_i
+    with ExitStack() as stack:
+        stack.callback(counter.close)
+        outs = [stack.enter_context(atomic_open(t)) for t in targets]
+        digests = [hashlib.sha256() for _ in targets]
+        remaining = [m.file_size for m in manifest.members]
+        for stripe in range(manifest.stripes):
+            data = _stripe_data(counter, store, manifest, family, stripe)
+            for t in range(len(targets)):
+                part = data[t * k : (t + 1) * k].reshape(-1)[: remaining[t]]
+                digests[t].update(part)
+                outs[t].write(part)
+                remaining[t] -= part.size
+        for member, digest in zip(manifest.members, digests, strict=True):
+            if digest.hexdigest() != member.sha256:
+                raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")
+    return targets

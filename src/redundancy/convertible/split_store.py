@@ -1,0 +1,250 @@
+"""Split one stored [n_I, k_I] codeword into lambda [n_F, k_F] codewords (k_I = lambda k_F) on disk.
+
+Stable and access-optimal (``access.split_plan``): the data shards stay (hard links into the new
+folder), codeword u of the result is data shards u k_F .. (u + 1) k_F - 1 plus its r_F new
+parities, and only (lambda - 1) k_F data shards and r_F old parities are read (the last block's
+parities come from the old parities minus the other blocks). New parities are written under
+temporary names and ``split.json`` last, so a killed run leaves the initial store decodable and a
+re-run finishes. ``method="reencode"`` reads all k_I data shards instead (the anchor).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from redundancy import gf256
+from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
+from redundancy.convertible.spec import parse_rs, parse_spec
+from redundancy.convertible.stores import Member, load_initial, member_chunk, read_chunk
+from redundancy.convertible.stripe_io import (
+    BufferRing,
+    ConvertReport,
+    CountingReader,
+    ParityWriter,
+    Phases,
+    clear_stale,
+    crc_ok,
+    link,
+    retire_stores,
+    run_stripes,
+)
+from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
+from redundancy.erasure.store import ShardReader, shard_relpath
+from redundancy.errors import DecodeError, IntegrityError, ParameterError
+from redundancy.storage_io import atomic_open, atomic_write_bytes
+
+SPLIT_FORMAT = "redundancy-convertible-split/1"
+SPLIT_NAME = "split.json"
+
+
+class SplitManifest(BaseModel):
+    """``split.json``: the family, the original file, and k_I data + lambda r_F parity shards."""
+
+    format: str
+    code: str
+    stripe_size: int = Field(gt=0)
+    member: Member
+    shards: list[ShardEntry]
+    bytes_read: int = Field(ge=0)
+    bytes_written: int = Field(ge=0)
+
+
+def is_split_store(store: Path) -> bool:
+    """Does ``store`` hold the result of a split?"""
+    return (Path(store) / SPLIT_NAME).is_file()
+
+
+def load_split(store: Path) -> tuple[SplitManifest, ConvertibleFamily]:
+    """Read and cross-check ``split.json``."""
+    path = Path(store) / SPLIT_NAME
+    try:
+        manifest = SplitManifest.model_validate(json.loads(path.read_bytes()))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise IntegrityError(f"{path}: invalid split manifest ({exc})") from None
+    family = parse_spec(manifest.code)
+    c = family.conversion
+    if manifest.format != SPLIT_FORMAT or len(manifest.shards) != c.k_i + c.lambda_f * c.r_f:
+        raise IntegrityError(f"{path}: format or shard count disagrees with {manifest.code}")
+    return manifest, family
+
+
+def _reencode_plan(family: ConvertibleFamily) -> ConversionPlan:
+    """The anchor: every data shard read, each final codeword's parities encoded from its data."""
+    c = family.conversion
+    parity = family.final_code().parity_matrix
+    reads = tuple((0, i) for i in range(c.k_i))
+    writes = tuple((u, j) for u in range(c.lambda_f) for j in range(c.r_f))
+    matrix = np.zeros((len(writes), c.k_i), dtype=np.uint8)
+    for row, (u, j) in enumerate(writes):
+        matrix[row, u * c.k_f : (u + 1) * c.k_f] = parity[j]
+    return ConversionPlan(reads, writes, matrix)
+
+
+def convert_split(
+    store: Path,
+    out: Path,
+    to: str | None = None,
+    method: str = "optimal",
+    allow_degraded: bool = False,
+    retire: bool = False,
+    progress: Callable[[int], None] | None = None,
+    pipeline: bool = True,
+) -> ConvertReport:
+    """Split the initial store ``store`` into lambda final codewords in the new folder ``out``."""
+    store, out = Path(store), Path(out)
+    if is_split_store(out):
+        done, family = load_split(out)
+        if done.member.source != str(store.resolve()):
+            raise ParameterError(f"{out} already holds the split of another store")
+        if retire:
+            n_i = family.conversion.k_i + family.conversion.r_i
+            retire_stores([store], MANIFEST_NAME, [[shard_relpath(i) for i in range(n_i)]])
+        return ConvertReport(out, family.conversion.describe(), method, 0, 0, 0, 0, resumed=True)
+    manifest, family, code = load_initial(store)
+    c = family.conversion
+    if out.resolve() == store.resolve():
+        raise ParameterError(f"out={out} must be a new folder, not the initial store")
+    if to is not None and parse_rs(to, "to") != (c.k_f, c.r_f):
+        raise ParameterError(
+            f"to={to!r} does not match the store's family: its final code is rs:{c.k_f},{c.r_f}"
+        )
+    plan = _reencode_plan(family) if method == "reencode" else split_plan(family)
+    report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
+    size = manifest.stripe_size
+    clear_stale(out)
+    phases = Phases()
+    counter = CountingReader(phases)
+    inputs = BufferRing(len(plan.reads), size)
+    outputs = BufferRing(len(plan.writes), size)
+    with ExitStack() as stack:
+        stack.callback(counter.close)
+        reader = ShardReader(store, manifest, code, stack)
+        for _, idx in plan.reads:
+            if not reader.usable(idx) and not allow_degraded:
+                raise IntegrityError(
+                    f"{store}: shard {idx} is {reader.states[idx]}; conversion refuses "
+                    "(repair the store first, or allow degraded conversion)"
+                )
+
+        def regions(stripe: int) -> list[tuple[Path, int, int]]:
+            if stripe >= manifest.stripes:
+                return []
+            length = manifest.chunk_length(stripe, c.k_i)
+            return [(store / manifest.shards[i].path, stripe * size, length) for _, i in plan.reads]
+
+        def load(stripe: int) -> list[np.ndarray | None]:
+            counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
+            block = inputs.get(stripe, manifest.chunk_length(stripe, c.k_i))
+            fetched: list[np.ndarray | None] = []
+            for (_, idx), buf in zip(plan.reads, block, strict=True):
+                entry = manifest.shards[idx]
+                good = (
+                    reader.usable(idx)
+                    and counter.read_into(store / entry.path, stripe * size, buf)
+                    and crc_ok(phases, buf, entry.crc32[stripe])
+                )
+                fetched.append(buf if good else None)
+            return fetched
+
+        def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
+            for col, (_, idx) in enumerate(plan.reads):
+                if fetched[col] is None:
+                    if not allow_degraded:
+                        raise IntegrityError(
+                            f"{store}: stripe {stripe} of shard {idx} fails its checksum; "
+                            "conversion refuses (repair first, or allow degraded conversion)"
+                        )
+                    fetched[col] = reader.rebuild(stripe, [idx], {})[idx]
+                    report.degraded.append(f"{store} shard {idx} stripe {stripe}")
+            with phases.timed("compute"):
+                return gf256.matmul(plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size))
+
+        handles = [
+            stack.enter_context(atomic_open(out / shard_relpath(c.k_i + u * c.r_f + j)))
+            for u, j in plan.writes
+        ]
+        writer = ParityWriter(handles, 1, phases)
+        run_stripes(manifest.stripes, load, compute, writer, progress, pipeline)
+        with phases.timed("fsync"):
+            stack.close()
+    report.bytes_read = counter.bytes_read + reader.bytes_read
+    report.bytes_written = writer.bytes_written
+    shards = []
+    with phases.timed("link"):
+        for i in range(c.k_i):
+            entry = manifest.shards[i]
+            report.bytes_relocated += link(store / entry.path, out / shard_relpath(i))
+            shards.append(ShardEntry(index=i, path=shard_relpath(i), crc32=entry.crc32))
+    for row in range(len(plan.writes)):
+        index = c.k_i + row
+        shards.append(ShardEntry(index=index, path=shard_relpath(index), crc32=writer.crc32[row]))
+    member = Member(
+        file_name=manifest.file_name,
+        file_size=manifest.file_size,
+        sha256=manifest.sha256,
+        stripes=manifest.stripes,
+        source=str(store.resolve()),
+    )
+    result = SplitManifest(
+        format=SPLIT_FORMAT,
+        code=family.spec,
+        stripe_size=size,
+        member=member,
+        shards=shards,
+        bytes_read=report.bytes_read,
+        bytes_written=report.bytes_written,
+    )
+    with phases.timed("manifest"):
+        atomic_write_bytes(out / SPLIT_NAME, result.model_dump_json(indent=1).encode())
+    if retire:
+        retire_stores([store], MANIFEST_NAME, [[e.path for e in manifest.shards]])
+    report.phases = phases.seconds
+    return report
+
+
+def decode_split(store: Path, output: Path) -> list[Path]:
+    """Recover the original file; each final codeword decodes from any k_F of its n_F shards."""
+    store, output = Path(store), Path(output)
+    manifest, family = load_split(store)
+    c, final = family.conversion, family.final_code()
+    member, size = manifest.member, manifest.stripe_size
+    digest = hashlib.sha256()
+    with atomic_open(output) as out:
+        remaining = member.file_size
+        for stripe in range(member.stripes):
+            length = member_chunk(member, stripe, size, c.k_i)
+            data = []
+            for u in range(c.lambda_f):
+                nodes = list(range(u * c.k_f, (u + 1) * c.k_f))
+                nodes += [c.k_i + u * c.r_f + j for j in range(c.r_f)]
+                chunks = [
+                    read_chunk(
+                        store / manifest.shards[i].path,
+                        stripe * size,
+                        length,
+                        manifest.shards[i].crc32[stripe],
+                    )
+                    for i in nodes
+                ]
+                if any(chunk is None for chunk in chunks[: c.k_f]):
+                    try:
+                        chunks = final.reconstruct_data(chunks)
+                    except DecodeError as exc:
+                        raise DecodeError(
+                            f"{store}: stripe {stripe}, codeword {u}: {exc}"
+                        ) from None
+                data += chunks[: c.k_f]
+            part = np.concatenate(data)[: min(remaining, c.k_i * length)]
+            digest.update(part)
+            out.write(part)
+            remaining -= part.size
+        if digest.hexdigest() != member.sha256:
+            raise DecodeError(f"{store}: decoded file fails its SHA-256")
+    return [output]
