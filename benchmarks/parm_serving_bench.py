@@ -1,14 +1,18 @@
-"""Benchmark: coded serving vs hedged replicas, each at its tuned setting, at equal resources.
+"""Benchmark: coded serving vs hedged and plain replicas at equal resources, on the same rules.
 
-12 instances (8 deployed-model + 4 redundant for k = 2), two load levels, two fault modes, 20k
-queries per run on the deterministic simulated backend (real model outputs from a Base-MLP on 8x8
-digits). Fault modes: ``iid`` (2% of requests delayed by 20 ms x Pareto(1.5)) and ``hog`` (slow
-periods: each instance runs 5x slower for exponential(200 ms) stretches every exponential(4 s)).
-Both tunables are swept on the same seeds: equal-resources' hedge timeout, and ParM's hold time
-for decoded answers (``approx_after_ms``) and partial-group timeout. Hedges and parity queries
-occupy instances (FIFO queues), so their load is paid for. Per cell the script prints every
-setting, then each strategy at its best setting and at a matched median (both restricted to
-settings with median <= 1.05 x the larger of the two strategies' lowest medians).
+12 instances (8 deployed-model + 4 redundant for k = 2, or 12 replicas), two load levels, three
+fault modes, 20k queries per run on the deterministic simulated backend (real model outputs from
+a Base-MLP on 8x8 digits). Every cell runs under four policy variants applied to all strategies
+alike: primary routing round-robin or least-outstanding, and cancellation of queued useless work
+off or on. Fault modes: ``iid`` (2% of requests delayed by 20 ms x Pareto(1.5)), ``hog`` (slow
+periods: each instance runs 5x slower for exponential(200 ms) stretches every exponential(4 s))
+and ``hog-rare`` (the same slow periods every exponential(20 s): a sensitivity point). Swept
+tunables: equal-resources' hedge timeout (5 ms, below the 10 ms service time, is allowed and its
+load is charged) and ParM's hold time for decoded answers and partial-group timeout. Hedges,
+parity and backup queries occupy instance queues. Per cell and variant the script prints every
+setting, then hedged vs ParM and plain replicas (``none``, the paper's equal-resources baseline)
+vs ParM at a matched median (settings with median <= 1.05 x the larger of the two strategies'
+lowest medians).
 
     .venv/bin/python benchmarks/parm_serving_bench.py
     .venv/bin/python benchmarks/parm_serving_bench.py --queries 5000 --realtime ray
@@ -17,15 +21,19 @@ settings with median <= 1.05 x the larger of the two strategies' lowest medians)
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 from contextlib import nullcontext
 
 import torch
 
 from redundancy.coded_inference.serving import (
     STRATEGIES,
+    FaultConfig,
     LatencyConfig,
     ServingConfig,
     ServingReport,
+    Slowdown,
     markdown,
     quick_models,
     simulate,
@@ -34,19 +42,22 @@ from redundancy.coded_inference.serving import (
 from redundancy.coded_inference.serving.ray_backend import ray_session
 from redundancy.coded_inference.serving.realtime import serve_realtime
 
+_HOG = dict(slow_prob=0.0, hog_factor=5.0, hog_ms=200.0)
 MODES = {
     "iid": LatencyConfig(),
-    "hog": LatencyConfig(slow_prob=0.0, hog_factor=5.0, hog_ms=200.0, hog_gap_ms=4_000.0),
+    "hog": LatencyConfig(**_HOG, hog_gap_ms=4_000.0),
+    "hog-rare": LatencyConfig(**_HOG, hog_gap_ms=20_000.0),
 }
-HEDGE_MS = (10.0, 12.0, 15.0, 20.0, 30.0)
-APPROX_MS = (0.0, 10.0, 12.0, 15.0)
+VARIANTS = list(itertools.product(("round-robin", "least-outstanding"), (False, True)))
+HEDGE_MS = (5.0, 10.0, 12.0, 15.0, 20.0, 30.0)
+APPROX_MS = (0.0, 12.0)
 GROUP_MS = (5.0, 20.0)
 
 Run = tuple[str, ServingReport]
 
 
 def _settings() -> list[tuple[str, str, dict]]:
-    """(strategy, setting label, config update) for every run of one cell."""
+    """(strategy, setting label, config update) for every run of one cell and variant."""
     out = [("none", "-", {}), ("cheap-backup", "approx 12", {})]
     out += [("equal-resources", f"hedge {h:g}", {"hedge_after_ms": h}) for h in HEDGE_MS]
     out += [
@@ -57,10 +68,14 @@ def _settings() -> list[tuple[str, str, dict]]:
     return out
 
 
-def _row(mode: str, rate: float, strategy: str, setting: str, r: ServingReport) -> str:
+def _variant(routing: str, cancel: bool) -> str:
+    return f"{'LO' if routing == 'least-outstanding' else 'RR'}{'+cancel' if cancel else ''}"
+
+
+def _row(cell: str, strategy: str, setting: str, r: ServingReport) -> str:
     acc = "-" if r.reconstructed == 0 else f"{100 * r.approx_accuracy:.1f}%"
     return (
-        f"| {mode} | {rate:g} | {strategy} | {setting} | {r.median_ms:.2f} | {r.p99_ms:.1f} "
+        f"| {cell} | {strategy} | {setting} | {r.median_ms:.2f} | {r.p99_ms:.1f} "
         f"| {r.p999_ms:.1f} | {r.tail_gap_ms:.1f} | {100 * r.reconstructed:.1f}% | {acc} |"
     )
 
@@ -70,77 +85,129 @@ def _best(runs: list[Run], cap: float = float("inf")) -> Run:
     return min((run for run in runs if run[1].median_ms <= cap), key=lambda run: run[1].tail_gap_ms)
 
 
-def compare(hedged: list[Run], parm: list[Run]) -> str:
-    """Hedged vs ParM at each one's best setting and at a matched median."""
-    lines = []
-    cap = 1.05 * max(min(r.median_ms for _, r in runs) for runs in (hedged, parm))
-    for label, limit in (("best setting", float("inf")), (f"median <= {cap:.2f} ms", cap)):
-        (hs, h), (ps, p) = _best(hedged, limit), _best(parm, limit)
-        lines.append(
-            f"- {label}: hedged ({hs}) gap {h.tail_gap_ms:.1f} ms, median {h.median_ms:.2f}; "
-            f"ParM ({ps}) gap {p.tail_gap_ms:.1f} ms, median {p.median_ms:.2f}; "
-            f"hedged / ParM = {h.tail_gap_ms / p.tail_gap_ms:.2f}x (paper: up to 3.5x)"
+def matched(baseline: list[Run], parm: list[Run]) -> tuple[Run, Run, float]:
+    """Baseline and ParM at their smallest gaps among settings with a matched median, and the
+    ratio baseline gap / ParM gap (> 1: ParM's tail is tighter)."""
+    cap = 1.05 * max(min(r.median_ms for _, r in runs) for runs in (baseline, parm))
+    b, p = _best(baseline, cap), _best(parm, cap)
+    return b, p, b[1].tail_gap_ms / p[1].tail_gap_ms
+
+
+def summary_row(cell: str, runs: dict[str, list[Run]]) -> str:
+    """One line of the summary table: hedged and plain replicas vs ParM at matched medians."""
+    (hs, h), (ps, p), ratio = matched(runs["equal-resources"], runs["parm"])
+    (_, n), (ps2, p2), ratio_none = matched(runs["none"], runs["parm"])
+    approx = f"{100 * p.reconstructed:.0f}% approx."
+    return (
+        f"| {cell} | {h.tail_gap_ms:.1f} ({hs}, med {h.median_ms:.2f}) "
+        f"| {p.tail_gap_ms:.1f} ({ps}, med {p.median_ms:.2f}, {approx}) | **{ratio:.2f}x** "
+        f"| {n.tail_gap_ms:.1f} (med {n.median_ms:.2f}) | {p2.tail_gap_ms:.1f} ({ps2}) "
+        f"| **{ratio_none:.2f}x** |"
+    )
+
+
+def realtime_run(args: argparse.Namespace, models, data) -> None:
+    """A short real-time run of every strategy (threads or Ray actors) with the policies on."""
+    config = ServingConfig(
+        queries=args.realtime_queries,
+        rate_qps=args.realtime_rate,
+        seed=args.seed,
+        routing="least-outstanding",
+        cancel=True,
+        latency=MODES["hog"],
+    )
+    reports = []
+    with ray_session() if args.realtime == "ray" else nullcontext():
+        for strategy in STRATEGIES:
+            run = serve_realtime(
+                config.model_copy(update={"strategy": strategy}),
+                models,
+                data.x_test,
+                backend=args.realtime,
+                max_seconds=60,
+            )
+            reports.append(summarize(run, models.code.deployed, data.y_test))
+    title = (
+        f"## real time ({args.realtime}), {config.total_instances} instances, hog faults, "
+        f"least-outstanding + cancel, {config.rate_qps:g} qps, {config.queries} queries"
+    )
+    print(markdown(reports, title))
+    if args.cpu_hog:
+        hogged = config.model_copy(
+            update={
+                "strategy": "none",
+                "rate_qps": 40.0,
+                "queries": 400,
+                "latency": LatencyConfig(slow_prob=0.0),
+                "background": "cpu-hog",
+                "faults": FaultConfig(
+                    slowdowns=(Slowdown(instance=0, start_ms=0.0, end_ms=60_000.0, factor=2),)
+                ),
+            }
         )
-    return "\n".join(lines)
+        quiet = hogged.model_copy(update={"background": "modelled", "faults": FaultConfig()})
+        rows = []
+        with ray_session() if args.realtime == "ray" else nullcontext():
+            for label, cfg in (("no hog", quiet), ("busy-loop hog on instance 0", hogged)):
+                run = serve_realtime(cfg, models, data.x_test, backend=args.realtime)
+                report = summarize(run, models.code.deployed, data.y_test)
+                rows.append(dataclasses.replace(report, strategy=label))
+        print(markdown(rows, "## real CPU hog (service time burnt as CPU work), none strategy"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--rates", type=float, nargs="+", default=[300.0, 500.0])
-    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=sorted(MODES))
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--realtime", choices=["none", "threads", "ray"], default="none")
     parser.add_argument("--realtime-queries", type=int, default=1_000)
+    parser.add_argument("--realtime-rate", type=float, default=300.0)
+    parser.add_argument("--cpu-hog", action="store_true", help="Also a real busy-loop hog run.")
+    parser.add_argument("--skip-sim", action="store_true", help="Only the real-time run.")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     models, data = quick_models(k=2)
+    if not args.skip_sim:
+        simulated(args, models, data)
+    if args.realtime != "none":
+        realtime_run(args, models, data)
+
+
+def simulated(args: argparse.Namespace, models, data) -> None:
+    """The simulated sweep: every setting's row, then the matched-median summary table."""
     base = ServingConfig(queries=args.queries, seed=args.seed)
     print(f"# Coded serving, {base.total_instances} instances, k=2, {args.queries} queries\n")
-    print(
-        "| fault | qps | strategy | setting | median | p99 | p99.9 | gap | approx. | approx. acc |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| cell | strategy | setting | median | p99 | p99.9 | gap | approx. | approx. acc |")
+    print("|---|---|---|---|---|---|---|---|---|")
     summaries = []
-    for mode in args.modes:
-        for rate in args.rates:
-            runs: dict[str, list[Run]] = {s: [] for s in STRATEGIES}
-            for strategy, setting, update in _settings():
-                config = base.model_copy(
-                    update={
-                        "strategy": strategy,
-                        "rate_qps": rate,
-                        "latency": MODES[mode],
-                        **update,
-                    }
-                )
-                report = summarize(
-                    simulate(config, models, data.x_test), models.code.deployed, data.y_test
-                )
-                runs[strategy].append((setting, report))
-                print(_row(mode, rate, strategy, setting, report), flush=True)
-            summaries.append(
-                f"{mode}, {rate:g} qps:\n" + compare(runs["equal-resources"], runs["parm"])
+    for mode, rate, (routing, cancel) in itertools.product(args.modes, args.rates, VARIANTS):
+        cell = f"{mode}, {rate:g}, {_variant(routing, cancel)}"
+        runs: dict[str, list[Run]] = {s: [] for s in STRATEGIES}
+        for strategy, setting, update in _settings():
+            config = base.model_copy(
+                update={
+                    "strategy": strategy,
+                    "rate_qps": rate,
+                    "latency": MODES[mode],
+                    "routing": routing,
+                    "cancel": cancel,
+                    **update,
+                }
             )
-    print("\n" + "\n".join(summaries))
-    if args.realtime != "none":
-        config = base.model_copy(
-            update={"queries": args.realtime_queries, "rate_qps": min(args.rates)}
-        )
-        reports = []
-        with ray_session() if args.realtime == "ray" else nullcontext():
-            for strategy in STRATEGIES:
-                run = serve_realtime(
-                    config.model_copy(update={"strategy": strategy}),
-                    models,
-                    data.x_test,
-                    backend=args.realtime,
-                    max_seconds=60,
-                )
-                reports.append(summarize(run, models.code.deployed, data.y_test))
-        title = f"## real time ({args.realtime}), {config.rate_qps:g} qps, {config.queries} queries"
-        print(markdown(reports, title))
+            report = summarize(
+                simulate(config, models, data.x_test), models.code.deployed, data.y_test
+            )
+            runs[strategy].append((setting, report))
+            print(_row(cell, strategy, setting, report), flush=True)
+        summaries.append(summary_row(cell, runs))
+    print(
+        "\n| fault, qps, policy | hedged gap (setting) | ParM gap (setting) "
+        "| hedged / ParM | none gap | ParM gap | none / ParM |\n|---|---|---|---|---|---|---|"
+    )
+    print("\n".join(summaries))
 
 
 if __name__ == "__main__":

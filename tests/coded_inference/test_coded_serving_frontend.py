@@ -61,7 +61,14 @@ def test_no_slowdowns_every_answer_is_the_deployed_models_own(strategy):
 def test_stopped_instance_queries_are_decoded_exactly_once_with_the_right_value():
     models, x = linear_models(), queries()
     faults = FaultConfig(crashes=(Crash(instance=3, at_ms=0.0),))
-    config = ServingConfig(strategy="parm", queries=64, rate_qps=100, latency=QUIET, faults=faults)
+    config = ServingConfig(
+        strategy="parm",
+        queries=64,
+        rate_qps=100,
+        latency=QUIET,
+        faults=faults,
+        routing="round-robin",
+    )
     result = simulate(config, models, x)
     ids = [a.query_id for a in result.answers]
     assert sorted(ids) == list(range(64)) and len(set(ids)) == len(ids)
@@ -77,7 +84,9 @@ def test_stopped_instance_queries_are_decoded_exactly_once_with_the_right_value(
 def test_a_straggler_is_answered_by_decoding_before_its_own_output():
     models, x = linear_models(), queries(16)
     slow = FaultConfig(slowdowns=(Slowdown(instance=0, start_ms=0, end_ms=1e6, factor=50),))
-    config = ServingConfig(strategy="parm", queries=16, rate_qps=50, latency=QUIET, faults=slow)
+    config = ServingConfig(
+        strategy="parm", queries=16, rate_qps=50, latency=QUIET, faults=slow, routing="round-robin"
+    )
     result = simulate(config, models, x)
     by_id = {a.query_id: a for a in result.answers}
     assert len(by_id) == len(result.answers) == 16
@@ -91,7 +100,7 @@ def test_a_straggler_is_answered_by_decoding_before_its_own_output():
 def test_without_redundancy_a_stopped_instance_loses_queries_and_hedging_recovers_them():
     models, x = linear_models(), queries()
     faults = FaultConfig(crashes=(Crash(instance=3, at_ms=0.0),))
-    base = dict(queries=64, rate_qps=100, latency=QUIET, faults=faults)
+    base = dict(queries=64, rate_qps=100, latency=QUIET, faults=faults, routing="round-robin")
     none = simulate(ServingConfig(strategy="none", **base), models, x)
     assert len(none.answers) == 64 - len(range(3, 64, 12))
     hedged = simulate(ServingConfig(strategy="equal-resources", **base), models, x)
@@ -103,7 +112,14 @@ def test_without_redundancy_a_stopped_instance_loses_queries_and_hedging_recover
 def test_crash_and_restart_loses_only_work_in_the_window():
     models, x = linear_models(), queries()
     faults = FaultConfig(crashes=(Crash(instance=0, at_ms=100.0, restart_ms=300.0),))
-    config = ServingConfig(strategy="none", queries=64, rate_qps=100, latency=QUIET, faults=faults)
+    config = ServingConfig(
+        strategy="none",
+        queries=64,
+        rate_qps=100,
+        latency=QUIET,
+        faults=faults,
+        routing="round-robin",
+    )
     result = simulate(config, models, x)
     arrivals = {a.query_id: a.arrival for a in result.answers}
     missing = set(range(64)) - set(arrivals)

@@ -192,6 +192,8 @@ _BUNDLE = typer.Option(
     None, "--bundle", help="bundle.pt from `parm train` (default: train digits)."
 )
 _BACKEND = typer.Option("threads", "--backend", help="threads | ray (loadtest/compare: or sim).")
+_ROUTING = typer.Option(None, help="Primary routing: round-robin | least-outstanding.")
+_CANCEL = typer.Option(None, "--cancel/--no-cancel", help="Drop queued work no longer needed.")
 
 
 def _serving_setup(config: Path | None, bundle: Path | None, overrides: dict[str, object]):
@@ -275,13 +277,15 @@ def loadtest(
     k: int = typer.Option(None, help="Queries per coding group."),
     backend: str = _BACKEND,
     max_seconds: float = typer.Option(30.0, min=0.1, max=3_600.0, help="Longest send time."),
+    routing: str = _ROUTING,
+    cancel: bool = _CANCEL,
 ) -> None:
     """Open-loop Poisson load against one strategy; prints the latency table."""
     from redundancy.coded_inference.serving import markdown, summarize
 
-    serving, models, data = _serving_setup(
-        config, bundle, {"strategy": strategy, "rate_qps": rate, "queries": queries, "k": k}
-    )
+    overrides = {"strategy": strategy, "rate_qps": rate, "queries": queries, "k": k}
+    overrides |= {"routing": routing, "cancel": cancel}
+    serving, models, data = _serving_setup(config, bundle, overrides)
     result = _run_serving(serving, models, data, backend, max_seconds)
     report = summarize(result, models.code.deployed, data.y_test)
     typer.echo(markdown([report], f"{serving.strategy} at {serving.rate_qps:g} qps ({backend})"))
@@ -296,12 +300,15 @@ def compare(
     backend: str = typer.Option("sim", "--backend", help="sim | threads | ray."),
     out: Path = typer.Option(Path("runs/serving"), "--out", help="Where latency_cdf.png goes."),
     max_seconds: float = typer.Option(30.0, min=0.1, max=3_600.0, help="Longest send time."),
+    routing: str = _ROUTING,
+    cancel: bool = _CANCEL,
 ) -> None:
-    """Every strategy at the same instance count and load; table plus latency CDF plot."""
+    """Every strategy at the same instance count, load and policies; table plus CDF plot."""
     from redundancy.coded_inference.serving import STRATEGIES, markdown, summarize
     from redundancy.coded_inference.serving.metrics import plot_cdfs
 
-    serving, models, data = _serving_setup(config, bundle, {"rate_qps": rate, "queries": queries})
+    overrides = {"rate_qps": rate, "queries": queries, "routing": routing, "cancel": cancel}
+    serving, models, data = _serving_setup(config, bundle, overrides)
     results = [
         _run_serving(serving.model_copy(update={"strategy": s}), models, data, backend, max_seconds)
         for s in STRATEGIES

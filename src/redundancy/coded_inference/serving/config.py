@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 StrategyName = Literal["none", "equal-resources", "cheap-backup", "parm"]
 STRATEGIES: tuple[StrategyName, ...] = ("none", "equal-resources", "cheap-backup", "parm")
+RoutingName = Literal["round-robin", "least-outstanding"]
+BackgroundName = Literal["modelled", "cpu-hog"]
 
 
 class _Strict(BaseModel):
@@ -85,6 +87,19 @@ class ServingConfig(_Strict):
     instances. Their approximate answers wait until a query is ``approx_after_ms`` old (set it
     just above the normal service time), so they replace only late outputs. A ParM coding group
     not full ``group_timeout_ms`` after its first query is padded with zero queries.
+
+    ``routing`` places primary queries, the same way for every strategy: ``round-robin``, or
+    ``least-outstanding`` (the instance with the fewest unfinished tasks, ties in round-robin
+    order, as a least-connections load balancer does; like one with passive health checks it
+    skips an instance that lost a task, for every kind of task, for ``eject_ms``). With
+    ``cancel``, queued work that can no longer change any answer is dropped before it runs,
+    for every strategy alike: a query's other copy (hedge or original) or cheap backup once it
+    is answered, and a ParM group's parity query and originals once every query of the group
+    is answered.
+
+    ``background="cpu-hog"`` (real-time backends only) turns each ``Slowdown`` window into a
+    real busy-loop process sharing the slowed instance's core, and instances burn their service
+    time as CPU work, instead of multiplying it by the window's factor.
     """
 
     strategy: StrategyName = "parm"
@@ -98,6 +113,10 @@ class ServingConfig(_Strict):
         description="Hold approximate answers until this old.",
     )
     group_timeout_ms: float = Field(20.0, gt=0.0, le=600_000.0)
+    routing: RoutingName = "least-outstanding"
+    cancel: bool = True
+    eject_ms: float = Field(1_000.0, ge=0.0, le=3_600_000.0)
+    background: BackgroundName = "modelled"
     rate_qps: float = Field(400.0, gt=0.0, le=100_000.0)
     queries: int = Field(2_000, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0)

@@ -95,17 +95,6 @@ class CrashSchedule:
         for w in self.windows.values():
             w.sort()
 
-    def down(self, instance: int, now: float) -> bool:
-        """Whether ``instance`` is crashed at ``now``."""
-        return any(a <= now < b for a, b in self.windows.get(instance, ()))
-
-    def crash_between(self, instance: int, start: float, end: float) -> tuple[float, float] | None:
-        """The first crash window that begins in [start, end), if any."""
-        for a, b in self.windows.get(instance, ()):
-            if start <= a < end:
-                return a, b
-        return None
-
     def events(self) -> list[tuple[float, str, int]]:
         """(time, "crash" | "restart", instance), in time order, for real-time executors."""
         out = []

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 
 from redundancy.coded_inference.codes import ParityCode
-from redundancy.coded_inference.serving.config import ServingConfig, StrategyName
+from redundancy.coded_inference.serving.config import RoutingName, ServingConfig, StrategyName
 from redundancy.errors import ParameterError
 
 Role = Literal["deployed", "parity", "cheap"]
@@ -79,6 +79,7 @@ class _Group:
     inputs: list[torch.Tensor] = field(default_factory=list)
     outputs: dict[int, torch.Tensor] = field(default_factory=dict)
     parity_output: torch.Tensor | None = None
+    parity_task: int | None = None
     closed: bool = False
 
 
@@ -90,6 +91,10 @@ class Frontend:
     parity path still gets the exact answer; ``hedge_after`` is equal-resources' timeout. A
     coding group still short of k queries ``group_timeout`` seconds after its first arrival is
     padded with zero queries and its parity query sent, so no query waits on later arrivals.
+    ``routing`` places primary queries (see ``ServingConfig``; least-outstanding skips an
+    instance for ``eject`` seconds after it lost a task); with ``cancel`` the frontend
+    lists tasks that can no longer change any answer (``take_cancels``) for the backend to drop
+    if they have not started.
     """
 
     @classmethod
@@ -105,6 +110,9 @@ class Frontend:
             hedge_after=config.hedge_after_ms / 1e3,
             approx_after=config.approx_after_ms / 1e3,
             group_timeout=config.group_timeout_ms / 1e3,
+            routing=config.routing,
+            cancel=config.cancel,
+            eject=config.eject_ms / 1e3,
         )
 
     def __init__(
@@ -117,6 +125,9 @@ class Frontend:
         hedge_after: float = 0.02,
         approx_after: float = 0.012,
         group_timeout: float = 0.02,
+        routing: RoutingName = "least-outstanding",
+        cancel: bool = True,
+        eject: float = 1.0,
     ) -> None:
         if strategy == "parm" and code is None:
             raise ParameterError("strategy 'parm' needs a ParityCode")
@@ -124,7 +135,14 @@ class Frontend:
             raise ParameterError(f"the parity code is for k={code.k}, the frontend for k={k}")
         self.strategy, self.layout, self.k, self.code = strategy, layout, k, code
         self.hedge_after, self.approx_after = hedge_after, approx_after
-        self.group_timeout = group_timeout
+        if routing not in ("round-robin", "least-outstanding"):
+            raise ParameterError(
+                f"routing={routing!r} is unknown (allowed: round-robin, least-outstanding)"
+            )
+        self.group_timeout, self.routing, self.cancel = group_timeout, routing, cancel
+        self.eject = eject if routing == "least-outstanding" else 0.0
+        self._now = 0.0
+        self._ejected_until = [0.0] * len(layout)
         self._zero_output: torch.Tensor | None = None
         self._pools: dict[Role, list[int]] = {}
         for i, role in enumerate(layout):
@@ -138,6 +156,8 @@ class Frontend:
         self._group_ids = itertools.count()
         self._timer_seq = itertools.count()
         self._tasks: dict[int, Task] = {}
+        self._by_query: dict[int, list[int]] = {}
+        self._cancels: list[Task] = []
         self._outstanding = [0] * len(layout)
         self._arrival: dict[int, float] = {}
         self._inputs: dict[int, torch.Tensor] = {}
@@ -155,6 +175,7 @@ class Frontend:
 
     def submit(self, x: torch.Tensor, now: float) -> tuple[int, list[Task]]:
         """Accept one query (C, H, W); return its id and the tasks to run now."""
+        self._now = now
         qid = next(self._query_ids)
         self._arrival[qid] = now
         x = x.unsqueeze(0)
@@ -176,11 +197,12 @@ class Frontend:
             group.inputs.append(x)
             self._group_of[qid] = self._open
             if len(group.query_ids) == self.k:
-                tasks.append(self._close_group(self._open))
+                tasks += self._close_group(self._open)
         return qid, tasks
 
     def complete(self, task_id: int, output: torch.Tensor, now: float) -> list[Answer]:
         """Record a finished task's output (n_classes,) and return the answers it settles."""
+        self._now = now
         task = self._pop(task_id)
         if task is None:
             return []
@@ -202,8 +224,21 @@ class Frontend:
         return answers
 
     def forget(self, task_id: int) -> None:
-        """Drop a task whose instance failed; its query stays open for other paths."""
+        """Drop a task the backend cancelled; its query stays open for other paths."""
         self._pop(task_id)
+
+    def lost(self, task_id: int, now: float) -> None:
+        """Drop a task its instance lost (crash); least-outstanding routing then skips that
+        instance for ``eject`` seconds. The task's query stays open for other paths."""
+        task = self._pop(task_id)
+        if task is not None and self.eject:
+            self._ejected_until[task.instance] = now + self.eject
+
+    def take_cancels(self) -> list[Task]:
+        """Unfinished tasks that can no longer change an answer (only with ``cancel``); the
+        backend drops those still queued and calls ``forget`` for them."""
+        out, self._cancels = self._cancels, []
+        return [t for t in out if t.task_id in self._tasks]
 
     def next_deadline(self) -> float | None:
         """When the earliest pending timer (hedge, group timeout, held answer) is due."""
@@ -213,6 +248,7 @@ class Frontend:
 
     def on_timer(self, now: float) -> tuple[list[Task], list[Answer]]:
         """Fire due timers: hedges and partial groups' parity queries to send, held answers."""
+        self._now = now
         tasks: list[Task] = []
         answers: list[Answer] = []
         while self._timers and self._timers[0][0] <= now:
@@ -223,7 +259,7 @@ class Frontend:
                 x, home = self._inputs[key], self._home[key]
                 tasks.append(self._task("deployed", x, query_id=key, avoid=home, hedge=True))
             elif kind == "group":
-                tasks.append(self._close_group(key))
+                tasks += self._close_group(key)
                 answers += self._try_decode(key, now)
             else:
                 output, source = self._held[key]
@@ -247,13 +283,15 @@ class Frontend:
         avoid: int | None = None,
         hedge: bool = False,
     ) -> Task:
-        """A task on the next instance of ``role`` in round-robin order; a redundant task (parity
-        query, hedge, cheap backup) goes to the one with the fewest outstanding tasks instead."""
+        """A task on an instance of ``role``: a primary query by ``routing``; a redundant task
+        (parity query, hedge, cheap backup) on the one with the fewest outstanding tasks. Ties
+        go to the earliest in round-robin order."""
         pool = self._pools[role]
         start = self._next[role]
         order = [pool[(start + j) % len(pool)] for j in range(len(pool))]
+        order = [i for i in order if self._ejected_until[i] <= self._now] or order
         order = [i for i in order if i != avoid] or order
-        if hedge or role != "deployed":
+        if hedge or role != "deployed" or self.routing == "least-outstanding":
             instance = min(order, key=lambda i: self._outstanding[i])
         else:
             instance = order[0]
@@ -261,6 +299,8 @@ class Frontend:
         self._outstanding[instance] += 1
         task = Task(next(self._task_ids), instance, role, x, query_id, group_id, hedge)
         self._tasks[task.task_id] = task
+        if self.cancel and query_id is not None:
+            self._by_query.setdefault(query_id, []).append(task.task_id)
         return task
 
     def _pop(self, task_id: int) -> Task | None:
@@ -269,18 +309,24 @@ class Frontend:
             self._outstanding[task.instance] -= 1
         return task
 
-    def _close_group(self, gid: int) -> Task:
-        """Encode the group (zero queries fill a partial one) and make its parity task."""
+    def _close_group(self, gid: int) -> list[Task]:
+        """Encode the group (zero queries fill a partial one) and make its parity task; with
+        ``cancel``, none for a partial group whose queries are all answered already."""
         self._open = None
         group = self._groups[gid]
         group.closed = True
+        if self.cancel and all(q not in self._arrival for q in group.query_ids):
+            group.inputs.clear()
+            return []
         padding = [torch.zeros_like(group.inputs[0])] * (self.k - len(group.inputs))
         if padding and self._zero_output is None:
             with torch.no_grad():
                 self._zero_output = self.code.deployed(padding[0]).squeeze(0)  # type: ignore[union-attr]
         parity_query = self.code.encode(torch.cat(group.inputs + padding).unsqueeze(0))  # type: ignore[union-attr]
         group.inputs.clear()
-        return self._task("parity", parity_query, group_id=gid)
+        task = self._task("parity", parity_query, group_id=gid)
+        group.parity_task = task.task_id
+        return [task]
 
     def _try_decode(self, gid: int, now: float) -> list[Answer]:
         group = self._groups[gid]
@@ -320,4 +366,19 @@ class Frontend:
         self._inputs.pop(qid, None)
         self._home.pop(qid, None)
         self._held.pop(qid, None)
+        if self.cancel:
+            self._cancels += self._useless(qid)
         return [Answer(qid, output, source, arrival, now)]
+
+    def _useless(self, qid: int) -> list[Task]:
+        """Tasks made useless by answering ``qid``: its own, or (ParM) its whole group's once
+        every query of the group is answered (until then an original may still decode one)."""
+        queries, extra = [qid], []
+        gid = self._group_of.get(qid)
+        if gid is not None:
+            group = self._groups[gid]
+            if not group.closed or any(q in self._arrival for q in group.query_ids):
+                return []
+            queries, extra = group.query_ids, [group.parity_task]
+        ids = [t for q in queries for t in self._by_query.pop(q, ())] + extra
+        return [self._tasks[t] for t in ids if t in self._tasks]

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import torch
 
 from redundancy.coded_inference.serving.frontend import Task
+from redundancy.coded_inference.serving.hogs import core_of, pin_process, spin
 from redundancy.coded_inference.serving.models import ServingModels
 
 
@@ -35,15 +36,18 @@ def ray_session(num_cpus: int = 2) -> Iterator[None]:
 
 
 class _Instance:
-    """One model instance: sleeps the injected delay, then runs its model on one thread."""
+    """One model instance: sleeps (or burns as CPU work) the injected delay, then runs its model
+    on one thread."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, cores: set[int] | None) -> None:
         torch.set_num_threads(1)
         self.model = model.eval()
+        self.burn = cores is not None
+        pin_process(cores)
 
     def infer(self, inputs: torch.Tensor, delay: float) -> torch.Tensor:
         if delay > 0:
-            time.sleep(delay)
+            spin(delay) if self.burn else time.sleep(delay)
         with torch.no_grad():
             return self.model(inputs).squeeze(0)
 
@@ -52,12 +56,14 @@ class _Instance:
 
 
 class RayExecutor:
-    """Ray actors as instances; a crash kills the actor (its queued calls fail)."""
+    """Ray actors as instances; a crash kills the actor (its queued calls fail). With ``burn``
+    each actor process is pinned to one core and burns its service time as CPU work."""
 
-    def __init__(self, models: ServingModels, layout: tuple) -> None:
+    def __init__(self, models: ServingModels, layout: tuple, *, burn: bool = False) -> None:
         import ray
 
-        self._ray = ray
+        self._ray, self.burn = ray, burn
+        self._refs_of: dict[Future, object] = {}
         self._cls = ray.remote(num_cpus=0, max_restarts=0)(_Instance)
         self._refs = {role: ray.put(models.for_role(role)) for role in set(layout)}
         self.layout = layout
@@ -65,11 +71,22 @@ class RayExecutor:
         ray.get([a.ready.remote() for a in self._actors], timeout=120)
 
     def _start(self, instance: int):
-        return self._cls.remote(self._refs[self.layout[instance]])
+        cores = core_of(instance) if self.burn else None
+        return self._cls.remote(self._refs[self.layout[instance]], cores)
 
     def submit(self, task: Task, delay: float) -> Future:
         """Call the instance's actor; the future fails if the actor dies first."""
-        return self._actors[task.instance].infer.remote(task.inputs, delay).future()
+        ref = self._actors[task.instance].infer.remote(task.inputs, delay)
+        future = ref.future()
+        self._refs_of[future] = ref
+        future.add_done_callback(lambda f: self._refs_of.pop(f, None))
+        return future
+
+    def cancel(self, future: Future) -> None:
+        """Ask Ray to drop the call if it is still queued (its future then fails)."""
+        ref = self._refs_of.get(future)
+        if ref is not None:
+            self._ray.cancel(ref)
 
     def crash(self, instance: int) -> None:
         """Kill the actor: its queued and running calls fail with an actor error."""

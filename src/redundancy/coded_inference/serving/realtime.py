@@ -3,8 +3,9 @@
 An executor runs tasks on instances and hands back ``concurrent.futures.Future`` objects: the
 thread executor here (one worker thread per instance, in-process) or ``RayExecutor`` (one Ray
 actor per instance). The ``LatencyModel``'s service time (emulating a bigger model, slowdowns
-and background load) is slept inside the instance before the real model runs; crashes from the
-fault config are applied at their times (queued and running work is lost).
+and background load) is slept inside the instance before the real model runs (or, with real
+CPU hogs, burnt as CPU work); crashes from the fault config are applied at their times (queued
+and running work is lost), and tasks the frontend cancels are dropped if not yet started.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Protocol
 
 import torch
 
-from redundancy.coded_inference.serving.config import ServingConfig
+from redundancy.coded_inference.serving.config import FaultConfig, ServingConfig
 from redundancy.coded_inference.serving.faults import CrashSchedule, LatencyModel
 from redundancy.coded_inference.serving.frontend import Answer, Frontend, Task, make_layout
+from redundancy.coded_inference.serving.hogs import CpuHogs, core_of, pin_thread, spin
 from redundancy.coded_inference.serving.loadgen import open_loop, poisson_arrivals
 from redundancy.coded_inference.serving.models import ServingModels
 from redundancy.coded_inference.serving.simulation import RunResult
@@ -33,17 +35,27 @@ class Executor(Protocol):
     """What the driver needs from a backend of model instances."""
 
     def submit(self, task: Task, delay: float) -> Future: ...
+    def cancel(self, future: Future) -> None: ...
     def crash(self, instance: int) -> None: ...
     def restart(self, instance: int) -> None: ...
     def close(self) -> None: ...
 
 
 class ThreadExecutor:
-    """Each instance is a single worker thread with a FIFO queue, in this process."""
+    """Each instance is a single worker thread with a FIFO queue, in this process.
 
-    def __init__(self, models: ServingModels, layout: tuple) -> None:
-        self.models, self.layout = models, layout
-        self._pools = [ThreadPoolExecutor(1, f"instance-{i}") for i in range(len(layout))]
+    With ``burn`` the service time is spent as CPU work on a core pinned per instance (for real
+    CPU hogs); all instance threads still share the GIL.
+    """
+
+    def __init__(self, models: ServingModels, layout: tuple, *, burn: bool = False) -> None:
+        self.models, self.layout, self.burn = models, layout, burn
+        self._pools = [
+            ThreadPoolExecutor(
+                1, f"instance-{i}", initializer=pin_thread, initargs=(core_of(i) if burn else None,)
+            )
+            for i in range(len(layout))
+        ]
         self._epoch = [0] * len(layout)
         self._down = [False] * len(layout)
 
@@ -56,9 +68,13 @@ class ThreadExecutor:
             return failed
         return self._pools[i].submit(self._run, task, delay, self._epoch[i])
 
+    def cancel(self, future: Future) -> None:
+        """Drop the task if it has not started."""
+        future.cancel()
+
     def _run(self, task: Task, delay: float, epoch: int) -> torch.Tensor:
         if delay > 0:
-            time.sleep(delay)
+            spin(delay) if self.burn else time.sleep(delay)
         if self._epoch[task.instance] != epoch:
             raise InstanceDown(f"instance {task.instance} crashed")
         return self.models.run(task.role, task.inputs)
@@ -87,9 +103,15 @@ class ServingDriver:
         executor: Executor,
         latency: LatencyModel,
         crashes: CrashSchedule | None = None,
+        hogs: FaultConfig | None = None,
     ) -> None:
         self.frontend, self.executor, self.latency = frontend, executor, latency
         self._faults = (crashes or CrashSchedule()).events()
+        self._hogs = CpuHogs() if hogs and hogs.slowdowns else None
+        for s in hogs.slowdowns if self._hogs else ():
+            self._faults += [(s.start_ms / 1e3, "hog", s.instance)]
+            self._faults += [(s.end_ms / 1e3, "unhog", s.instance)]
+        self._faults.sort()
         self._lock = threading.Lock()
         self._inbox: list[tuple[torch.Tensor, Future]] = []
         self._wake: Future = Future()
@@ -97,6 +119,8 @@ class ServingDriver:
         self._thread = threading.Thread(target=self._loop, name="serving-driver", daemon=True)
         self._t0 = time.perf_counter()
         self.lost_tasks = 0
+        self.cancelled_tasks = 0
+        self._future_of: dict[int, Future] = {}
         self._thread.start()
 
     def submit(self, x: torch.Tensor) -> Future:
@@ -115,7 +139,16 @@ class ServingDriver:
             if not self._wake.done():
                 self._wake.set_result(None)
         self._thread.join(timeout=30)
-        self.executor.close()
+        try:
+            self.executor.close()
+        finally:
+            if self._hogs is not None:
+                self._hogs.close()
+
+    @property
+    def hog_pids(self) -> list[int]:
+        """Process ids of the CPU hogs running now (real background load)."""
+        return self._hogs.pids if self._hogs else []
 
     def _now(self) -> float:
         return time.perf_counter() - self._t0
@@ -123,11 +156,24 @@ class ServingDriver:
     def _dispatch(self, tasks: list[Task], running: dict[Future, Task], now: float) -> None:
         for task in tasks:
             delay = self.latency.service(task.instance, task.role, now)
-            running[self.executor.submit(task, delay)] = task
+            future = self.executor.submit(task, delay)
+            running[future] = task
+            self._future_of[task.task_id] = future
+
+    def _fault(self, kind: str, instance: int) -> None:
+        if kind == "crash":
+            self.executor.crash(instance)
+        elif kind == "restart":
+            self.executor.restart(instance)
+        elif kind == "hog":
+            self._hogs.start(instance)  # type: ignore[union-attr]
+        else:
+            self._hogs.stop(instance)  # type: ignore[union-attr]
 
     def _loop(self) -> None:
         running: dict[Future, Task] = {}
         callers: dict[int, Future] = {}
+        cancelling: set[int] = set()
         while True:
             with self._lock:
                 if self._stop:
@@ -139,7 +185,7 @@ class ServingDriver:
             now = self._now()
             while self._faults and self._faults[0][0] <= now:
                 _, kind, instance = self._faults.pop(0)
-                (self.executor.crash if kind == "crash" else self.executor.restart)(instance)
+                self._fault(kind, instance)
             for x, answer in inbox:
                 qid, tasks = self.frontend.submit(x, now)
                 callers[qid] = answer
@@ -155,11 +201,22 @@ class ServingDriver:
                 task = running.pop(future, None)
                 if task is None:
                     continue
-                if future.exception() is not None:
-                    self.lost_tasks += 1
-                    self.frontend.forget(task.task_id)
+                self._future_of.pop(task.task_id, None)
+                if future.cancelled() or future.exception() is not None:
+                    if task.task_id in cancelling:
+                        self.cancelled_tasks += 1
+                        self.frontend.forget(task.task_id)
+                    else:
+                        self.lost_tasks += 1
+                        self.frontend.lost(task.task_id, now)
                 else:
                     answers += self.frontend.complete(task.task_id, future.result(), now)
+                cancelling.discard(task.task_id)
+            for task in self.frontend.take_cancels():
+                future = self._future_of.get(task.task_id)
+                if future is not None and task.task_id not in cancelling:
+                    cancelling.add(task.task_id)
+                    self.executor.cancel(future)
             for a in answers:
                 caller = callers.pop(a.query_id, None)
                 if caller is not None:
@@ -172,18 +229,22 @@ def make_driver(
     """A started driver for ``config`` on thread or Ray instances (Ray must be initialised)."""
     layout = make_layout(config.strategy, config.data_instances, config.k)
     frontend = Frontend.from_config(config, layout, models.code)
+    burn = config.background == "cpu-hog"
+    # with real hogs the slowdown windows slow instances by CPU contention, not by a factor
+    modelled = config.faults.model_copy(update={"slowdowns": ()}) if burn else config.faults
     latency = LatencyModel(
-        config.latency, len(layout), k=config.k, faults=config.faults, seed=config.seed
+        config.latency, len(layout), k=config.k, faults=modelled, seed=config.seed
     )
     if backend == "ray":
         from redundancy.coded_inference.serving.ray_backend import RayExecutor
 
-        executor: Executor = RayExecutor(models, layout)
+        executor: Executor = RayExecutor(models, layout, burn=burn)
     elif backend == "threads":
-        executor = ThreadExecutor(models, layout)
+        executor = ThreadExecutor(models, layout, burn=burn)
     else:
         raise ParameterError(f"backend={backend!r} is unknown (allowed: threads, ray)")
-    return ServingDriver(frontend, executor, latency, CrashSchedule(config.faults))
+    hogs = config.faults if burn else None
+    return ServingDriver(frontend, executor, latency, CrashSchedule(config.faults), hogs)
 
 
 def serve_realtime(
@@ -212,4 +273,12 @@ def serve_realtime(
     finally:
         driver.close()
     answers: list[Answer] = [r for r in results if isinstance(r, Answer)]
-    return RunResult(config.strategy, answers, len(arrivals), driver.lost_tasks, queries, duration)
+    return RunResult(
+        config.strategy,
+        answers,
+        len(arrivals),
+        driver.lost_tasks,
+        queries,
+        duration,
+        driver.cancelled_tasks,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,8 @@ from redundancy.errors import ParameterError
 
 @dataclass
 class RunResult:
-    """What one serving run produced: answers, and how many queries and tasks went in or lost."""
+    """What one serving run produced: answers, how many queries went in, how many tasks were lost
+    (crashes) or cancelled before they ran."""
 
     strategy: str
     answers: list[Answer]
@@ -32,6 +34,7 @@ class RunResult:
     lost_tasks: int
     inputs: torch.Tensor
     duration: float
+    cancelled_tasks: int = 0
 
     def latencies(self) -> np.ndarray:
         """Answer latencies in seconds, in query order."""
@@ -39,7 +42,12 @@ class RunResult:
 
 
 class SimulatedCluster:
-    """Instances as FIFO servers in virtual time, with injected delays and crashes."""
+    """Instances as FIFO queues in virtual time, with injected delays, crashes and restarts.
+
+    A task's service time is drawn when it starts; a crash loses the instance's running and
+    queued tasks, and tasks sent to a down instance are lost at once. Tasks the frontend lists
+    as cancellable are dropped if still queued (a running task finishes).
+    """
 
     def __init__(
         self,
@@ -50,43 +58,41 @@ class SimulatedCluster:
     ) -> None:
         self.models, self.layout, self.latency = models, layout, latency
         self.crashes = crashes or CrashSchedule()
-        self._free = [0.0] * len(layout)
         self.lost_tasks = 0
-
-    def _start(self, task: Task, now: float) -> tuple[float, torch.Tensor] | None:
-        """(finish time, output) of a task dispatched at ``now``, or None if a crash loses it."""
-        i = task.instance
-        if self.crashes.down(i, now):
-            self.lost_tasks += 1
-            return None
-        start = max(now, self._free[i])
-        end = start + self.latency.service(i, task.role, start)
-        crash = self.crashes.crash_between(i, now, end)
-        if crash is not None:
-            self.lost_tasks += 1
-            self._free[i] = max(self._free[i], crash[1])
-            return None
-        self._free[i] = end
-        return end, self.models.run(task.role, task.inputs)
+        self.cancelled_tasks = 0
 
     def run(self, frontend: Frontend, arrivals: np.ndarray, inputs: torch.Tensor) -> list[Answer]:
         """Serve ``inputs[j]`` arriving at ``arrivals[j]``; return every answer given."""
         if len(arrivals) != len(inputs):
             raise ParameterError(f"{len(arrivals)} arrival times for {len(inputs)} queries")
+        n = len(self.layout)
+        queues: list[deque[Task]] = [deque() for _ in range(n)]
+        current: list[Task | None] = [None] * n
+        down = [False] * n
+        epoch = [0] * n
         seq = itertools.count()
         events: list[tuple[float, int, str, object]] = [
-            (float(t), next(seq), "arrival", j) for j, t in enumerate(arrivals)
+            (t, next(seq), kind, i) for t, kind, i in self.crashes.events()
         ]
+        events += [(float(t), next(seq), "arrival", j) for j, t in enumerate(arrivals)]
         heapq.heapify(events)
         answers: list[Answer] = []
 
+        def start_next(i: int, now: float) -> None:
+            task = current[i] = queues[i].popleft() if queues[i] else None
+            if task is not None:
+                end = now + self.latency.service(i, task.role, now)
+                heapq.heappush(events, (end, next(seq), "done", (task, epoch[i])))
+
         def dispatch(tasks: list[Task], now: float) -> None:
             for task in tasks:
-                started = self._start(task, now)
-                if started is None:
-                    frontend.forget(task.task_id)
-                else:
-                    heapq.heappush(events, (started[0], next(seq), "done", (task, started[1])))
+                if down[task.instance]:
+                    self.lost_tasks += 1
+                    frontend.lost(task.task_id, now)
+                    continue
+                queues[task.instance].append(task)
+                if current[task.instance] is None:
+                    start_next(task.instance, now)
 
         timers: set[float] = set()
         while events:
@@ -95,13 +101,36 @@ class SimulatedCluster:
                 _, tasks = frontend.submit(inputs[payload], now)  # type: ignore[index]
                 dispatch(tasks, now)
             elif kind == "done":
-                task, output = payload  # type: ignore[misc]
-                answers += frontend.complete(task.task_id, output, now)
+                task, started_epoch = payload  # type: ignore[misc]
+                i = task.instance
+                if started_epoch == epoch[i]:
+                    output = self.models.run(task.role, task.inputs)
+                    answers += frontend.complete(task.task_id, output, now)
+                    start_next(i, now)
+            elif kind == "crash":
+                i = payload  # type: ignore[assignment]
+                down[i] = True
+                epoch[i] += 1
+                lost = [*queues[i]] + ([current[i]] if current[i] is not None else [])
+                for task in lost:
+                    frontend.lost(task.task_id, now)  # type: ignore[union-attr]
+                self.lost_tasks += len(lost)
+                queues[i].clear()
+                current[i] = None
+            elif kind == "restart":
+                down[payload] = False  # type: ignore[index]
             else:
                 timers.discard(now)
                 tasks, released = frontend.on_timer(now)
                 dispatch(tasks, now)
                 answers += released
+            for task in frontend.take_cancels():
+                queue = queues[task.instance]
+                kept = deque(t for t in queue if t.task_id != task.task_id)
+                if len(kept) < len(queue):
+                    queues[task.instance] = kept
+                    frontend.forget(task.task_id)
+                    self.cancelled_tasks += 1
             due = frontend.next_deadline()
             if due is not None and due not in timers:
                 timers.add(due)
@@ -113,6 +142,11 @@ def simulate(config: ServingConfig, models: ServingModels, inputs: torch.Tensor)
     """Serve ``config.queries`` queries (cycling through ``inputs``) at Poisson arrivals."""
     if models.k != config.k:
         raise ParameterError(f"the models are for k={models.k}, the config for k={config.k}")
+    if config.background != "modelled":
+        raise ParameterError(
+            f"background={config.background!r} needs a real-time backend (threads or ray); "
+            "the simulator allows 'modelled'"
+        )
     layout = make_layout(config.strategy, config.data_instances, config.k)
     frontend = Frontend.from_config(config, layout, models.code)
     latency = LatencyModel(
@@ -124,5 +158,11 @@ def simulate(config: ServingConfig, models: ServingModels, inputs: torch.Tensor)
     answers = cluster.run(frontend, arrivals, queries)
     end = max((a.done for a in answers), default=float(arrivals[-1]))
     return RunResult(
-        config.strategy, answers, config.queries, cluster.lost_tasks, queries, end - arrivals[0]
+        config.strategy,
+        answers,
+        config.queries,
+        cluster.lost_tasks,
+        queries,
+        end - arrivals[0],
+        cluster.cancelled_tasks,
     )
