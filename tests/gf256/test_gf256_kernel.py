@@ -86,3 +86,24 @@ def test_bad_inputs_name_the_problem(monkeypatch):
 def test_isal_table_cache_is_reused():
     a = np.array([[3, 7], [9, 11]], dtype=np.uint8)
     assert kernel.isal_tables(a) is kernel.isal_tables(a.copy())
+
+
+@given(problem=problems(), zeros=st.floats(0.0, 1.0), as_list=st.booleans())
+def test_sparse_product_equals_dense(problem, zeros, as_list):
+    """Skipping zero coefficients never changes the result (any pattern, incl. zero rows)."""
+    a, src = problem
+    a = a.copy()
+    a[np.random.default_rng(a.size).random(a.shape) < zeros] = 0
+    expected = gf256.matmul(a, src, backend="numpy")
+    source = list(src) if as_list else src
+    assert np.array_equal(gf256.matmul_sparse(a, source), expected)
+    out = np.full(expected.shape, 0xAB, dtype=np.uint8)
+    assert gf256.matmul_sparse(a, source, out=out) is out
+    assert np.array_equal(out, expected)
+
+
+def test_sparse_product_bad_inputs():
+    with pytest.raises(ParameterError, match="columns"):
+        gf256.matmul_sparse(np.ones((2, 3), np.uint8), np.zeros((2, 8), np.uint8))
+    with pytest.raises(ParameterError, match="out must be"):
+        gf256.matmul_sparse(np.ones((2, 2), np.uint8), np.zeros((2, 8), np.uint8), out=np.empty(3))

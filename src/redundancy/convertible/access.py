@@ -73,7 +73,7 @@ class ConversionPlan:
         missing = [s for s in self.reads if s not in fetch]
         if missing:
             raise ParameterError(f"conversion needs shards {missing} that were not provided")
-        out = gf256.matmul(self.matrix, [fetch[s] for s in self.reads])
+        out = gf256.matmul_sparse(self.matrix, [fetch[s] for s in self.reads])
         return dict(zip(self.writes, out, strict=True))
 
 

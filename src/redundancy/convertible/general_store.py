@@ -204,7 +204,7 @@ def convert_general(
                     fetched[col] = np.pad(chunk, (0, width - chunk.size))
                     report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
             with phases.timed("compute"):
-                return gf256.matmul(plan.matrix, fetched, out=outputs.get(stripe, width))
+                return gf256.matmul_sparse(plan.matrix, fetched, out=outputs.get(stripe, width))
 
         handles = [
             stack.enter_context(atomic_open(out / shard_relpath(c.lcm + row)))

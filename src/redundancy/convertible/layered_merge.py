@@ -229,7 +229,7 @@ def convert_layered_stores(
             if lost:
                 rebuild(stripe, t, lost, fetched)
         with phases.timed("compute"):
-            new = gf256.matmul(matrix, fetched, out=outputs.get(stripe, fetched[0].size))
+            new = gf256.matmul_sparse(matrix, fetched, out=outputs.get(stripe, fetched[0].size))
         return [new[j * alpha : (j + 1) * alpha].reshape(-1) for j in range(news)]
 
     with ExitStack() as stack:

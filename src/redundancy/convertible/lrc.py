@@ -245,7 +245,7 @@ class LRCGlobalMerge:
             raise ParameterError(f"expected lambda={lam} codewords, got {len(codewords)}")
         layers = [w.reshape(w.shape[0], self.alpha, -1) for w in codewords]
         fetched = [layers[t][node, a] for t, node, a in self.reads]
-        out = gf256.matmul(self.matrix, fetched)
+        out = gf256.matmul_sparse(self.matrix, fetched)
         return out.reshape(self.merge.g_f, -1), sum(f.nbytes for f in fetched)
 
 

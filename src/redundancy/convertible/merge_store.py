@@ -206,7 +206,9 @@ def convert_stores(
                 fetched[col] = np.pad(chunk, (0, width - chunk.size))
                 report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
             with phases.timed("compute"):
-                return gf256.matmul(plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size))
+                return gf256.matmul_sparse(
+                    plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size)
+                )
 
         handles = [
             stack.enter_context(atomic_open(out / ec_store.shard_relpath(c.k_f + j)))

@@ -140,7 +140,7 @@ class PiggybackMerge:
             raise ParameterError(f"expected lambda={c.lambda_i} codewords, got {len(codewords)}")
         layers = [w.reshape(w.shape[0], a_n, -1) for w in codewords]
         fetched = [layers[t][node, a] for t, node, a in self.reads]
-        out = gf256.matmul(self.matrix, fetched)
+        out = gf256.matmul_sparse(self.matrix, fetched)
         return out.reshape(c.r_f, -1), sum(f.nbytes for f in fetched)
 
     def final_encode(self, data: np.ndarray) -> np.ndarray:

@@ -164,7 +164,9 @@ def convert_split(
                     fetched[col] = reader.rebuild(stripe, [idx], {})[idx]
                     report.degraded.append(f"{store} shard {idx} stripe {stripe}")
             with phases.timed("compute"):
-                return gf256.matmul(plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size))
+                return gf256.matmul_sparse(
+                    plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size)
+                )
 
         handles = [
             stack.enter_context(atomic_open(out / shard_relpath(c.k_i + u * c.r_f + j)))

@@ -14,7 +14,7 @@ from redundancy.gf256.field import (
     mul,
     power,
 )
-from redundancy.gf256.kernel import available_backends, default_backend, matmul
+from redundancy.gf256.kernel import available_backends, default_backend, matmul, matmul_sparse
 from redundancy.gf256.linalg import (
     cauchy,
     express,
@@ -52,6 +52,7 @@ __all__ = [
     "log",
     "matmul",
     "matmul_small",
+    "matmul_sparse",
     "mul",
     "power",
     "rank",

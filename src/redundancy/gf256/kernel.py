@@ -285,3 +285,41 @@ def matmul(
         data = np.stack(data)
     _IMPLEMENTATIONS[name](matrix, data, out)
     return out
+
+
+def matmul_sparse(
+    a: np.ndarray,
+    src: Source,
+    out: np.ndarray | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """``matmul`` that skips zero coefficients (same arguments and result).
+
+    Rows with the same nonzero columns are computed by one product over only those sources. The
+    backends multiply zeros like any coefficient, so a sparse matrix (e.g. a convertible merge,
+    whose new parities each read one old parity per stripe) otherwise costs its dense size.
+    """
+    matrix = _as_u8(np.atleast_2d(a))
+    data = as_rows(src)
+    rows, cols = matrix.shape
+    if len(data) != cols:
+        raise ParameterError(f"matrix has {cols} columns but {len(data)} source buffers given")
+    length = data.shape[1] if isinstance(data, np.ndarray) else len(data[0]) if data else 0
+    if out is None:
+        out = np.empty((rows, length), dtype=np.uint8)
+    elif out.shape != (rows, length) or out.dtype != np.uint8:
+        raise ParameterError(f"out must be a ({rows}, {length}) uint8 array")
+    by_support: dict[tuple[int, ...], list[int]] = {}
+    for r, row in enumerate(matrix):
+        by_support.setdefault(tuple(np.flatnonzero(row).tolist()), []).append(r)
+    for support, group in by_support.items():
+        if not support:
+            out[group] = 0
+            continue
+        sub = matrix[np.ix_(group, support)]
+        sources = [data[c] for c in support]
+        if group == list(range(group[0], group[-1] + 1)):
+            matmul(sub, sources, out=out[group[0] : group[-1] + 1], backend=backend)
+        else:
+            out[group] = matmul(sub, sources, backend=backend)
+    return out
