@@ -135,3 +135,31 @@ def test_cli_compare_and_simulate(tmp_path):
     assert out.exit_code == 0 and "attainment" in out.output
     bad = runner.invoke(app, ["compare", "--planners", "nope", "--duration", "60"])
     assert isinstance(bad.exception, ParameterError)
+    shed = ["simulate", "--planner", "homo", "--duration", "60", "--admission", "0.5"]
+    out = runner.invoke(app, shed)
+    assert out.exit_code == 0
+    dropped = [int(line.split(",")[1].split()[0]) for line in out.output.splitlines()[1:]]
+    assert len(dropped) == 3 and max(dropped) > 0  # half the planned rate sheds requests
+    bad = runner.invoke(app, [*shed[:-1], "0"])
+    assert isinstance(bad.exception, ParameterError) and "--admission" in str(bad.exception)
+    bad = runner.invoke(app, [*args, "--time-limit", "0"])
+    assert isinstance(bad.exception, ParameterError) and "time limit" in str(bad.exception)
+
+
+def test_admission_control_sheds_the_excess_and_keeps_the_rest_within_slo(core, homo):
+    """Twice the planned demand: admitting at the planned rate rejects the excess, nearly every
+    admitted request meets the SLO, and the most overloaded model's goodput rises."""
+    doubled = core.model_copy(update={"demand": {m: 2 * d for m, d in core.demand.items()}})
+    trace = synthetic_trace(doubled.demand, 600, seed=5)
+    plain = simulate(doubled, trace, _fixed(homo), duration_s=600)
+    shed = simulate(doubled, trace, _fixed(homo), config=SimConfig(admission=1.0), duration_s=600)
+    before, after = plain.per_model(), shed.per_model()
+    for name, row in after.items():
+        capacity = sum(i.throughput_rps for i in homo.instances if i.model == name)
+        admitted = row["requests"] - row["dropped"]
+        assert admitted <= capacity * (600 + 10) + 1  # rate x time + the 10 s burst
+        assert row["attainment"] * row["requests"] >= 0.95 * admitted
+    worst = min(before, key=lambda m: before[m]["attainment"])
+    assert after[worst]["goodput_tps"] > 1.3 * before[worst]["goodput_tps"]
+    assert shed.goodput() > plain.goodput()
+    assert len(shed.met) == len(trace)

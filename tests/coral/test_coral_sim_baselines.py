@@ -1,19 +1,26 @@
 """Cauchy (disaggregated) and Helix (max-flow) baselines, draining, profiled engine timing."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from conftest import toy_spec
 
 from redundancy.coral.baselines import homo_planner
 from redundancy.coral.catalog import load_scenario
 from redundancy.coral.cauchy import cauchy_planner, combos
-from redundancy.coral.compare import compare, comparison_scenario
+from redundancy.coral.compare import compare, comparison_scenario, scenario_profile
 from redundancy.coral.engine import DONE, engine_model, run_engine
 from redundancy.coral.helix import helix_planner
 from redundancy.coral.perf import ProfileTable
 from redundancy.coral.simulator import SimConfig, simulate
 from redundancy.coral.workload import Trace, synthetic_trace
 from redundancy.errors import ParameterError
+
+CLI = str(Path(sys.executable).with_name("redundancy"))
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +110,33 @@ def test_profiled_timing_replaces_the_roofline(toy):
     trace = synthetic_trace(toy.demand, 60, seed=2)
     result = simulate(toy, trace, lambda s, p: homo_planner(s), duration_s=60, profile=table)
     assert result.attainment() > 0
+
+
+PROFILE_HEADER = "model,node,batch_size,decode_ms_per_layer,prefill_ms_per_layer\n"
+
+
+def test_profile_steers_every_planner_and_the_cli(toy, tmp_path):
+    """A measured table saying L4x1 is far too slow for Toy-A keeps Toy-A off L4x1 (the roofline
+    plan uses it); the CLI takes the table with --profile and rejects names it cannot match."""
+    plain = compare(toy, ["coral"], 60, seed=1)[0].result
+    assert any(r.instance.template == "Toy-A:1*L4x1" for r in plain.fleet)
+    slow = tmp_path / "slow.csv"
+    slow.write_text(PROFILE_HEADER + "Toy-A,L4x1,1,50.0,40.0\nToy-A,L4x1,64,90.0,40.0\n")
+    table = scenario_profile(slow, toy)
+    for outcome in compare(toy, ["coral", "homo", "melange"], 60, seed=1, profile=table):
+        used = [r.instance for r in outcome.result.fleet if r.instance.model == "Toy-A"]
+        assert used, outcome.planner
+        assert all("L4x1" not in s.nodes for i in used for s in i.stages), outcome.planner
+        assert outcome.result.attainment() > 0.5
+    yaml_path = tmp_path / "toy.yaml"
+    yaml_path.write_text(yaml.safe_dump(toy_spec(2.0, 1.0, {"L4x1": 6, "L40Sx1": 4, "L4x2": 3})))
+    args = [CLI, "coral", "simulate", str(yaml_path), "--planner", "coral", "--duration", "60"]
+    run = subprocess.run([*args, "--profile", str(slow)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "Toy-A" in run.stdout
+    typo = tmp_path / "typo.csv"
+    typo.write_text(PROFILE_HEADER + "Toy-C,L4x1,1,1.0,1.0\n")
+    for command in (args, [CLI, "coral", "compare", str(yaml_path), "--duration", "60"]):
+        run = subprocess.run([*command, "--profile", str(typo)], capture_output=True, text=True)
+        assert run.returncode == 2
+        assert "Toy-C" in run.stderr and "not in the scenario" in run.stderr

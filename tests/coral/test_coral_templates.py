@@ -9,7 +9,7 @@ from conftest import toy_spec
 from redundancy.coral.allocation import covering_floors
 from redundancy.coral.catalog import load_scenario
 from redundancy.coral.placement import best_placement, place_above
-from redundancy.coral.templates import build_library, prune
+from redundancy.coral.templates import build_library, cache_path, prune
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -62,3 +62,20 @@ def test_covering_floors_never_exceed_the_cheapest_cover_using_each_option(seed)
                 best[j] = min(best[j], x @ cost)
     assert np.all(floors <= best + 1e-9)
     assert np.all(floors >= cost)
+
+
+def test_library_is_kept_in_memory_across_replans(tmp_path):
+    """A second plan in the same process reuses the library (no disk read), keyed by its inputs:
+    availability/demand changes share it, a different Nmax does not."""
+    scenario = load_scenario(toy_spec())
+    first = build_library(scenario, cache_dir=tmp_path)
+    cached = cache_path(scenario, tmp_path)
+    assert cached.is_file()
+    cached.write_text("not json")  # a disk read would now raise
+    changed = scenario.model_copy(update={"demand": {"Toy-A": 5.0, "Toy-B": 0.5}})
+    assert build_library(changed, cache_dir=tmp_path) is first
+    bigger = scenario.model_copy(update={"max_nodes": 4})
+    assert build_library(bigger, cache_dir=tmp_path) is not first
+    fresh = build_library(scenario, cache_dir=tmp_path, use_cache=False)
+    assert fresh is not first
+    assert {t.key: t.throughput for t in fresh.all()} == {t.key: t.throughput for t in first.all()}

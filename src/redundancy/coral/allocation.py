@@ -31,6 +31,7 @@ from redundancy.coral.solver import (
     ScipySolver,
     Solver,
     lp_relaxation,
+    lp_solution,
     solve_reduced,
 )
 from redundancy.coral.templates import Template
@@ -276,16 +277,21 @@ def _min_cost(
     previous: dict[tuple[str, str], int],
     solver: Solver,
     columns: _Columns,
+    limit: float | None = None,
 ) -> MilpResult:
-    """The cheapest allocation meeting every demand (x=None when none does), exactly.
+    """The cheapest allocation meeting every demand (x=None when none does), exactly (or the best
+    found within ``limit`` seconds per solve, then marked not optimal).
 
     Each model alone (its options, the whole availability) is a relaxation: its optimum OPT_m,
     and for an option j of model m the better of LP_m + d_j (LP bound and reduced cost) and the
     covering-knapsack floor, bound the cost of model m's part of any joint solution using j, so
     sum_{m' != m} OPT_m' + that is a floor on the whole; sum_m OPT_m bounds the optimum and the
-    per-model optima seed the joint search.
+    per-model optima seed the joint search. When those optima together exceed the availability
+    (models compete for nodes), the joint LP (with the cuts) is solved too: its bound, reduced
+    costs and support are stronger there, and its infeasibility proves the MILP's at once.
     """
     floors = np.zeros(len(options))
+    together = np.zeros(len(options))
     seed: list[int] = []
     optimum, parts = 0.0, []
     for model in scenario.models:
@@ -298,18 +304,22 @@ def _min_cost(
         relaxed = lp_relaxation(problem) if len(mine) else None
         if relaxed is None:
             return MilpResult(None, float("inf"), True, f"{model.name} alone is infeasible")
-        best = solve_reduced(problem, solver, np.arange(len(mine)), relaxed=relaxed)
+        best = solve_reduced(
+            problem, solver, np.arange(len(mine)), relaxed=relaxed, time_limit=limit
+        )
         if best.x is None:
             return best
-        optimum += best.objective
+        own = best.objective if best.optimal else relaxed[0]  # a valid floor on model m's part
+        optimum += own
         floor = np.maximum(
             relaxed[0] + relaxed[1][: len(mine)],
             covering_floors(
                 problem.c[: len(mine)], columns.rate[mine], scenario.demand[model.name]
             ),
         )
-        parts.append((mine, best.objective, floor))
-        seed.extend(mine[np.flatnonzero(np.round(best.x[: len(mine)]))])
+        parts.append((mine, own, floor))
+        together[mine] = np.round(best.x[: len(mine)])
+        seed.extend(mine[np.flatnonzero(together[mine])])
     for mine, own, floor in parts:
         floors[mine] = optimum - own + floor
     problem = _with_model_cuts(
@@ -319,6 +329,13 @@ def _min_cost(
         previous,
         parts,
     )
+    relaxed = (optimum, np.zeros(len(problem.c)))  # the joint LP is no stronger if they fit
+    if not _fits(scenario, columns, together):
+        joint = lp_solution(problem)
+        if joint is None:
+            return MilpResult(None, float("inf"), True, "the joint LP relaxation is infeasible")
+        relaxed = joint[:2]
+        seed.extend(np.flatnonzero(joint[2][: len(options)] > 1e-9).tolist())
     return solve_reduced(
         problem,
         solver,
@@ -326,8 +343,19 @@ def _min_cost(
         floors=floors,
         lower=optimum,
         seed=np.array(seed, dtype=np.int64),
-        relaxed=(optimum, np.zeros(len(problem.c))),  # the joint LP is no stronger with the cuts
+        relaxed=relaxed,
+        time_limit=limit,
     )
+
+
+def _fits(scenario: Scenario, columns: _Columns, counts: np.ndarray) -> bool:
+    """Whether ``counts`` instances per option fit every region's availability."""
+    for region in scenario.regions:
+        used = counts[columns.region == region.name] @ columns.nodes[columns.region == region.name]
+        have = np.array([region.availability.get(c.name, 0) for c in scenario.configs])
+        if np.any(used > have + 1e-9):
+            return False
+    return True
 
 
 def covering_floors(
@@ -371,19 +399,22 @@ def allocate(
         raise ParameterError(
             f"scarce objective {objective!r} is unknown (allowed: {', '.join(SCARCE_OBJECTIVES)})"
         )
-    solver = solver or ScipySolver()
+    limit = scenario.allocation_time_s
+    solver = solver or ScipySolver(time_limit=limit)
     previous = previous or {}
     options = options_for(scenario, templates)
     candidates = np.arange(len(options))
 
     def solve(problem: MilpProblem) -> MilpResult:
-        return solve_reduced(problem, solver, candidates)
+        return solve_reduced(problem, solver, candidates, time_limit=limit)
 
     columns = _Columns.of(scenario, options)
-    result = _min_cost(scenario, options, previous, solver, columns)
+    result = _min_cost(scenario, options, previous, solver, columns, limit)
     mode, notes = "min_cost", []
     if result.x is None:
         mode = "max_goodput"
+        if not result.optimal:
+            notes.append(f"no allocation meeting demand found: {result.message}")
         if objective == "goodput":
             notes.append("demand cannot be met within availability: serving the most goodput")
             result = _scarce_goodput(scenario, options, previous, solve, columns)

@@ -20,7 +20,7 @@ from redundancy.coral.allocation import Allocation, Option, allocate
 from redundancy.coral.catalog import ModelSpec, Scenario
 from redundancy.coral.cauchy import cauchy_planner
 from redundancy.coral.helix import helix_planner
-from redundancy.coral.perf import throughput_table
+from redundancy.coral.perf import ProfileTable, throughput_table
 from redundancy.coral.plan import Plan, check_servable, to_plan
 from redundancy.coral.templates import Library, Stage, Template, build_library
 
@@ -35,7 +35,7 @@ class HomoResult:
     model_cost: dict[str, float]
 
 
-def homo_plan(scenario: Scenario) -> HomoResult:
+def homo_plan(scenario: Scenario, profile: ProfileTable | None = None) -> HomoResult:
     """Greedy best goodput-per-dollar single-node replicas, sharing availability across models."""
     left = {(r.name, c): n for r in scenario.regions for c, n in r.availability.items()}
     replicas: dict[tuple[str, str, str], int] = {}
@@ -43,7 +43,7 @@ def homo_plan(scenario: Scenario) -> HomoResult:
     model_cost: dict[str, float] = {}
     cost = 0.0
     for model in scenario.models:
-        table = throughput_table(model, scenario.configs, scenario.perf, 1)[1, :, model.layers]
+        table = _single_node_rates(model, scenario, profile)
         choices = []
         for region in scenario.regions:
             for config, rate in zip(scenario.configs, table, strict=True):
@@ -77,15 +77,24 @@ def _single_node_template(model: ModelSpec, config: str, rate: float) -> Templat
     )
 
 
-def homo_planner(scenario: Scenario, previous: dict[tuple[str, str], int] | None = None) -> Plan:
+def _single_node_rates(model: ModelSpec, scenario: Scenario, profile: ProfileTable | None):
+    """req/s of one node of each config holding the whole model (0 where it cannot)."""
+    return throughput_table(model, scenario.configs, scenario.perf, 1, profile)[1, :, model.layers]
+
+
+def homo_planner(
+    scenario: Scenario,
+    previous: dict[tuple[str, str], int] | None = None,
+    profile: ProfileTable | None = None,
+) -> Plan:
     """The Homo baseline as a Plan (greedy, so ``previous`` is ignored)."""
     start = time.perf_counter()
-    result = homo_plan(scenario)
+    result = homo_plan(scenario, profile)
     configs = {c.name: c for c in scenario.configs}
     regions = {r.name: r for r in scenario.regions}
     counts, options = {}, []
     for model in scenario.models:
-        rates = throughput_table(model, scenario.configs, scenario.perf, 1)[1, :, model.layers]
+        rates = _single_node_rates(model, scenario, profile)
         for (name, region, config), n in result.replicas.items():
             if name != model.name:
                 continue
@@ -109,8 +118,8 @@ def _key(option: Option) -> tuple[str, str]:
     return (option.region, option.template.key)
 
 
-def _library(scenario: Scenario) -> Library:
-    library = build_library(scenario)
+def _library(scenario: Scenario, profile: ProfileTable | None) -> Library:
+    library = build_library(scenario, profile=profile)
     check_servable(scenario, library)
     return library
 
@@ -151,31 +160,39 @@ def _sequential(scenario: Scenario, templates: list[Template], previous) -> Plan
     return to_plan(scenario, merged, len(templates), 0.0, time.perf_counter() - start)
 
 
-def coral_planner(scenario: Scenario, previous: dict[tuple[str, str], int] | None = None) -> Plan:
+# Every planner takes ``profile`` (measured per-layer times replacing the roofline) too.
+Previous = dict[tuple[str, str], int] | None
+
+
+def coral_planner(
+    scenario: Scenario, previous: Previous = None, profile: ProfileTable | None = None
+) -> Plan:
     """Coral: every template, one joint allocation ILP."""
-    return _joint(scenario, _library(scenario).all(), previous)
+    return _joint(scenario, _library(scenario, profile).all(), previous)
 
 
 def homogeneous_planner(
-    scenario: Scenario, previous: dict[tuple[str, str], int] | None = None
+    scenario: Scenario, previous: Previous = None, profile: ProfileTable | None = None
 ) -> Plan:
     """Ablation: Coral restricted to templates whose nodes are all of one config."""
-    templates = [t for t in _library(scenario).all() if len(t.nodes) == 1]
+    templates = [t for t in _library(scenario, profile).all() if len(t.nodes) == 1]
     return _joint(scenario, templates, previous)
 
 
 def per_model_planner(
-    scenario: Scenario, previous: dict[tuple[str, str], int] | None = None
+    scenario: Scenario, previous: Previous = None, profile: ProfileTable | None = None
 ) -> Plan:
     """Ablation: Coral's templates, but each model allocated on its own (no joint ILP)."""
-    return _sequential(scenario, _library(scenario).all(), previous)
+    return _sequential(scenario, _library(scenario, profile).all(), previous)
 
 
-def melange_planner(scenario: Scenario, previous: dict[tuple[str, str], int] | None = None) -> Plan:
+def melange_planner(
+    scenario: Scenario, previous: Previous = None, profile: ProfileTable | None = None
+) -> Plan:
     """Mélange-style: per model, an ILP over single-node replicas of any GPU type."""
     templates = []
     for model in scenario.models:
-        rates = throughput_table(model, scenario.configs, scenario.perf, 1)[1, :, model.layers]
+        rates = _single_node_rates(model, scenario, profile)
         templates += [
             _single_node_template(model, c.name, float(r))
             for c, r in zip(scenario.configs, rates, strict=True)

@@ -142,6 +142,7 @@ class ScenarioSpec(_Strict):
     availability_scale: float = Field(default=1.0, ge=0)
     perf: PerfParams = Field(default_factory=PerfParams)
     scarce_objective: Literal["fair", "goodput"] = "fair"  # when demand cannot be met
+    allocation_time_s: float | None = Field(default=None, gt=0)  # None: solve exactly
     catalog: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
 
 
@@ -158,6 +159,7 @@ class Scenario(_Strict):
     churn_factor: float
     perf: PerfParams
     scarce_objective: Literal["fair", "goodput"] = "fair"
+    allocation_time_s: float | None = Field(default=None, gt=0)
 
     def price(self, region: Region, config: NodeConfig) -> float:
         """Price per hour of one node of ``config`` in ``region``."""
@@ -284,4 +286,5 @@ def resolve(spec: ScenarioSpec, catalog: Catalog) -> Scenario:
         churn_factor=spec.churn_factor,
         perf=spec.perf,
         scarce_objective=spec.scarce_objective,
+        allocation_time_s=spec.allocation_time_s,
     )

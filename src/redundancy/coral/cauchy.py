@@ -97,6 +97,22 @@ def cauchy_planner(
 ) -> Plan:
     """Cheapest set of prefill/decode combos meeting every demand (joint ILP over combos)."""
     start = time.perf_counter()
+    templates, layout = combo_templates(scenario, link_gbps, profile)
+    allocation = allocate(scenario, templates, previous=previous)
+    plan = to_plan(scenario, allocation, len(templates), 0.0, time.perf_counter() - start)
+    instances = [
+        inst.model_copy(
+            update={"prefill_nodes": layout[inst.template].prefill, "kv_link_gbps": link_gbps}
+        )
+        for inst in plan.instances
+    ]
+    return plan.model_copy(update={"instances": instances})
+
+
+def combo_templates(
+    scenario: Scenario, link_gbps: float = DEFAULT_LINK_GBPS, profile: ProfileTable | None = None
+) -> tuple[list[Template], dict[str, Combo]]:
+    """Every model's combos as allocation templates (all nodes, decode layout), keyed back."""
     templates, layout = [], {}
     for model in scenario.models:
         found = combos(model, scenario, link_gbps, profile)
@@ -115,12 +131,4 @@ def cauchy_planner(
             )
             templates.append(template)
             layout[template.key] = combo
-    allocation = allocate(scenario, templates, previous=previous)
-    plan = to_plan(scenario, allocation, len(templates), 0.0, time.perf_counter() - start)
-    instances = [
-        inst.model_copy(
-            update={"prefill_nodes": layout[inst.template].prefill, "kv_link_gbps": link_gbps}
-        )
-        for inst in plan.instances
-    ]
-    return plan.model_copy(update={"instances": instances})
+    return templates, layout

@@ -27,6 +27,27 @@ _SCARCE = typer.Option(
 )  # fmt: skip
 
 
+_PROFILE = typer.Option(
+    None, "--profile", help="CSV of measured per-layer times (model,node,batch_size,"
+    "decode_ms_per_layer,prefill_ms_per_layer): replaces the roofline in planners and engines."
+)  # fmt: skip
+
+
+_ADMISSION = typer.Option(
+    None, "--admission", help="Router admits each model's requests at most at this fraction of "
+    "its planned req/s (token bucket); the rest are dropped. Default: admit all."
+)  # fmt: skip
+
+
+def _sim_config(admission: float | None):
+    from redundancy.coral.simulator import SimConfig
+    from redundancy.errors import ParameterError
+
+    if admission is not None and not 0 < admission <= 10:
+        raise ParameterError(f"--admission={admission} is out of range (allowed: 0 < f <= 10)")
+    return SimConfig(admission=admission)
+
+
 def _objective(value: str | None) -> str | None:
     from redundancy.coral.allocation import SCARCE_OBJECTIVES
     from redundancy.errors import ParameterError
@@ -139,18 +160,28 @@ def compare_cmd(
     fluctuate: bool = typer.Option(False, "--fluctuate", help="Fluctuating availability."),
     plot: Path = typer.Option(None, "--plot", help="Write cost/goodput-over-time PNG here."),
     scarce_objective: str = _SCARCE,
+    profile: Path = _PROFILE,
+    admission: float = _ADMISSION,
+    time_limit: float = typer.Option(
+        None,
+        "--time-limit",
+        help="Cap each allocation solve (seconds): best plan found, not proven optimal "
+        "(large-heavy needs it to finish in minutes).",
+    ),
 ) -> None:
     """Run every planner on the same scenario and trace through the simulator."""
-    from redundancy.coral.compare import compare, comparison_scenario
+    from redundancy.coral.compare import compare, comparison_scenario, scenario_profile
     from redundancy.coral.compare import plot as plot_outcomes
     from redundancy.errors import ParameterError, check_range
 
     check_range("--max-nodes", max_nodes, 1, 8)
     if not 1 <= duration <= 86400:
         raise ParameterError(f"--duration={duration} is out of range (allowed: 1..86400 s)")
-    chosen = comparison_scenario(scenario, max_nodes, _objective(scarce_objective))
+    config = _sim_config(admission)
+    chosen = comparison_scenario(scenario, max_nodes, _objective(scarce_objective), time_limit)
     names = [p.strip() for p in planners.split(",") if p.strip()] or None
-    outcomes = compare(chosen, names, duration, seed, fluctuate)
+    table = scenario_profile(profile, chosen) if profile else None
+    outcomes = compare(chosen, names, duration, seed, fluctuate, config, table)
     typer.echo(
         f"{'planner':20s} {'$/h':>8s} {'goodput tok/s':>14s} {'SLO att.':>9s} {'solve s':>8s}"
     )
@@ -173,11 +204,15 @@ def simulate_cmd(
     ),
     duration: float = typer.Option(600.0, "--duration", help="Simulated seconds."),
     seed: int = typer.Option(0, "--seed"),
+    profile: Path = _PROFILE,
+    admission: float = _ADMISSION,
 ) -> None:
     """Simulate one planner on a synthetic or loaded trace; per-model goodput and SLO attainment."""
+    from functools import partial
+
     from redundancy.coral.availability import load_availability
     from redundancy.coral.baselines import PLANNERS
-    from redundancy.coral.compare import comparison_scenario
+    from redundancy.coral.compare import comparison_scenario, scenario_profile
     from redundancy.coral.simulator import simulate
     from redundancy.coral.workload import load_trace, synthetic_trace
     from redundancy.errors import ParameterError, check_range
@@ -194,7 +229,10 @@ def simulate_cmd(
     else:
         requests = synthetic_trace(chosen.demand, duration, seed=seed)
     avail = load_availability(availability, chosen) if availability else None
-    result = simulate(chosen, requests, PLANNERS[planner], avail, duration_s=duration)
+    table = scenario_profile(profile, chosen) if profile else None
+    chosen_planner = partial(PLANNERS[planner], profile=table) if table else PLANNERS[planner]
+    config = _sim_config(admission)
+    result = simulate(chosen, requests, chosen_planner, avail, config, duration, table)
     head = f"{planner} on {chosen.name}: ${result.cost_per_hour:.2f}/h, goodput "
     typer.echo(head + f"{result.goodput():.0f} tokens/s, SLO attainment {result.attainment():.3f}")
     for name, row in result.per_model().items():

@@ -11,6 +11,7 @@ Coral and Helix run on it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from redundancy.coral.allocation import SCARCE_OBJECTIVES
 from redundancy.coral.availability import fluctuating_availability
 from redundancy.coral.baselines import PLANNERS, SINGLE_MODEL, coral_planner
 from redundancy.coral.catalog import Scenario, load_scenario
+from redundancy.coral.perf import ProfileTable, load_profile
 from redundancy.coral.simulator import SimConfig, SimResult, simulate
 from redundancy.coral.workload import synthetic_trace
-from redundancy.errors import ParameterError
+from redundancy.errors import ConfigError, ParameterError
 
 SCENARIOS = (
     "core", "extended", "scarce-core", "scarce-extended", "large-heavy", "small-heavy",
@@ -58,14 +60,23 @@ def scarce(scenario: Scenario, headroom: float) -> Scenario:
 
 
 def comparison_scenario(
-    name: str, max_nodes: int | None = None, scarce_objective: str | None = None
+    name: str,
+    max_nodes: int | None = None,
+    scarce_objective: str | None = None,
+    allocation_time_s: float | None = None,
 ) -> Scenario:
     """Resolve one of SCENARIOS (or a scenario YAML path), optionally capping Nmax.
 
     ``scarce_objective`` ("fair" or "goodput") sets what the allocation ILP optimises when demand
     cannot be met (for every planner that uses it); None keeps the scenario's.
+    ``allocation_time_s`` caps each allocation solve (best incumbent, not proven optimal, after).
     """
+    if allocation_time_s is not None and allocation_time_s <= 0:
+        raise ParameterError(f"allocation time limit {allocation_time_s} is out of range "
+                             "(allowed: > 0 s)")  # fmt: skip
     scenario = _comparison_scenario(name, max_nodes)
+    if allocation_time_s is not None:
+        scenario = scenario.model_copy(update={"allocation_time_s": allocation_time_s})
     if scarce_objective is None:
         return scenario
     if scarce_objective not in SCARCE_OBJECTIVES:
@@ -97,6 +108,21 @@ def _comparison_scenario(name: str, max_nodes: int | None) -> Scenario:
     return scenario
 
 
+def scenario_profile(path: Path, scenario: Scenario) -> ProfileTable:
+    """Load a profile CSV (``perf.load_profile``) and check it names the scenario's models and
+    node configs (a typo would otherwise silently leave the roofline in place)."""
+    table = load_profile(path)
+    models = {m.name for m in scenario.models}
+    configs = {c.name for c in scenario.configs}
+    for model, node in table.entries:
+        if model not in models:
+            raise ConfigError(f"{path}: model {model!r} is not in the scenario ({sorted(models)})")
+        if node not in configs:
+            raise ConfigError(f"{path}: node {node!r} is not a config of the scenario "
+                              f"({sorted(configs)})")  # fmt: skip
+    return table
+
+
 @dataclass
 class Outcome:
     """One planner's run: headline numbers and the full simulation result."""
@@ -116,8 +142,12 @@ def compare(
     seed: int = 0,
     fluctuate: bool = False,
     config: SimConfig | None = None,
+    profile: ProfileTable | None = None,
 ) -> list[Outcome]:
-    """Simulate each named planner on the same trace (and availability) of ``scenario``."""
+    """Simulate each named planner on the same trace (and availability) of ``scenario``.
+
+    ``profile`` (measured per-layer times) replaces the roofline in every planner and engine.
+    """
     single = sum(1 for d in scenario.demand.values() if d > 0) == 1
     names = planners or [n for n in PLANNERS if single == (n in SINGLE_MODEL) or n == "coral"]
     for name in names:
@@ -129,7 +159,8 @@ def compare(
         availability = fluctuating_availability(scenario, duration_s, seed=seed)
     outcomes = []
     for name in names:
-        result = simulate(scenario, trace, PLANNERS[name], availability, config, duration_s)
+        planner = partial(PLANNERS[name], profile=profile) if profile else PLANNERS[name]
+        result = simulate(scenario, trace, planner, availability, config, duration_s, profile)
         outcomes.append(
             Outcome(
                 name, result.cost_per_hour, result.goodput(), result.attainment(),

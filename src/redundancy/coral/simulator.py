@@ -40,6 +40,11 @@ class SimConfig(BaseModel):
     max_queue_s: float = Field(default=60.0, gt=0)
     window_s: float = Field(default=60.0, gt=0)
     observed_demand: bool = False  # plan for last epoch's arrival rate instead of the declared one
+    # Admission control at the router: admit a model's requests at most at this fraction of its
+    # accepting instances' planned req/s (token bucket, ``burst_s`` seconds of it); the rest are
+    # rejected (dropped). None admits everything.
+    admission: float | None = Field(default=None, gt=0)
+    burst_s: float = Field(default=10.0, gt=0)
 
 
 @dataclass
@@ -143,11 +148,15 @@ def _smooth_wrr(weights: np.ndarray, current: np.ndarray) -> int:
     return pick
 
 
-def _route(trace: Trace, fleet: list[Running], until: float = np.inf) -> list[list[int]]:
+def _route(
+    trace: Trace, fleet: list[Running], config: SimConfig, until: float = np.inf
+) -> list[list[int]]:
     """Request indices per fleet member (smooth WRR over the model's accepting instances).
 
     Only requests arriving before ``until`` are routed; the assignment of those never depends on
     members launched later, so routing a prefix early gives the same answer as routing it all.
+    With ``config.admission`` a token bucket per model and interval admits at most that fraction
+    of the planned req/s; requests it rejects are routed nowhere.
     """
     assigned: list[list[int]] = [[] for _ in fleet]
     for index, name in enumerate(trace.models):
@@ -162,7 +171,16 @@ def _route(trace: Trace, fleet: list[Running], until: float = np.inf) -> list[li
             if active and end > cursor:
                 weights = np.array([fleet[i].instance.throughput_rps for i in active])
                 current = np.zeros(len(active))
+                rate = (config.admission or 0.0) * weights.sum()
+                level, last = rate * config.burst_s, trace.arrival[requests[cursor]]
                 for req in requests[cursor:end]:
+                    if config.admission is not None:
+                        now = trace.arrival[req]
+                        level = min(rate * config.burst_s, level + (now - last) * rate)
+                        last = now
+                        if level < 1.0:
+                            continue
+                        level -= 1.0
                     assigned[active[_smooth_wrr(weights, current)]].append(int(req))
             cursor = end
     return assigned
@@ -194,7 +212,7 @@ class _Serving:
         members = [i for i in members if i not in self.done]
         if not members:
             return
-        routed = _route(self.trace, fleet, until)
+        routed = _route(self.trace, fleet, self.config, until)
         trace = self.trace
         for i in members:
             member = fleet[i]

@@ -8,6 +8,7 @@ incumbent UB; every column with LB + d_j > UB is zero in every solution at least
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,8 +93,21 @@ def _lift(result: MilpResult, keep: np.ndarray, size: int) -> MilpResult:
     return MilpResult(x, result.objective, result.optimal, result.message)
 
 
+def _better(result: MilpResult, fallback: MilpResult) -> MilpResult:
+    """``result`` unless it has no solution or a worse one than ``fallback`` (timed-out solves)."""
+    if result.x is None or (fallback.x is not None and fallback.objective < result.objective):
+        return fallback if fallback.x is not None else result
+    return result
+
+
 def lp_relaxation(problem: MilpProblem) -> tuple[float, np.ndarray] | None:
     """(bound, reduced costs) of the LP relaxation; None when even the relaxation is infeasible."""
+    solved = lp_solution(problem)
+    return None if solved is None else solved[:2]
+
+
+def lp_solution(problem: MilpProblem) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """(bound, reduced costs, x) of the LP relaxation; None when it is infeasible."""
     upper = np.isfinite(problem.row_upper)
     lower = np.isfinite(problem.row_lower)
     a_ub = vstack([problem.A[upper], -problem.A[lower]]).tocsr()
@@ -109,7 +123,7 @@ def lp_relaxation(problem: MilpProblem) -> tuple[float, np.ndarray] | None:
         return None
     if result.status != 0:
         raise RuntimeError(f"LP relaxation failed: {result.message}")
-    return float(result.fun), np.asarray(result.lower.marginals)
+    return float(result.fun), np.asarray(result.lower.marginals), np.asarray(result.x)
 
 
 def solve_reduced(
@@ -122,12 +136,17 @@ def solve_reduced(
     seed: np.ndarray | None = None,
     relaxed: tuple[float, np.ndarray] | None = None,
     core: int = 64,
+    time_limit: float | None = None,
 ) -> MilpResult:
     """Exact solve with reduced-cost fixing of ``candidates`` (integer columns, lower bound 0).
 
     ``floors[k]``: a caller's valid lower bound on the objective of any solution using candidate
     k; ``lower``: a valid lower bound on the optimum; ``seed``: columns of a likely good solution.
+    ``time_limit`` (s): once spent, the best incumbent so far is returned, marked not optimal
+    (give the solver a per-solve limit too).
     """
+    start = time.perf_counter()
+    best = MilpResult(None, float("inf"), False, "no incumbent within the time limit")
     relaxed = relaxed or lp_relaxation(problem)
     if relaxed is None:
         return MilpResult(None, float("inf"), True, "LP relaxation infeasible")
@@ -148,7 +167,13 @@ def solve_reduced(
             keep[seed] = True
         incumbent = _lift(solver.solve(_columns(problem, keep)), keep, size)
         if width >= len(order):
-            return incumbent
+            return _better(incumbent, best)
+        if incumbent.x is not None and incumbent.objective < best.objective:
+            best = incumbent
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            found = "best incumbent, not proven optimal" if best.x is not None else "none found"
+            message = f"time limit {time_limit:g} s: {found}"
+            return MilpResult(best.x, best.objective, False, message)
         if incumbent.x is not None:
             tolerance = 1e-6 * (1 + abs(incumbent.objective))
             if incumbent.optimal and incumbent.objective <= bound + tolerance:
@@ -158,5 +183,6 @@ def solve_reduced(
             if incumbent.optimal and not np.any(needed & ~keep):
                 return incumbent  # its columns include every one an optimum may use
             if needed.sum() <= 16 * keep.sum():
-                return _lift(solver.solve(_columns(problem, needed)), needed, size)
+                final = _lift(solver.solve(_columns(problem, needed)), needed, size)
+                return _better(final, best)
         width *= 4

@@ -244,6 +244,8 @@ def prune(
 
 # Bump when the performance model or the template search changes: old caches are then ignored.
 LIBRARY_VERSION = 3
+MEMORY_LIBRARIES = 2  # libraries kept in memory per process (most recently used)
+_memory: dict[Path, Library] = {}
 
 
 def default_cache_dir() -> Path:
@@ -267,7 +269,10 @@ def build_library(
     pruned: bool = True,
     profile: ProfileTable | None = None,
 ) -> Library:
-    """Templates of every model in ``scenario``: read from the cache, or built and then cached.
+    """Templates of every model in ``scenario``: from memory, the disk cache, or built and cached.
+
+    With ``use_cache`` the library is also kept in memory per process (keyed by the cache path,
+    so by the same inputs): re-plans in a simulation do not re-read it. Treat it as read-only.
 
     ``pruned=False`` keeps every positive-throughput template (for checking that pruning is
     lossless); ``workers`` > 1 places multisets on that many numba threads.
@@ -275,16 +280,23 @@ def build_library(
     path = cache_path(scenario, cache_dir, pruned)
     if profile:
         path = path.with_name(f"{path.stem}-{profile.digest()}.json")
-    key = path.stem
+    if use_cache and path in _memory:
+        _memory[path] = _memory.pop(path)  # most recently used last
+        return _memory[path]
     if use_cache and path.is_file():
         try:
-            return Library.model_validate_json(path.read_text())
+            result = Library.model_validate_json(path.read_text())
         except ValueError as exc:
             raise ConfigError(f"template cache {path} is corrupt ({exc}); delete it") from None
-    library = {}
-    for model in scenario.models:
-        library[model.name] = model_templates(model, scenario, workers, profile, pruned)
-    result = Library(key=key, templates=library)
+    else:
+        library = {}
+        for model in scenario.models:
+            library[model.name] = model_templates(model, scenario, workers, profile, pruned)
+        result = Library(key=path.stem, templates=library)
+        if use_cache:
+            atomic_write_bytes(path, json.dumps(result.model_dump()).encode())
     if use_cache:
-        atomic_write_bytes(path, json.dumps(result.model_dump()).encode())
+        _memory[path] = result
+        while len(_memory) > MEMORY_LIBRARIES:
+            del _memory[next(iter(_memory))]
     return result
