@@ -12,19 +12,24 @@ sizes (shorter ones count as zeros, as in the merge).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from redundancy import gf256
 from redundancy.convertible.access import ConversionPlan
 from redundancy.convertible.general import GeneralConversion
 from redundancy.convertible.spec import parse_rs, parse_spec
-from redundancy.convertible.stores import Member, load_initial, member_chunk, read_chunk
+from redundancy.convertible.stores import (
+    Member,
+    load_initial,
+    member_chunk,
+    read_chunk,
+    read_manifest,
+)
 from redundancy.convertible.stripe_io import (
     BufferRing,
     ConvertReport,
@@ -67,10 +72,7 @@ def is_general_store(store: Path) -> bool:
 def load_general(store: Path) -> tuple[GeneralManifest, GeneralConversion]:
     """Read and cross-check ``general.json``."""
     path = Path(store) / GENERAL_NAME
-    try:
-        manifest = GeneralManifest.model_validate(json.loads(path.read_bytes()))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise IntegrityError(f"{path}: invalid general manifest ({exc})") from None
+    manifest = read_manifest(path, GeneralManifest, "general")
     family = parse_spec(manifest.code)
     c = family.conversion
     gen = GeneralConversion(c, family.thetas)
@@ -135,16 +137,7 @@ def convert_general(
     gen = GeneralConversion(c, family.thetas)
     plan = _reencode_plan(gen) if method == "reencode" else gen.plan()
     size = loaded[0][0].stripe_size
-    members = [
-        Member(
-            file_name=m.file_name,
-            file_size=m.file_size,
-            sha256=m.sha256,
-            stripes=m.stripes,
-            source=str(s.resolve()),
-        )
-        for s, (m, _, _) in zip(stores, loaded, strict=True)
-    ]
+    members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
     stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
     clear_stale(out)

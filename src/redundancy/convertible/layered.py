@@ -15,7 +15,6 @@ merge, ``convertible.lrc``) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convert
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,14 +24,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from redundancy import gf256
 from redundancy.convertible.bounds import Conversion
 from redundancy.convertible.lrc import LRCGlobalMerge
 from redundancy.convertible.piggyback import PiggybackMerge
 from redundancy.convertible.spec import parse_lrc_spec, parse_rs
-from redundancy.convertible.stores import Member
+from redundancy.convertible.stores import Member, read_manifest
 from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc_ok
 from redundancy.erasure.manifest import MANIFEST_NAME, stripe_count
 from redundancy.erasure.store import shard_relpath
@@ -205,10 +204,7 @@ def load_layered(store: Path) -> tuple[LayeredManifest, LayeredFamily]:
     path = Path(store) / LAYERED_NAME
     if not path.is_file():
         raise IntegrityError(f"{path}: no layered manifest (is {store} a convertible store?)")
-    try:
-        manifest = LayeredManifest.model_validate(json.loads(path.read_bytes()))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise IntegrityError(f"{path}: invalid layered manifest ({exc})") from None
+    manifest = read_manifest(path, LayeredManifest, "layered")
     family = layered_family(manifest.code)
     alpha, (_, _, n) = family.alpha, manifest.generator(family)
     members = 1 if manifest.stage == "initial" else family.lam

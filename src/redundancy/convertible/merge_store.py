@@ -136,16 +136,7 @@ def convert_stores(
         )
     plan = merge_plan(family, read_data=method == "reencode")
     stripe_size = sizes.pop()
-    members = [
-        Member(
-            file_name=m.file_name,
-            file_size=m.file_size,
-            sha256=m.sha256,
-            stripes=m.stripes,
-            source=str(s.resolve()),
-        )
-        for s, (m, _, _) in zip(stores, loaded, strict=True)
-    ]
+    members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
     stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
     clear_stale(out)

@@ -11,18 +11,23 @@ re-run finishes. ``method="reencode"`` reads all k_I data shards instead (the an
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from redundancy import gf256
 from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
 from redundancy.convertible.spec import parse_rs, parse_spec
-from redundancy.convertible.stores import Member, load_initial, member_chunk, read_chunk
+from redundancy.convertible.stores import (
+    Member,
+    load_initial,
+    member_chunk,
+    read_chunk,
+    read_manifest,
+)
 from redundancy.convertible.stripe_io import (
     BufferRing,
     ConvertReport,
@@ -64,10 +69,7 @@ def is_split_store(store: Path) -> bool:
 def load_split(store: Path) -> tuple[SplitManifest, ConvertibleFamily]:
     """Read and cross-check ``split.json``."""
     path = Path(store) / SPLIT_NAME
-    try:
-        manifest = SplitManifest.model_validate(json.loads(path.read_bytes()))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise IntegrityError(f"{path}: invalid split manifest ({exc})") from None
+    manifest = read_manifest(path, SplitManifest, "split")
     family = parse_spec(manifest.code)
     c = family.conversion
     if manifest.format != SPLIT_FORMAT or len(manifest.shards) != c.k_i + c.lambda_f * c.r_f:
@@ -187,13 +189,7 @@ def convert_split(
     for row in range(len(plan.writes)):
         index = c.k_i + row
         shards.append(ShardEntry(index=index, path=shard_relpath(index), crc32=writer.crc32[row]))
-    member = Member(
-        file_name=manifest.file_name,
-        file_size=manifest.file_size,
-        sha256=manifest.sha256,
-        stripes=manifest.stripes,
-        source=str(store.resolve()),
-    )
+    member = Member.of(manifest, store)
     result = SplitManifest(
         format=SPLIT_FORMAT,
         code=family.spec,

@@ -15,6 +15,7 @@ import json
 import zlib
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -114,6 +115,9 @@ def decode_initial(store: Path, output: Path) -> Manifest:
 
 
 # --------------------------------------------------------------------------- merged stores
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
 class Member(BaseModel):
     """One initial file inside a merged store."""
 
@@ -122,6 +126,25 @@ class Member(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     stripes: int = Field(ge=0)
     source: str
+
+    @classmethod
+    def of(cls, manifest: Manifest, store: Path) -> Member:
+        """The member an initial store's manifest describes (its file, stored in ``store``)."""
+        return cls(
+            file_name=manifest.file_name,
+            file_size=manifest.file_size,
+            sha256=manifest.sha256,
+            stripes=manifest.stripes,
+            source=str(Path(store).resolve()),
+        )
+
+
+def read_manifest(path: Path, model: type[ModelT], what: str) -> ModelT:
+    """Parse and validate a JSON manifest; an IntegrityError names the file and the problem."""
+    try:
+        return model.model_validate(json.loads(path.read_bytes()))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise IntegrityError(f"{path}: invalid {what} manifest ({exc})") from None
 
 
 class MergedManifest(BaseModel):
@@ -159,10 +182,7 @@ def load_merged(store: Path) -> tuple[MergedManifest, ConvertibleFamily]:
     path = Path(store) / MERGED_NAME
     if not path.is_file():
         raise IntegrityError(f"{path}: no merged manifest (is {store} a converted store?)")
-    try:
-        merged = MergedManifest.model_validate(json.loads(path.read_bytes()))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise IntegrityError(f"{path}: invalid merged manifest ({exc})") from None
+    merged = read_manifest(path, MergedManifest, "merged")
     family = parse_spec(merged.code)
     c = family.conversion
     if len(merged.members) != c.lambda_i or len(merged.shards) != c.k_f + c.r_f:
