@@ -38,7 +38,7 @@ from redundancy.convertible.stripe_io import (
     Phases,
     clear_stale,
     crc_ok,
-    link,
+    list_shards,
     retire_stores,
     run_stripes,
 )
@@ -209,18 +209,8 @@ def convert_general(
             stack.close()
     report.bytes_read = counter.bytes_read + sum(r.bytes_read for r in readers)
     report.bytes_written = writer.bytes_written
-    shards = []
-    with phases.timed("link"):
-        for t, (manifest, _, _) in enumerate(loaded):
-            for i in range(c.k_i):
-                rel = shard_relpath(t * c.k_i + i)
-                report.bytes_relocated += link(stores[t] / manifest.shards[i].path, out / rel)
-                shards.append(
-                    ShardEntry(index=len(shards), path=rel, crc32=manifest.shards[i].crc32)
-                )
-    for row in range(len(plan.writes)):
-        rel = shard_relpath(c.lcm + row)
-        shards.append(ShardEntry(index=len(shards), path=rel, crc32=writer.crc32[row]))
+    kept = [(s, m.shards[: c.k_i]) for s, (m, _, _) in zip(stores, loaded, strict=True)]
+    shards = list_shards(kept, out, writer.crc32, report, phases)
     result = GeneralManifest(
         format=GENERAL_FORMAT,
         code=family.spec,

@@ -42,12 +42,12 @@ from redundancy.convertible.stripe_io import (
     Phases,
     clear_stale,
     crc_ok,
-    link,
+    list_shards,
     retire_stores,
     run_stripes,
 )
 from redundancy.erasure import store as ec_store
-from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
+from redundancy.erasure.manifest import MANIFEST_NAME
 from redundancy.erasure.store import ShardReader
 from redundancy.errors import IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open
@@ -211,18 +211,8 @@ def convert_stores(
             stack.close()  # flush, fsync and rename the new parities
     report.bytes_read = counter.bytes_read + sum(r.bytes_read for r in readers)
     report.bytes_written = writer.bytes_written
-    shards: list[ShardEntry] = []
-    with phases.timed("link"):
-        for t, (manifest, _, _) in enumerate(loaded):
-            for i in range(c.k_i):
-                rel = ec_store.shard_relpath(t * c.k_i + i)
-                report.bytes_relocated += link(stores[t] / manifest.shards[i].path, out / rel)
-                shards.append(
-                    ShardEntry(index=len(shards), path=rel, crc32=manifest.shards[i].crc32)
-                )
-    for j in range(c.r_f):
-        rel = ec_store.shard_relpath(c.k_f + j)
-        shards.append(ShardEntry(index=len(shards), path=rel, crc32=writer.crc32[j]))
+    kept = [(s, m.shards[: c.k_i]) for s, (m, _, _) in zip(stores, loaded, strict=True)]
+    shards = list_shards(kept, out, writer.crc32, report, phases)
     merged = MergedManifest(
         format=MERGED_FORMAT,
         code=family.spec,

@@ -36,7 +36,7 @@ from redundancy.convertible.stripe_io import (
     Phases,
     clear_stale,
     crc_ok,
-    link,
+    list_shards,
     retire_stores,
     run_stripes,
 )
@@ -180,15 +180,7 @@ def convert_split(
             stack.close()
     report.bytes_read = counter.bytes_read + reader.bytes_read
     report.bytes_written = writer.bytes_written
-    shards = []
-    with phases.timed("link"):
-        for i in range(c.k_i):
-            entry = manifest.shards[i]
-            report.bytes_relocated += link(store / entry.path, out / shard_relpath(i))
-            shards.append(ShardEntry(index=i, path=shard_relpath(i), crc32=entry.crc32))
-    for row in range(len(plan.writes)):
-        index = c.k_i + row
-        shards.append(ShardEntry(index=index, path=shard_relpath(index), crc32=writer.crc32[row]))
+    shards = list_shards([(store, manifest.shards[: c.k_i])], out, writer.crc32, report, phases)
     member = Member.of(manifest, store)
     result = SplitManifest(
         format=SPLIT_FORMAT,

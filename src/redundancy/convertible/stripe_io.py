@@ -27,6 +27,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from redundancy.erasure.manifest import ShardEntry
+from redundancy.erasure.store import shard_relpath
 from redundancy.gf256.kernel import isal_library
 
 PHASES = ("read", "crc", "compute", "write", "fsync", "link", "manifest")
@@ -246,6 +248,31 @@ def link(source: Path, target: Path) -> int:
         copied = source.stat().st_size
     os.replace(tmp, target)
     return copied
+
+
+def list_shards(
+    kept: Sequence[tuple[Path, Sequence[ShardEntry]]],
+    out: Path,
+    parity_crc32: Sequence[list[int]],
+    report: ConvertReport,
+    phases: Phases,
+) -> list[ShardEntry]:
+    """Hard-link the kept data shards into ``out`` in order, then list the new parities after them.
+
+    ``kept``: (store, its data shard entries) per initial store; ``report.bytes_relocated`` counts
+    what had to be copied instead of linked.
+    """
+    shards: list[ShardEntry] = []
+    with phases.timed("link"):
+        for store, entries in kept:
+            for entry in entries:
+                rel = shard_relpath(len(shards))
+                report.bytes_relocated += link(store / entry.path, out / rel)
+                shards.append(ShardEntry(index=len(shards), path=rel, crc32=entry.crc32))
+    for crc32 in parity_crc32:
+        rel = shard_relpath(len(shards))
+        shards.append(ShardEntry(index=len(shards), path=rel, crc32=crc32))
+    return shards
 
 
 def clear_stale(out: Path) -> None:
