@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from redundancy import gf256
 from redundancy.convertible.access import ConversionPlan
 from redundancy.convertible.general import GeneralConversion
+from redundancy.convertible.plan_run import run_plan
 from redundancy.convertible.spec import parse_rs, parse_spec
 from redundancy.convertible.stores import (
     Member,
@@ -31,19 +31,11 @@ from redundancy.convertible.stores import (
     read_manifest,
 )
 from redundancy.convertible.stripe_io import (
-    BufferRing,
     ConvertReport,
-    CountingReader,
-    ParityWriter,
-    Phases,
-    clear_stale,
-    crc_ok,
-    list_shards,
     retire_stores,
-    run_stripes,
 )
 from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
-from redundancy.erasure.store import ShardReader, shard_relpath
+from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
 
@@ -123,7 +115,7 @@ def convert_general(
         )
     if len({m.stripe_size for m, _, _ in loaded}) != 1:
         raise ParameterError("stores have different stripe sizes; must be equal")
-    family, code = loaded[0][1], loaded[0][2]
+    family = loaded[0][1]
     c = family.conversion
     if len(stores) != c.lambda_i:
         raise ParameterError(
@@ -140,77 +132,9 @@ def convert_general(
     members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
     stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    clear_stale(out)
-    phases = Phases()
-    counter = CountingReader(phases)
-    inputs = BufferRing(len(plan.reads), size)
-    outputs = BufferRing(len(plan.writes), size)
-    with ExitStack() as stack:
-        stack.callback(counter.close)
-        readers = [
-            ShardReader(s, m, code, stack) for s, (m, _, _) in zip(stores, loaded, strict=True)
-        ]
-        for t, idx in plan.reads:
-            if not readers[t].usable(idx) and not allow_degraded:
-                raise IntegrityError(
-                    f"{stores[t]}: shard {idx} is {readers[t].states[idx]}; conversion refuses "
-                    "(repair the store first, or allow degraded conversion)"
-                )
-
-        def lengths(stripe: int) -> list[int]:
-            return [member_chunk(m, stripe, size, c.k_i) for m in members]
-
-        def regions(stripe: int) -> list[tuple[Path, int, int]]:
-            sizes = lengths(stripe)
-            return [
-                (stores[t] / loaded[t][0].shards[idx].path, stripe * size, sizes[t])
-                for t, idx in plan.reads
-                if sizes[t]
-            ]
-
-        def load(stripe: int) -> list[np.ndarray | None]:
-            counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
-            sizes = lengths(stripe)
-            fetched: list[np.ndarray | None] = []
-            for (t, idx), buf in zip(plan.reads, inputs.get(stripe, max(sizes)), strict=True):
-                buf[sizes[t] :] = 0
-                entry = loaded[t][0].shards[idx]
-                chunk = buf[: sizes[t]]
-                good = not sizes[t] or (
-                    readers[t].usable(idx)
-                    and counter.read_into(stores[t] / entry.path, stripe * size, chunk)
-                    and crc_ok(phases, chunk, entry.crc32[stripe])
-                )
-                fetched.append(buf if good else None)
-            return fetched
-
-        def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
-            width = max(lengths(stripe))
-            for col, (t, idx) in enumerate(plan.reads):
-                if fetched[col] is None:
-                    if not allow_degraded:
-                        raise IntegrityError(
-                            f"{stores[t]}: stripe {stripe} of shard {idx} fails its checksum; "
-                            "conversion refuses (repair first, or allow degraded conversion)"
-                        )
-                    chunk = readers[t].rebuild(stripe, [idx], {})[idx]
-                    fetched[col] = np.pad(chunk, (0, width - chunk.size))
-                    report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
-            with phases.timed("compute"):
-                return gf256.matmul_sparse(plan.matrix, fetched, out=outputs.get(stripe, width))
-
-        handles = [
-            stack.enter_context(atomic_open(out / shard_relpath(c.lcm + row)))
-            for row in range(len(plan.writes))
-        ]
-        writer = ParityWriter(handles, 1, phases)
-        run_stripes(stripes, load, compute, writer, progress, pipeline)
-        with phases.timed("fsync"):
-            stack.close()
-    report.bytes_read = counter.bytes_read + sum(r.bytes_read for r in readers)
-    report.bytes_written = writer.bytes_written
-    kept = [(s, m.shards[: c.k_i]) for s, (m, _, _) in zip(stores, loaded, strict=True)]
-    shards = list_shards(kept, out, writer.crc32, report, phases)
+    shards, phases = run_plan(
+        stores, loaded, members, plan, out, report, allow_degraded, progress, pipeline
+    )
     result = GeneralManifest(
         format=GENERAL_FORMAT,
         code=family.spec,

@@ -12,16 +12,13 @@ store of a split family to ``split_store``, stores of a general-regime family to
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
-import numpy as np
-
-from redundancy import gf256
 from redundancy.convertible.access import merge_plan
 from redundancy.convertible.general_store import convert_general, is_general_store
 from redundancy.convertible.layered import is_layered_store
 from redundancy.convertible.layered_merge import convert_layered_stores
+from redundancy.convertible.plan_run import run_plan
 from redundancy.convertible.spec import parse_rs
 from redundancy.convertible.split_store import convert_split, is_split_store
 from redundancy.convertible.stores import (
@@ -31,26 +28,15 @@ from redundancy.convertible.stores import (
     MergedManifest,
     load_initial,
     load_merged,
-    member_chunk,
     save_merged,
 )
 from redundancy.convertible.stripe_io import (
-    BufferRing,
     ConvertReport,
-    CountingReader,
-    ParityWriter,
-    Phases,
-    clear_stale,
-    crc_ok,
-    list_shards,
     retire_stores,
-    run_stripes,
 )
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.manifest import MANIFEST_NAME
-from redundancy.erasure.store import ShardReader
-from redundancy.errors import IntegrityError, ParameterError
-from redundancy.storage_io import atomic_open
+from redundancy.errors import ParameterError
 
 METHODS = ("optimal", "reencode")
 
@@ -137,87 +123,15 @@ def convert_stores(
     plan = merge_plan(family, read_data=method == "reencode")
     stripe_size = sizes.pop()
     members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
-    stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    clear_stale(out)
-    phases = Phases()
-    counter = CountingReader(phases)
-    with ExitStack() as stack:
-        stack.callback(counter.close)
-        readers = [
-            ShardReader(s, m, code, stack) for s, (m, _, _) in zip(stores, loaded, strict=True)
-        ]
-        for t, idx in plan.reads:
-            if not readers[t].usable(idx) and not allow_degraded:
-                raise IntegrityError(
-                    f"{stores[t]}: shard {idx} is {readers[t].states[idx]}; conversion refuses "
-                    "(repair the store first, or allow degraded conversion)"
-                )
-
-        inputs = BufferRing(len(plan.reads), stripe_size)
-        outputs = BufferRing(len(plan.writes), stripe_size)
-
-        def regions(stripe: int) -> list[tuple[Path, int, int]]:
-            return [
-                (stores[t] / loaded[t][0].shards[idx].path, stripe * stripe_size, length)
-                for t, idx in plan.reads
-                if (length := member_chunk(members[t], stripe, stripe_size, c.k_i))
-            ]
-
-        def load(stripe: int) -> list[np.ndarray | None]:
-            """Read and check every chunk the plan needs (zero-padded to the widest member)."""
-            counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
-            lengths = [member_chunk(m, stripe, stripe_size, c.k_i) for m in members]
-            width = max(lengths)
-            block = inputs.get(stripe, width)
-            fetched: list[np.ndarray | None] = []
-            for (t, idx), buf in zip(plan.reads, block, strict=True):
-                buf[lengths[t] :] = 0
-                chunk = buf[: lengths[t]]
-                entry = loaded[t][0].shards[idx]
-                good = not lengths[t] or (
-                    readers[t].usable(idx)
-                    and counter.read_into(stores[t] / entry.path, stripe * stripe_size, chunk)
-                    and crc_ok(phases, chunk, entry.crc32[stripe])
-                )
-                fetched.append(buf if good else None)
-            return fetched
-
-        def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
-            for col, (t, idx) in enumerate(plan.reads):
-                if fetched[col] is not None:
-                    continue
-                if not allow_degraded:
-                    raise IntegrityError(
-                        f"{stores[t]}: stripe {stripe} of shard {idx} fails its checksum; "
-                        "conversion refuses (repair first, or allow degraded conversion)"
-                    )
-                width = max(member_chunk(m, stripe, stripe_size, c.k_i) for m in members)
-                chunk = readers[t].rebuild(stripe, [idx], {})[idx]
-                fetched[col] = np.pad(chunk, (0, width - chunk.size))
-                report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
-            with phases.timed("compute"):
-                return gf256.matmul_sparse(
-                    plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size)
-                )
-
-        handles = [
-            stack.enter_context(atomic_open(out / ec_store.shard_relpath(c.k_f + j)))
-            for _, j in plan.writes
-        ]
-        writer = ParityWriter(handles, 1, phases)
-        run_stripes(stripes, load, compute, writer, progress, pipeline)
-        with phases.timed("fsync"):
-            stack.close()  # flush, fsync and rename the new parities
-    report.bytes_read = counter.bytes_read + sum(r.bytes_read for r in readers)
-    report.bytes_written = writer.bytes_written
-    kept = [(s, m.shards[: c.k_i]) for s, (m, _, _) in zip(stores, loaded, strict=True)]
-    shards = list_shards(kept, out, writer.crc32, report, phases)
+    shards, phases = run_plan(
+        stores, loaded, members, plan, out, report, allow_degraded, progress, pipeline
+    )
     merged = MergedManifest(
         format=MERGED_FORMAT,
         code=family.spec,
         stripe_size=stripe_size,
-        stripes=stripes,
+        stripes=max(m.stripes for m in members),
         members=members,
         shards=shards,
         bytes_read=report.bytes_read,

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from redundancy import gf256
 from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
+from redundancy.convertible.plan_run import run_plan
 from redundancy.convertible.spec import parse_rs, parse_spec
 from redundancy.convertible.stores import (
     Member,
@@ -29,19 +28,11 @@ from redundancy.convertible.stores import (
     read_manifest,
 )
 from redundancy.convertible.stripe_io import (
-    BufferRing,
     ConvertReport,
-    CountingReader,
-    ParityWriter,
-    Phases,
-    clear_stale,
-    crc_ok,
-    list_shards,
     retire_stores,
-    run_stripes,
 )
 from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
-from redundancy.erasure.store import ShardReader, shard_relpath
+from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
 
@@ -119,73 +110,22 @@ def convert_split(
         )
     plan = _reencode_plan(family) if method == "reencode" else split_plan(family)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    size = manifest.stripe_size
-    clear_stale(out)
-    phases = Phases()
-    counter = CountingReader(phases)
-    inputs = BufferRing(len(plan.reads), size)
-    outputs = BufferRing(len(plan.writes), size)
-    with ExitStack() as stack:
-        stack.callback(counter.close)
-        reader = ShardReader(store, manifest, code, stack)
-        for _, idx in plan.reads:
-            if not reader.usable(idx) and not allow_degraded:
-                raise IntegrityError(
-                    f"{store}: shard {idx} is {reader.states[idx]}; conversion refuses "
-                    "(repair the store first, or allow degraded conversion)"
-                )
-
-        def regions(stripe: int) -> list[tuple[Path, int, int]]:
-            if stripe >= manifest.stripes:
-                return []
-            length = manifest.chunk_length(stripe, c.k_i)
-            return [(store / manifest.shards[i].path, stripe * size, length) for _, i in plan.reads]
-
-        def load(stripe: int) -> list[np.ndarray | None]:
-            counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
-            block = inputs.get(stripe, manifest.chunk_length(stripe, c.k_i))
-            fetched: list[np.ndarray | None] = []
-            for (_, idx), buf in zip(plan.reads, block, strict=True):
-                entry = manifest.shards[idx]
-                good = (
-                    reader.usable(idx)
-                    and counter.read_into(store / entry.path, stripe * size, buf)
-                    and crc_ok(phases, buf, entry.crc32[stripe])
-                )
-                fetched.append(buf if good else None)
-            return fetched
-
-        def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
-            for col, (_, idx) in enumerate(plan.reads):
-                if fetched[col] is None:
-                    if not allow_degraded:
-                        raise IntegrityError(
-                            f"{store}: stripe {stripe} of shard {idx} fails its checksum; "
-                            "conversion refuses (repair first, or allow degraded conversion)"
-                        )
-                    fetched[col] = reader.rebuild(stripe, [idx], {})[idx]
-                    report.degraded.append(f"{store} shard {idx} stripe {stripe}")
-            with phases.timed("compute"):
-                return gf256.matmul_sparse(
-                    plan.matrix, fetched, out=outputs.get(stripe, fetched[0].size)
-                )
-
-        handles = [
-            stack.enter_context(atomic_open(out / shard_relpath(c.k_i + u * c.r_f + j)))
-            for u, j in plan.writes
-        ]
-        writer = ParityWriter(handles, 1, phases)
-        run_stripes(manifest.stripes, load, compute, writer, progress, pipeline)
-        with phases.timed("fsync"):
-            stack.close()
-    report.bytes_read = counter.bytes_read + reader.bytes_read
-    report.bytes_written = writer.bytes_written
-    shards = list_shards([(store, manifest.shards[: c.k_i])], out, writer.crc32, report, phases)
     member = Member.of(manifest, store)
+    shards, phases = run_plan(
+        [store],
+        [(manifest, family, code)],
+        [member],
+        plan,
+        out,
+        report,
+        allow_degraded,
+        progress,
+        pipeline,
+    )
     result = SplitManifest(
         format=SPLIT_FORMAT,
         code=family.spec,
-        stripe_size=size,
+        stripe_size=manifest.stripe_size,
         member=member,
         shards=shards,
         bytes_read=report.bytes_read,

@@ -254,6 +254,23 @@ def _check_backend(name: str) -> str:
     return name
 
 
+def _operands(
+    a: np.ndarray, src: Source, out: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | list[np.ndarray], np.ndarray]:
+    """Validated matrix, sources and output (allocated when None) of ``dst = a . src``."""
+    matrix = _as_u8(np.atleast_2d(a))
+    data = as_rows(src)
+    rows, cols = matrix.shape
+    if len(data) != cols:
+        raise ParameterError(f"matrix has {cols} columns but {len(data)} source buffers given")
+    length = data.shape[1] if isinstance(data, np.ndarray) else len(data[0]) if data else 0
+    if out is None:
+        out = np.empty((rows, length), dtype=np.uint8)
+    elif out.shape != (rows, length) or out.dtype != np.uint8:
+        raise ParameterError(f"out must be a ({rows}, {length}) uint8 array")
+    return matrix, data, out
+
+
 def matmul(
     a: np.ndarray,
     src: Source,
@@ -265,16 +282,8 @@ def matmul(
     ``a`` is an r x c uint8 matrix, ``src`` c equal-length buffers or a (c, L) uint8 array;
     the result is an (r, L) uint8 array (written into ``out`` if given).
     """
-    matrix = _as_u8(np.atleast_2d(a))
-    data = as_rows(src)
-    rows, cols = matrix.shape
-    if len(data) != cols:
-        raise ParameterError(f"matrix has {cols} columns but {len(data)} source buffers given")
-    length = data.shape[1] if isinstance(data, np.ndarray) else len(data[0]) if data else 0
-    if out is None:
-        out = np.empty((rows, length), dtype=np.uint8)
-    elif out.shape != (rows, length) or out.dtype != np.uint8:
-        raise ParameterError(f"out must be a ({rows}, {length}) uint8 array")
+    matrix, data, out = _operands(a, src, out)
+    (rows, cols), length = matrix.shape, out.shape[1]
     if rows == 0 or length == 0:
         return out
     if cols == 0:
@@ -299,16 +308,7 @@ def matmul_sparse(
     backends multiply zeros like any coefficient, so a sparse matrix (e.g. a convertible merge,
     whose new parities each read one old parity per stripe) otherwise costs its dense size.
     """
-    matrix = _as_u8(np.atleast_2d(a))
-    data = as_rows(src)
-    rows, cols = matrix.shape
-    if len(data) != cols:
-        raise ParameterError(f"matrix has {cols} columns but {len(data)} source buffers given")
-    length = data.shape[1] if isinstance(data, np.ndarray) else len(data[0]) if data else 0
-    if out is None:
-        out = np.empty((rows, length), dtype=np.uint8)
-    elif out.shape != (rows, length) or out.dtype != np.uint8:
-        raise ParameterError(f"out must be a ({rows}, {length}) uint8 array")
+    matrix, data, out = _operands(a, src, out)
     by_support: dict[tuple[int, ...], list[int]] = {}
     for r, row in enumerate(matrix):
         by_support.setdefault(tuple(np.flatnonzero(row).tolist()), []).append(r)
