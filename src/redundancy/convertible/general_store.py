@@ -17,13 +17,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from redundancy.convertible.access import ConversionPlan
 from redundancy.convertible.general import GeneralConversion
 from redundancy.convertible.plan_run import run_plan
 from redundancy.convertible.spec import parse_rs, parse_spec
 from redundancy.convertible.stores import (
+    ConvertedManifest,
     Member,
     load_initial,
     member_chunk,
@@ -34,7 +35,7 @@ from redundancy.convertible.stripe_io import (
     ConvertReport,
     retire_stores,
 )
-from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
+from redundancy.erasure.manifest import MANIFEST_NAME
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
@@ -43,17 +44,11 @@ GENERAL_FORMAT = "redundancy-convertible-general/1"
 GENERAL_NAME = "general.json"
 
 
-class GeneralManifest(BaseModel):
+class GeneralManifest(ConvertedManifest):
     """``general.json``: the family, the lambda_I members, data and new parity shards."""
 
-    format: str
-    code: str
-    stripe_size: int = Field(gt=0)
     stripes: int = Field(ge=0)
     members: list[Member]
-    shards: list[ShardEntry]
-    bytes_read: int = Field(ge=0)
-    bytes_written: int = Field(ge=0)
 
 
 def is_general_store(store: Path) -> bool:

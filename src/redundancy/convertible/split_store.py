@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
 from redundancy.convertible.plan_run import run_plan
 from redundancy.convertible.spec import parse_rs, parse_spec
 from redundancy.convertible.stores import (
+    ConvertedManifest,
     Member,
     load_initial,
     member_chunk,
@@ -31,7 +31,7 @@ from redundancy.convertible.stripe_io import (
     ConvertReport,
     retire_stores,
 )
-from redundancy.erasure.manifest import MANIFEST_NAME, ShardEntry
+from redundancy.erasure.manifest import MANIFEST_NAME
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
@@ -40,16 +40,10 @@ SPLIT_FORMAT = "redundancy-convertible-split/1"
 SPLIT_NAME = "split.json"
 
 
-class SplitManifest(BaseModel):
+class SplitManifest(ConvertedManifest):
     """``split.json``: the family, the original file, and k_I data + lambda r_F parity shards."""
 
-    format: str
-    code: str
-    stripe_size: int = Field(gt=0)
     member: Member
-    shards: list[ShardEntry]
-    bytes_read: int = Field(ge=0)
-    bytes_written: int = Field(ge=0)
 
 
 def is_split_store(store: Path) -> bool:

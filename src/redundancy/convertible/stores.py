@@ -147,17 +147,22 @@ def read_manifest(path: Path, model: type[ModelT], what: str) -> ModelT:
         raise IntegrityError(f"{path}: invalid {what} manifest ({exc})") from None
 
 
-class MergedManifest(BaseModel):
-    """What ``convert run`` wrote: the final code, the members and every shard's checksums."""
+class ConvertedManifest(BaseModel):
+    """What every scalar conversion writes: format, family, shards with checksums, bytes moved."""
 
     format: str
     code: str
     stripe_size: int = Field(gt=0)
-    stripes: int = Field(ge=0)
-    members: list[Member]
     shards: list[ShardEntry]
     bytes_read: int = Field(ge=0)
     bytes_written: int = Field(ge=0)
+
+
+class MergedManifest(ConvertedManifest):
+    """What ``convert run`` wrote for a merge: also the members, in order."""
+
+    stripes: int = Field(ge=0)
+    members: list[Member]
 
     @model_validator(mode="after")
     def _consistent(self) -> MergedManifest:
