@@ -17,7 +17,7 @@ from redundancy.convertible.layered import (
 )
 from redundancy.convertible.merge_store import convert_stores
 from redundancy.convertible.stores import decode_any, encode_store
-from redundancy.convertible.stripe_io import CountingReader, Phases, crc32
+from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc32
 from redundancy.erasure.store import shard_relpath
 
 
@@ -27,6 +27,32 @@ def test_crc32_matches_zlib(data, step):
     assert crc32(array) == zlib.crc32(data)
     strided = array[::step]  # not contiguous when step > 1
     assert crc32(strided) == zlib.crc32(strided.tobytes())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=5), st.integers(1, 3))
+def test_parity_writer_writes_and_checksums_exactly_the_chunks(sizes, layers):
+    """Chunk j of every stripe lands at the end of file j, with its CRC-32 per layer."""
+    rng = np.random.default_rng(sum(sizes) + layers)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder) / f"out-{j}.bin" for j in range(2)]
+        expected = [b"", b""]
+        with paths[0].open("wb") as first, paths[1].open("wb") as second:
+            writer = ParityWriter([first, second], layers, Phases())
+            for size in sizes:
+                chunks = [rng.integers(0, 256, size * layers, dtype=np.uint8) for _ in range(2)]
+                writer.write(chunks)
+                expected = [e + c.tobytes() for e, c in zip(expected, chunks, strict=True)]
+        assert [p.read_bytes() for p in paths] == expected
+        assert writer.bytes_written == 2 * layers * sum(sizes)
+        for j in range(2):
+            start = 0
+            for stripe, size in enumerate(sizes):
+                whole = expected[j][start : start + size * layers]
+                start += size * layers
+                parts = [whole[a * size : (a + 1) * size] for a in range(layers)]
+                want = zlib.crc32(whole) if layers == 1 else [zlib.crc32(p) for p in parts]
+                assert writer.crc32[j][stripe] == want
 
 
 def test_counting_reader_counts_what_it_read(tmp_path):

@@ -107,3 +107,19 @@ def test_sparse_product_bad_inputs():
         gf256.matmul_sparse(np.ones((2, 3), np.uint8), np.zeros((2, 8), np.uint8))
     with pytest.raises(ParameterError, match="out must be"):
         gf256.matmul_sparse(np.ones((2, 2), np.uint8), np.zeros((2, 8), np.uint8), out=np.empty(3))
+
+
+def test_sparse_product_groups_nearly_dense_rows_but_not_disjoint_blocks():
+    """One pass over shared sources beats two; disjoint blocks stay separate products."""
+    nearly_dense = np.ones((6, 22), np.uint8)
+    nearly_dense[5, 8] = 0  # the LRC global merge: one zero would cost a second pass
+    assert kernel._product_groups(nearly_dense) == [(list(range(6)), list(range(22)))]
+    blocks = np.zeros((4, 20), np.uint8)
+    blocks[:2, :10] = blocks[2:, 10:] = 1
+    assert kernel._product_groups(blocks) == [
+        ([0, 1], list(range(10))),
+        ([2, 3], list(range(10, 20))),
+    ]
+    zero_row = np.zeros((2, 3), np.uint8)
+    zero_row[1] = 1
+    assert kernel._product_groups(zero_row) == [([0], []), ([1], [0, 1, 2])]

@@ -3,10 +3,10 @@
 Every conversion method (access-optimal, LRC global merge, and the re-encode anchor) runs the same
 engine, so their wall times compare honestly: chunks are read with ``os.preadv`` straight into
 (zero-padded) numpy buffers, checksummed on the reader thread, the GF(2^8) product runs on the
-main thread, and new parities are checksummed, written and periodically ``fdatasync``'d on a
-writer thread, so reads, compute and writes of consecutive stripes overlap. ``Phases`` records how
-long each phase was busy (summed over threads; with the pipeline they overlap, so the sum can
-exceed the wall time).
+main thread, and new parities are checksummed and written on a writer thread, each chunk's
+writeback to disk started at once (``sync_file_range``), so reads, compute and writes of
+consecutive stripes overlap. ``Phases`` records how long each phase was busy (summed over
+threads; with the pipeline they overlap, so the sum can exceed the wall time).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from redundancy.erasure.store import shard_relpath
 from redundancy.gf256.kernel import isal_library
 
 PHASES = ("read", "crc", "compute", "write", "fsync", "link", "manifest")
-SYNC_EVERY = 64 << 20  # fdatasync the new parities every this many bytes (overlaps writeback)
 
 
 class Phases:
@@ -170,14 +169,40 @@ def crc_ok(phases: Phases, data: np.ndarray, expected: int) -> bool:
         return crc32(data) == expected
 
 
+SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of dirty pages, do not wait
+
+
+@cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing a just-written range to disk now, without waiting for it.
+
+    The device then writes while the conversion reads and computes the next stripes, and the
+    final fsync has almost nothing left; without it the kernel would hold the dirty pages until
+    that fsync and the whole write would happen after the last stripe.
+    """
+    function = _sync_file_range()
+    if function is not None:
+        function(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+
+
 class ParityWriter:
-    """Writes new parity chunks (checksummed) to open temporary files, syncing as it goes."""
+    """Writes new parity chunks (checksummed) to open temporary files, flushing as it goes."""
 
     def __init__(self, handles: Sequence[BinaryIO], layers: int, phases: Phases) -> None:
         self.handles, self.layers, self.phases = handles, layers, phases
         self.crc32: list[list[Any]] = [[] for _ in handles]
+        self.offsets = [0] * len(handles)
         self.bytes_written = 0
-        self._unsynced = 0
 
     def write(self, chunks: Sequence[np.ndarray]) -> None:
         """Append one stripe: chunk j goes to handle j; CRC-32 per chunk or per layer."""
@@ -189,19 +214,12 @@ class ParityWriter:
                     parts = chunk.reshape(self.layers, -1)
                     self.crc32[j].append([crc32(p) for p in parts])
             with self.phases.timed("write"):
-                self.handles[j].write(chunk)
-            self.bytes_written += chunk.size
-            self._unsynced += chunk.size
-        if self._unsynced >= SYNC_EVERY:
-            self.sync()
-
-    def sync(self) -> None:
-        """Flush and fdatasync every output (the final fsync then has little left to do)."""
-        with self.phases.timed("fsync"):
-            for handle in self.handles:
+                handle = self.handles[j]
+                handle.write(chunk)
                 handle.flush()
-                os.fdatasync(handle.fileno())
-        self._unsynced = 0
+                start_writeback(handle.fileno(), self.offsets[j], chunk.size)
+            self.offsets[j] += chunk.size
+            self.bytes_written += chunk.size
 
 
 def run_stripes(
