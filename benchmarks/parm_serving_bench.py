@@ -14,8 +14,14 @@ setting, then hedged vs ParM and plain replicas (``none``, the paper's equal-res
 vs ParM at a matched median (settings with median <= 1.05 x the larger of the two strategies'
 lowest medians).
 
+``--regime`` instead maps where ParM fares best against hedging: iid faults at several slow-request
+probabilities and rates, least-outstanding routing with cancellation, a finer sweep of both
+strategies' timeouts, and a grid of hedged / ParM gap ratios at matched medians.
+
     .venv/bin/python benchmarks/parm_serving_bench.py
     .venv/bin/python benchmarks/parm_serving_bench.py --queries 5000 --realtime ray
+    .venv/bin/python benchmarks/parm_serving_bench.py --regime --queries 10000
+    .venv/bin/python benchmarks/parm_serving_bench.py --regime --slow 0.005 --rates 250 300 350
 """
 
 from __future__ import annotations
@@ -106,6 +112,48 @@ def summary_row(cell: str, runs: dict[str, list[Run]]) -> str:
     )
 
 
+REGIME_SLOW = (0.005, 0.01, 0.02)
+REGIME_RATES = (200.0, 300.0, 400.0, 500.0)
+REGIME_HEDGE_MS = (3.0, 5.0, 8.0, 10.0, 12.0, 15.0)
+REGIME_GROUP_MS = (2.0, 3.0, 5.0)
+
+
+def regime(args: argparse.Namespace, models, data) -> None:
+    """The hedged / ParM gap ratio over slow-request probability x rate (iid faults)."""
+    base = ServingConfig(queries=args.queries, seed=args.seed)
+    settings = [("equal-resources", {"hedge_after_ms": h}) for h in REGIME_HEDGE_MS]
+    settings += [("parm", {"group_timeout_ms": g}) for g in REGIME_GROUP_MS]
+    grid: dict[tuple[float, float], str] = {}
+    slows, rates = args.slow or REGIME_SLOW, args.rates or REGIME_RATES
+    for slow, rate in itertools.product(slows, rates):
+        runs: dict[str, list[Run]] = {"equal-resources": [], "parm": []}
+        for strategy, update in settings:
+            config = base.model_copy(
+                update={
+                    "strategy": strategy,
+                    "rate_qps": rate,
+                    "latency": LatencyConfig(slow_prob=slow),
+                    **update,
+                }
+            )
+            report = summarize(
+                simulate(config, models, data.x_test), models.code.deployed, data.y_test
+            )
+            runs[strategy].append((", ".join(f"{v:g}" for v in update.values()), report))
+        (hs, h), (ps, p), ratio = matched(runs["equal-resources"], runs["parm"])
+        grid[slow, rate] = f"{ratio:.2f}x ({h.tail_gap_ms:.1f} / {p.tail_gap_ms:.1f})"
+        print(f"slow {slow:g}, {rate:g} qps: hedge {hs} ms, ParM group {ps} ms: {grid[slow, rate]}")
+    print(
+        f"\n## hedged / ParM (p99.9 - median) at matched medians, iid faults, "
+        f"{base.total_instances} instances, {args.queries} queries, seed {args.seed} (gaps in ms)\n"
+    )
+    print("| slow requests | " + " | ".join(f"{r:g} qps" for r in rates) + " |")
+    print("|---" * (len(rates) + 1) + "|")
+    for slow in slows:
+        cells = " | ".join(grid[slow, rate] for rate in rates)
+        print(f"| {100 * slow:g}% | {cells} |")
+
+
 def realtime_run(args: argparse.Namespace, models, data) -> None:
     """A short real-time run of every strategy (threads or Ray actors) with the policies on."""
     config = ServingConfig(
@@ -158,7 +206,12 @@ def realtime_run(args: argparse.Namespace, models, data) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=20_000)
-    parser.add_argument("--rates", type=float, nargs="+", default=[300.0, 500.0])
+    parser.add_argument(
+        "--rates", type=float, nargs="+", help="qps (default 300 500; --regime: 200 300 400 500)"
+    )
+    parser.add_argument(
+        "--slow", type=float, nargs="+", help="--regime: slow-request probabilities"
+    )
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--realtime", choices=["none", "threads", "ray"], default="none")
@@ -166,10 +219,14 @@ def main() -> None:
     parser.add_argument("--realtime-rate", type=float, default=300.0)
     parser.add_argument("--cpu-hog", action="store_true", help="Also a real busy-loop hog run.")
     parser.add_argument("--skip-sim", action="store_true", help="Only the real-time run.")
+    parser.add_argument("--regime", action="store_true", help="Only the hedged/ParM ratio grid.")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     models, data = quick_models(k=2)
+    if args.regime:
+        regime(args, models, data)
+        return
     if not args.skip_sim:
         simulated(args, models, data)
     if args.realtime != "none":
@@ -183,7 +240,8 @@ def simulated(args: argparse.Namespace, models, data) -> None:
     print("| cell | strategy | setting | median | p99 | p99.9 | gap | approx. | approx. acc |")
     print("|---|---|---|---|---|---|---|---|---|")
     summaries = []
-    for mode, rate, (routing, cancel) in itertools.product(args.modes, args.rates, VARIANTS):
+    rates = args.rates or (300.0, 500.0)
+    for mode, rate, (routing, cancel) in itertools.product(args.modes, rates, VARIANTS):
         cell = f"{mode}, {rate:g}, {_variant(routing, cancel)}"
         runs: dict[str, list[Run]] = {s: [] for s in STRATEGIES}
         for strategy, setting, update in _settings():
