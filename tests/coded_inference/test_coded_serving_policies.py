@@ -105,6 +105,22 @@ def test_cancelling_queued_duplicates_cuts_but_does_not_remove_the_cost_of_early
     assert none.median_ms * 5 < dropped.median_ms < kept.median_ms / 1.5
 
 
+def test_work_per_query_counts_parity_and_hedges():
+    """Plain replicas spend one service time per query, ParM about 1 + 1/k, early hedges about 2."""
+    models, x = linear_models(), queries()
+    base = dict(queries=1000, rate_qps=300, latency=QUIET)
+    work = {
+        strategy: summarize(
+            simulate(ServingConfig(strategy=strategy, hedge_after_ms=3.0, **base), models, x),
+            models.cheap,
+        ).work_ms
+        for strategy in ("none", "parm", "equal-resources")
+    }
+    assert work["none"] == pytest.approx(10.0)  # no jitter: exactly the 10 ms service time
+    assert 14.5 <= work["parm"] <= 16.0  # + one parity query per group of 2 (padded ones too)
+    assert work["equal-resources"] >= 19.0  # nearly every query re-sent after 3 ms
+
+
 def test_parm_cancels_parity_queries_of_groups_already_answered():
     models, x = linear_models(), queries()
     # parity instances (8..11) 30x slower: their queue grows, groups finish without them

@@ -33,6 +33,7 @@ class ServingReport:
     approx_agreement: float
     approx_accuracy: float
     accuracy: float
+    work_ms: float = float("nan")  # instance milliseconds per submitted query (simulator only)
 
     @property
     def tail_gap_ms(self) -> float:
@@ -88,6 +89,7 @@ def summarize(
         approx_agreement=agreement,
         approx_accuracy=approx_accuracy,
         accuracy=accuracy,
+        work_ms=result.busy_seconds * 1e3 / result.submitted,
     )
 
 

@@ -26,7 +26,8 @@ from redundancy.errors import ParameterError
 @dataclass
 class RunResult:
     """What one serving run produced: answers, how many queries went in, how many tasks were lost
-    (crashes) or cancelled before they ran."""
+    (crashes) or cancelled before they ran, and (simulator only) the instance seconds spent on
+    the tasks that started, parity and hedges included: what a strategy costs in work."""
 
     strategy: str
     answers: list[Answer]
@@ -35,6 +36,7 @@ class RunResult:
     inputs: torch.Tensor
     duration: float
     cancelled_tasks: int = 0
+    busy_seconds: float = float("nan")
 
     def latencies(self) -> np.ndarray:
         """Answer latencies in seconds, in query order."""
@@ -60,6 +62,7 @@ class SimulatedCluster:
         self.crashes = crashes or CrashSchedule()
         self.lost_tasks = 0
         self.cancelled_tasks = 0
+        self.busy_seconds = 0.0
 
     def run(self, frontend: Frontend, arrivals: np.ndarray, inputs: torch.Tensor) -> list[Answer]:
         """Serve ``inputs[j]`` arriving at ``arrivals[j]``; return every answer given."""
@@ -81,8 +84,9 @@ class SimulatedCluster:
         def start_next(i: int, now: float) -> None:
             task = current[i] = queues[i].popleft() if queues[i] else None
             if task is not None:
-                end = now + self.latency.service(i, task.role, now)
-                heapq.heappush(events, (end, next(seq), "done", (task, epoch[i])))
+                service = self.latency.service(i, task.role, now)
+                self.busy_seconds += service
+                heapq.heappush(events, (now + service, next(seq), "done", (task, epoch[i])))
 
         def dispatch(tasks: list[Task], now: float) -> None:
             for task in tasks:
@@ -165,4 +169,5 @@ def simulate(config: ServingConfig, models: ServingModels, inputs: torch.Tensor)
         queries,
         end - arrivals[0],
         cluster.cancelled_tasks,
+        cluster.busy_seconds,
     )
