@@ -32,12 +32,7 @@ from redundancy.convertible.lrc import LRCGlobalMerge
 from redundancy.convertible.piggyback import PiggybackMerge
 from redundancy.convertible.spec import parse_lrc_spec, parse_rs
 from redundancy.convertible.stores import Member, read_manifest
-from redundancy.convertible.stripe_io import (
-    CountingReader,
-    ParityWriter,
-    Phases,
-    crc_ok,
-)
+from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc_ok
 from redundancy.erasure.manifest import MANIFEST_NAME, stripe_count
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
@@ -222,7 +217,7 @@ def load_layered(store: Path) -> tuple[LayeredManifest, LayeredFamily]:
     return manifest, family
 
 
-PAGE = 4096
+PAGE = 4096  # layered stripes are a multiple of alpha pages by default
 
 
 def _round_up(value: int, multiple: int) -> int:
