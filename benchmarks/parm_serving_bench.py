@@ -112,6 +112,12 @@ def summary_row(cell: str, runs: dict[str, list[Run]]) -> str:
     )
 
 
+def run_one(base: ServingConfig, strategy: str, changes: dict, models, data) -> ServingReport:
+    """Simulate ``base`` with ``strategy`` and ``changes`` applied; its report on the test set."""
+    config = base.model_copy(update={"strategy": strategy, **changes})
+    return summarize(simulate(config, models, data.x_test), models.code.deployed, data.y_test)
+
+
 REGIME_SLOW = (0.005, 0.01, 0.02)
 REGIME_RATES = (200.0, 300.0, 400.0, 500.0)
 REGIME_HEDGE_MS = (3.0, 5.0, 8.0, 10.0, 12.0, 15.0)
@@ -129,17 +135,8 @@ def regime(args: argparse.Namespace, models, data) -> None:
     for slow, rate in itertools.product(slows, rates):
         runs: dict[str, list[Run]] = {"equal-resources": [], "parm": []}
         for strategy, update in settings:
-            config = base.model_copy(
-                update={
-                    "strategy": strategy,
-                    "rate_qps": rate,
-                    "latency": LatencyConfig(slow_prob=slow),
-                    **update,
-                }
-            )
-            report = summarize(
-                simulate(config, models, data.x_test), models.code.deployed, data.y_test
-            )
+            changes = {"rate_qps": rate, "latency": LatencyConfig(slow_prob=slow), **update}
+            report = run_one(base, strategy, changes, models, data)
             runs[strategy].append((", ".join(f"{v:g}" for v in update.values()), report))
         (hs, h), (ps, p), ratio = matched(runs["equal-resources"], runs["parm"])
         grid[slow, rate] = f"{ratio:.2f}x ({h.tail_gap_ms:.1f} / {p.tail_gap_ms:.1f})"
@@ -264,19 +261,8 @@ def simulated(args: argparse.Namespace, models, data) -> None:
         cell = f"{mode}, {rate:g}, {_variant(routing, cancel)}"
         runs: dict[str, list[Run]] = {s: [] for s in STRATEGIES}
         for strategy, setting, update in _settings():
-            config = base.model_copy(
-                update={
-                    "strategy": strategy,
-                    "rate_qps": rate,
-                    "latency": MODES[mode],
-                    "routing": routing,
-                    "cancel": cancel,
-                    **update,
-                }
-            )
-            report = summarize(
-                simulate(config, models, data.x_test), models.code.deployed, data.y_test
-            )
+            changes = {"rate_qps": rate, "latency": MODES[mode], "routing": routing, **update}
+            report = run_one(base, strategy, {"cancel": cancel, **changes}, models, data)
             runs[strategy].append((setting, report))
             print(_row(cell, strategy, setting, report), flush=True)
         summaries.append(summary_row(cell, runs))
