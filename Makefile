@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := libisal2 dataset-fashion-mnist
 APT_STAMP := $(VENV)/.apt-installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench docs clean
 
 run: $(STAMP)
 	$(BIN)/redundancy reproduce --quick
@@ -20,6 +20,9 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/erasure_bench.py
@@ -39,7 +42,7 @@ $(APT_STAMP):
 
 $(STAMP): pyproject.toml $(APT_STAMP)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[all,dev,bench]'
 	@touch $@
 
 clean:

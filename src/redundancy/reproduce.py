@@ -2,13 +2,14 @@
 
 A system takes part by having ``redundancy/<system>/reproduce.py`` with
 ``run(quick: bool, out_dir: Path) -> list[Row]``; it may save PNG plots under ``out_dir``.
-The framework writes ``table.md``, ``rows.json`` and a summary plot to the report folder.
+The framework writes each system's ``table.md`` and ``rows.json`` into ``OUT/<system>/``, and
+merges the latest rows of every system run so far into ``OUT/table.md`` and ``OUT/rows.json``
+(running one system never drops another's rows), with a summary plot of the run times.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -19,72 +20,138 @@ from redundancy.errors import ParameterError
 
 @dataclass(frozen=True)
 class Row:
-    """One reproduced figure: what the paper (or anchor) says next to what we measured."""
+    """One reproduced figure: what the paper says next to what we measured.
+
+    ``paper`` holds only a figure or claim the paper itself reports (empty otherwise);
+    ``reference`` holds any other comparison figure, named by its source (e.g.
+    "XGBoost dart, this machine: 60.98"); ``note`` says when a quick row is below the paper
+    only because of scale, and gives the full-scale figure from the docs.
+    """
 
     system: str
     metric: str
     paper: str
     ours: str
     note: str = ""
+    reference: str = ""
+
+
+COLUMNS = ("system", "metric", "paper", "reference", "ours", "note")
 
 
 def available_systems() -> list[str]:
     """Systems that ship a ``reproduce.py``."""
-    from redundancy.cli import system_names
+    package = Path(__file__).parent
+    return sorted(p.parent.name for p in package.glob("*/reproduce.py"))
 
-    return [s for s in system_names() if importlib.util.find_spec(f"redundancy.{s}.reproduce")]
 
+def run(
+    systems: list[str] | None, *, quick: bool, out_dir: Path
+) -> tuple[list[Row], dict[str, float]]:
+    """Run the named systems' experiments (all by default); write the report.
 
-def run(systems: list[str] | None, *, quick: bool, out_dir: Path) -> list[Row]:
-    """Run the named systems' experiments (all by default); write the report; return the rows."""
+    Parameters
+    ----------
+    systems : list of str or None
+        Systems to run (``None``: every system with a ``reproduce.py``).
+    quick : bool
+        Small scale (seconds per system) instead of the full experiment.
+    out_dir : Path
+        Report folder; see the module docstring for what goes where.
+
+    Returns
+    -------
+    rows : list of Row
+        The rows of the systems run now, in the order run.
+    seconds : dict
+        Wall time per system.
+
+    Raises
+    ------
+    ParameterError
+        If a system is unknown (the message lists the known ones).
+    """
     known = available_systems()
-    chosen = systems or known
+    chosen = list(dict.fromkeys(systems or known))
     unknown = [s for s in chosen if s not in known]
     if unknown:
-        raise ParameterError(f"unknown system(s) {unknown}; choose from {known}")
+        raise ParameterError(
+            f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(known)}"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"--out {out_dir} is a file; expected a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     timings: dict[str, float] = {}
-    from rich.console import Console
+    from redundancy import ui
 
-    console = Console(stderr=True)
     for system in chosen:
         module = importlib.import_module(f"redundancy.{system}.reproduce")
         system_dir = out_dir / system
         system_dir.mkdir(exist_ok=True)
         start = time.perf_counter()
-        with console.status(f"reproducing {system}{' (quick)' if quick else ''} ..."):
-            rows.extend(module.run(quick=quick, out_dir=system_dir))
+        ui.note(f"reproducing {system}{' (quick)' if quick else ''} ...")
+        system_rows = list(module.run(quick=quick, out_dir=system_dir))
         timings[system] = time.perf_counter() - start
-        console.print(f"{system}: done in {timings[system]:.1f} s")
+        write_rows(system_rows, {system: timings[system]}, system_dir)
+        rows.extend(system_rows)
+        ui.note(f"{system}: done in {timings[system]:.1f} s")
     write_report(rows, timings, out_dir)
-    return rows
+    return rows, timings
 
 
 def markdown_table(rows: list[Row]) -> str:
     """Rows as a Markdown table a person can paste (pipes inside cells escaped)."""
-    lines = ["| system | metric | paper | ours | note |", "|---|---|---|---|---|"]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        cells = (str(c).replace("|", "\\|") for c in (r.system, r.metric, r.paper, r.ours, r.note))
+        cells = (str(getattr(r, c)).replace("|", "\\|") for c in COLUMNS)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_report(rows: list[Row], timings: dict[str, float], out_dir: Path) -> None:
-    """Write table.md, rows.json and timings.png into ``out_dir`` (atomically, file by file)."""
+def rows_document(rows: list[Row], timings: dict[str, float]) -> dict:
+    """The JSON document of a report: ``{"rows": [...], "seconds": {system: float}}``."""
+    return {"rows": [asdict(r) for r in rows], "seconds": timings}
+
+
+def write_rows(rows: list[Row], timings: dict[str, float], folder: Path) -> None:
+    """Write ``table.md`` and ``rows.json`` for ``rows`` into ``folder`` (atomically)."""
     from redundancy.storage_io import atomic_write_bytes
 
-    atomic_write_bytes(out_dir / "table.md", markdown_table(rows).encode())
-    payload = {"rows": [asdict(r) for r in rows], "seconds": timings}
-    atomic_write_bytes(out_dir / "rows.json", json.dumps(payload, indent=2).encode())
-    if timings:
+    atomic_write_bytes(folder / "table.md", markdown_table(rows).encode())
+    payload = json.dumps(rows_document(rows, timings), indent=2).encode()
+    atomic_write_bytes(folder / "rows.json", payload)
+
+
+def _previous_rows(out_dir: Path) -> tuple[list[Row], dict[str, float]]:
+    """Rows of earlier runs in ``out_dir`` (a damaged or foreign rows.json counts as none)."""
+    try:
+        document = json.loads((out_dir / "rows.json").read_text())
+        fields = set(Row.__dataclass_fields__)
+        rows = [Row(**{k: str(v) for k, v in r.items() if k in fields}) for r in document["rows"]]
+        seconds = {str(k): float(v) for k, v in document.get("seconds", {}).items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return [], {}
+    return rows, seconds
+
+
+def write_report(rows: list[Row], timings: dict[str, float], out_dir: Path) -> None:
+    """Merge ``rows`` into the report in ``out_dir``: table.md, rows.json and timings.png.
+
+    Rows of systems not in ``timings`` (not run this time) are kept from the previous report.
+    """
+    previous, previous_seconds = _previous_rows(out_dir)
+    merged = [r for r in previous if r.system not in timings] + list(rows)
+    seconds = {k: v for k, v in previous_seconds.items() if k not in timings} | timings
+    write_rows(merged, seconds, out_dir)
+    if seconds:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 0.4 * len(timings) + 1.2))
-        ax.barh(list(timings), list(timings.values()))
+        fig, ax = plt.subplots(figsize=(6, 0.4 * len(seconds) + 1.2))
+        ax.barh(list(seconds), list(seconds.values()))
         ax.set_xlabel("seconds")
         ax.set_title("reproduce: time per system")
         fig.tight_layout()
@@ -93,13 +160,7 @@ def write_report(rows: list[Row], timings: dict[str, float], out_dir: Path) -> N
 
 
 def print_table(rows: list[Row]) -> None:
-    """Print the rows as a rich table on stdout."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print the rows on stdout (a rich table on a terminal, plain full-width text when piped)."""
+    from redundancy import ui
 
-    table = Table(title="redundancy reproduce")
-    for column in ("system", "metric", "paper", "ours", "note"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(r.system, r.metric, r.paper, r.ours, r.note)
-    Console().print(table)
+    ui.print_table(COLUMNS, [[getattr(r, c) for c in COLUMNS] for r in rows], title="reproduce")

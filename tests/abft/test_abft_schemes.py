@@ -69,7 +69,11 @@ LAYERS = {
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("kind", sorted(LAYERS))
-def test_layer_bit_exact_clean_and_detects(kind: str, scheme: str, dtype: torch.dtype) -> None:
+def test_layer_bit_exact_clean_and_flags_a_changed_output(
+    kind: str, scheme: str, dtype: torch.dtype
+) -> None:
+    """Clean: the plain layer's bits, no detection. A large change of one output is flagged
+    (test_abft_guarantees checks the thresholds themselves against an independent bound)."""
     make, shape = LAYERS[kind]
     layer = make().to(dtype)
     x = torch.randn(shape).to(dtype)
@@ -81,13 +85,10 @@ def test_layer_bit_exact_clean_and_detects(kind: str, scheme: str, dtype: torch.
         assert torch.equal(protected(x), expect)
     assert monitor.detections == []
     gen = torch.Generator().manual_seed(7)
-    for trial in range(6):
+    for _ in range(3):
         index = int(torch.randint(expect.numel(), (1,), generator=gen))
         position = tuple(int(i) for i in torch.unravel_index(torch.tensor(index), expect.shape))
-        tau = protected.tolerance_at(x, expect.shape, position)
-        # above twice the threshold, and large enough to survive rounding to the dtype
-        size = 2.5 * tau + 0.05 * (1.0 + abs(float(expect[position])))
-        delta = size * (1 if trial % 2 else -1)
+        delta = 1e4 * (1.0 + abs(float(expect[position])))  # far above any round-off
 
         def fault(y: torch.Tensor, position: tuple = position, delta: float = delta) -> None:
             y[position] += delta

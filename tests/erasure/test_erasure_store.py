@@ -108,6 +108,7 @@ def test_truncated_shard_is_an_erasure(tmp_path):
         (lambda m: m.update(stripes=99), "checksums"),
         (lambda m: m.update(format="other/9"), "format"),
         (lambda m: m["shards"][0].update(path="../../etc/passwd"), "inside the store"),
+        (lambda m: m.update(file_name="../escaped.bin"), "plain file name"),
         (lambda m: m.update(sha256="xyz"), "sha256"),
         (lambda m: m.update(file_size=-1), "file_size"),
     ],
@@ -188,26 +189,35 @@ def test_cli_encode_damage_verify_repair_decode(tmp_path):
     for i in (0, 1, 3):
         (tmp_path / "st" / store.shard_relpath(i)).unlink()
     result = run_cli("ec", "decode", "st", "--out", "x.bin", cwd=tmp_path)
-    assert (
-        result.returncode == 2 and "error:" in result.stderr and "cannot rebuild" in result.stderr
-    )
-    assert run_cli("ec", "verify", "st", cwd=tmp_path).returncode == 2
+    assert result.returncode == 3 and "cannot rebuild" in result.stderr  # not recoverable
+    assert run_cli("ec", "verify", "st", cwd=tmp_path).returncode == 3
 
 
 @pytest.mark.parametrize(
     "args",
     [
         ["ec", "info", "--code", "rs:0,1"],
+        ["ec", "info", "--code", "zz:1"],
         ["ec", "encode", "nope.bin"],
+        ["ec", "encode", "."],
         ["ec", "decode", "nowhere"],
+        ["ec", "verify", "nowhere"],
+        ["ec", "verify", "nowhere", "--json"],
         ["ec", "repair", "nowhere", "--only", "x"],
+        ["ec", "encode"],
+        ["ec", "encode", "a.bin", "--stripe-size", "ten"],
+        ["ec", "nosuchcommand"],
         ["reproduce", "no-such-system"],
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, args):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
     assert "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_store_on_an_fsspec_url_round_trips_and_repairs(tmp_path):

@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redundancy.errors import DecodeError, IntegrityError, ParameterError
+from redundancy.errors import DecodeError, IntegrityError, ParameterError, RedundancyError
 from redundancy.gf256 import MUL_TABLE
 from redundancy.secret_sharing import Share, combine, ct_gf256, split
 from redundancy.secret_sharing.prime import is_probable_prime, parse_prime_field
+from redundancy.secret_sharing.shamir import recover
+from redundancy.secret_sharing.shares import read_shares
 
 
 def seeded(seed: int):
@@ -100,6 +102,13 @@ def test_share_of_another_secret_is_named():
         combine([a[0], a[1], b[2]])
 
 
+def forge(share: Share, flip: int = 0) -> Share:
+    """``share`` with one payload byte changed (a forged or corrupted share, well-formed)."""
+    payload = bytearray(share.payload)
+    payload[flip] ^= 1
+    return Share(**{**share.__dict__, "payload": bytes(payload)})
+
+
 def test_forged_payload_fails_the_tag():
     shares = split(b"secret", n=5, k=3, field="gf256")
     bad = Share(
@@ -108,10 +117,59 @@ def test_forged_payload_fails_the_tag():
             "payload": bytes([shares[0].payload[0] ^ 1]) + shares[0].payload[1:],
         }
     )
-    with pytest.raises(IntegrityError, match="corrupted or forged"):
+    with pytest.raises(DecodeError, match="corrupted or forged"):  # k shares, one bad: exit 3
         combine([bad.to_text(), shares[1], shares[2]])
     with pytest.raises(IntegrityError, match=r"\[1\] inconsistent with"):
         combine([shares[1], shares[2], shares[3], bad])
+
+
+@pytest.mark.parametrize("field", ["gf256", "p127"])
+def test_tolerate_bad_recovers_and_names_every_bad_share(field):
+    secret = b"the launch code"
+    shares = split(secret, n=7, k=3, field=field, randbytes=seeded(3))
+    other = split(b"another secret!", n=3, k=3, field=field, randbytes=seeded(4))
+    short = Share(**{**shares[5].__dict__, "payload": shares[5].payload[:-1]})
+    given = [
+        forge(shares[0]),
+        shares[1],
+        forge(shares[2], 5),
+        shares[3],
+        shares[4],
+        short,
+        other[0],
+    ]
+    with pytest.raises(IntegrityError):
+        recover(given)
+    found = recover(given, tolerate_bad=True)
+    assert found.secret == secret
+    assert set(found.used) <= {2, 4, 5} and len(found.used) == 3
+    assert sorted(index for index, _ in found.bad) == [1, 1, 3, 6]
+    reasons = dict(found.bad)
+    assert "off the polynomial" in reasons[3] and "bytes, expected" in reasons[6]
+
+
+def test_cancelling_forgeries_do_not_get_genuine_shares_named():
+    """Two equal byte flips at shares 1 and 2 cancel at x=0 in the subset {1, 2, 3} over GF(2^8)
+    (equal Lagrange weights); the recovered secret is right, and the shares named bad must be
+    the forged ones, found by the polynomial that most shares agree with."""
+    shares = split(b"secret", n=6, k=3, randbytes=seeded(6))
+    found = recover([forge(shares[0]), forge(shares[1]), *shares[2:]], tolerate_bad=True)
+    assert found.secret == b"secret"
+    assert sorted(index for index, _ in found.bad) == [1, 2]
+
+
+def test_strict_combine_names_the_forged_share_before_refusing():
+    shares = split(b"secret", n=5, k=2, randbytes=seeded(5))
+    with pytest.raises(IntegrityError, match=r"shares \[4\] inconsistent.*--tolerate-bad"):
+        combine([shares[0], shares[1], shares[2], forge(shares[3])])
+
+
+def test_tolerate_bad_with_too_few_good_shares_is_a_decode_error():
+    shares = split(b"secret", n=5, k=3, randbytes=seeded(6))
+    with pytest.raises(DecodeError, match="too few good shares"):
+        recover([forge(shares[0]), forge(shares[1], 3), shares[2], shares[3]], tolerate_bad=True)
+    with pytest.raises(DecodeError, match="too few good shares"):
+        recover(shares[:2], tolerate_bad=True)
 
 
 def test_prime_forgery_and_range():
@@ -125,7 +183,7 @@ def test_prime_forgery_and_range():
             "payload": (1).to_bytes(16, "big") * (len(shares[0].payload) // 16),
         }
     )
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DecodeError):  # well formed, but no k good shares: exit 3
         combine([shifted, shares[1]])
 
 
@@ -183,6 +241,46 @@ def test_mutated_lines_are_rejected_or_equal(position, char):
     except IntegrityError:
         return
     assert parsed == shares[0]  # only a no-op mutation may parse
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_share_file_fuzz_bytes(data):
+    """Any bytes as a share file: parsed shares, or IntegrityError naming the problem."""
+    try:
+        shares = read_shares(data, source="f.txt")
+    except IntegrityError as exc:
+        assert str(exc).startswith("f.txt")
+        return
+    assert all(isinstance(s, Share) for s in shares)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["gf256", "p127", "p0x101", "p0x1fffffffffffffff"]),
+    k=st.integers(0, 300),
+    lines=st.lists(
+        st.tuples(st.integers(0, 99999), st.integers(0, 70), st.binary(max_size=90)),
+        min_size=1,
+        max_size=6,
+    ),
+    tolerate=st.booleans(),
+)
+def test_well_formed_hostile_shares_only_raise_project_errors(field, k, lines, tolerate):
+    """Lines with valid syntax and CRC but any k, index, length and payload: combining them gives
+    a secret or a RedundancyError (never IndexError, ZeroDivisionError, MemoryError...)."""
+    group = bytes(8)
+    text = [Share(field, k, i, group, length, payload).to_text() for i, length, payload in lines]
+    try:
+        found = recover(read_shares("\n".join(text).encode()), tolerate_bad=tolerate)
+    except RedundancyError:
+        return
+    assert len(found.used) == k  # only a set that passed the tag can get here
+
+
+def test_huge_prime_field_is_refused_quickly():
+    with pytest.raises(ParameterError, match="more than 4096 bits"):
+        parse_prime_field("p0x" + "f" * 2000)
 
 
 def test_primality():

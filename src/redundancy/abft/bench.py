@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,24 @@ class Timing:
         return self.seconds[strategy] / self.unprotected - 1.0
 
 
+def progress_steps(repeats: int, strategies: tuple[str, ...] = STRATEGY_ORDER) -> int:
+    """How many times ``time_strategies`` calls its ``progress`` callback.
+
+    Raises
+    ------
+    ParameterError
+        If ``repeats`` is outside 1..1000.
+
+    Example
+    -------
+    >>> progress_steps(5)  # 4 strategies + the A/A control + 5 rounds
+    10
+    """
+    if not (1 <= repeats <= 1000):
+        raise ParameterError(f"repeats={repeats} is out of range (allowed: 1..1000)")
+    return len(strategies) + 1 + repeats
+
+
 def time_strategies(
     model: nn.Module,
     x: torch.Tensor,
@@ -49,22 +68,27 @@ def time_strategies(
     tile: int = 32,
     selector: SelectorMode = "measured",
     min_sample_s: float = 0.01,
+    progress: Callable[[], None] | None = None,
 ) -> Timing:
     """Median inference time, unprotected and per strategy, over interleaved rounds.
 
     Every variant is warmed up first. Each round times every variant once (each sample
     averages enough calls to last ``min_sample_s``), starting from a different variant each
-    round, so that drifts in machine load hit all variants alike.
+    round, so that drifts in machine load hit all variants alike. ``progress`` is called
+    after each protected variant is built and after each round:
+    ``progress_steps(repeats, strategies)`` times in all.
     """
-    if not (1 <= repeats <= 1000):
-        raise ParameterError(f"repeats={repeats} is out of range (allowed: 1..1000)")
+    progress_steps(repeats, strategies)  # validates repeats
+    step = progress or (lambda: None)
     variants: dict[str, nn.Module] = {"unprotected": model.eval()}
-    protected = {
-        s: protect(model, profile, x, strategy=s, tile=tile, selector=selector) for s in strategies
-    }
+    protected = {}
+    for s in strategies:
+        protected[s] = protect(model, profile, x, strategy=s, tile=tile, selector=selector)
+        step()
     variants.update(protected)
     variants["control"] = protect(model, strategy="tiled", tile=tile)
-    samples = time_models(variants, x, repeats, min_sample_s)
+    step()
+    samples = time_models(variants, x, repeats, min_sample_s, on_round=step)
     median = {name: statistics.median(v) for name, v in samples.items()}
     unprotected = median.pop("unprotected")
     spread = 1.4826 * statistics.median(abs(v - unprotected) for v in samples["unprotected"])

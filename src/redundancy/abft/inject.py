@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -137,11 +138,13 @@ def campaign(
     trials: int = 20,
     seed: int = 0,
     clean_runs: int = 3,
+    progress: Callable[[], None] | None = None,
 ) -> CampaignResult:
     """Flip ``trials`` random single bits per bit position; count detections and corruptions.
 
-    Each trial picks a protected layer and an element uniformly at random. A flip "corrupts"
-    when the model output is no longer bit-identical to the clean output.
+    Each trial picks a protected layer that runs on ``x`` and an element uniformly at random.
+    A flip "corrupts" when the model output is no longer bit-identical to the clean output.
+    ``progress`` is called after each flip (``len(bits) * trials`` times).
     """
     if target not in TARGETS:
         raise ParameterError(f"target={target!r} is not allowed (one of {TARGETS})")
@@ -165,10 +168,16 @@ def campaign(
             result.clean_runs = clean_runs + 1
             result.false_positives = len(model.monitor.detections)
             sizes = _io_sizes(model, x)
+            ran = [layer for layer in layers if layer.name in sizes]
+            if not ran:
+                raise ParameterError(
+                    "no protected layer runs its check on this input (a fused fast path "
+                    "reads the weights directly); see ProtectedModel.unchecked"
+                )
             for bit in bits:
                 r = BitResult(bit=bit)
                 for _ in range(trials):
-                    layer = rng.choice(layers)
+                    layer = rng.choice(ran)
                     n_in, n_out = sizes[layer.name]
                     numel = {"weight": layer.weight.numel(), "activation": n_in, "output": n_out}
                     index = rng.randrange(numel[target])
@@ -180,6 +189,8 @@ def campaign(
                     r.detected += detected
                     r.corrupted += corrupted
                     r.detected_corrupted += detected and corrupted
+                    if progress is not None:
+                        progress()
                 result.bits.append(r)
     finally:
         model.monitor.policy = policy

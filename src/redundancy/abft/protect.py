@@ -11,7 +11,13 @@ import torch
 from torch import nn
 
 from redundancy.abft.profile import DeviceProfile
-from redundancy.abft.schemes import SCHEMES, Detection, Monitor, ProtectedLayer
+from redundancy.abft.schemes import (
+    SCHEMES,
+    Detection,
+    Monitor,
+    ProtectedLayer,
+    protectable_layers,
+)
 from redundancy.abft.selector import LayerPlan, SelectorMode, plan
 from redundancy.abft.thresholds import ThresholdConfig
 from redundancy.abft.timing import CANDIDATES, DEFAULT_TIMER, LayerTimer, time_models
@@ -22,15 +28,38 @@ STRATEGIES: tuple[str, ...] = ("guided", *SCHEMES)
 
 
 class ProtectedModel(nn.Module):
-    """The protected copy: forward as the original, plus ``monitor`` with what the checks saw."""
+    """The protected copy: forward as the original, plus ``monitor`` with what the checks saw.
 
-    def __init__(self, model: nn.Module, monitor: Monitor, plans: list[LayerPlan]) -> None:
+    ``unprotected`` names the Linear/Conv2d layers left as they were, with the reason (for
+    example the projections inside ``nn.MultiheadAttention``, whose weights it reads directly).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        monitor: Monitor,
+        plans: list[LayerPlan],
+        unprotected: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.model, self.monitor, self.plans = model, monitor, plans
+        self.unprotected = dict(unprotected or {})
 
-    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+    def forward(self, *args: object, **kwargs: object) -> object:
         """Run the model; checks run inside each protected layer."""
+        self.monitor.checked.clear()
         return self.model(*args, **kwargs)
+
+    @property
+    def unchecked(self) -> list[str]:
+        """Protected layers whose check did not run in the last call.
+
+        A module whose parent reads its weights instead of calling it (PyTorch's fused
+        inference fast path of ``nn.TransformerEncoderLayer``, for one) computes unchecked.
+        Turn such fast paths off (``torch.backends.mha.set_fastpath_enabled(False)``) for the
+        original and the protected model alike to have those layers checked.
+        """
+        return sorted(set(self.layers) - self.monitor.checked)
 
     @property
     def layers(self) -> dict[str, ProtectedLayer]:
@@ -59,6 +88,10 @@ def protect(
 ) -> ProtectedModel:
     """Copy ``model`` and wrap each Linear/Conv2d layer in a self-checking ProtectedLayer.
 
+    With no fault the copy returns exactly the bits ``model.eval()`` returns (each layer's
+    output comes from the layer's own call; the checks only read it). Layers that cannot be
+    checked are left as they are and listed in ``unprotected`` (see ``protectable_layers``).
+
     ``strategy="guided"`` picks global or tiled per layer from the layer's GEMM on ``example``
     and the device ``profile``: by default (``selector="measured"``) from timing both schemes on
     each layer's input on this device, or from the roofline model (``"cost"``) or the paper's
@@ -80,8 +113,8 @@ def protect(
             plans = _confirm(clone, example, plans, tile, thresholds, timer or DEFAULT_TIMER)
     schemes = {p.name: p.scheme for p in plans} if plans else {}
     monitor = Monitor(policy=policy)
-    wrapped = _wrap(clone, schemes, strategy, monitor, tile, thresholds)
-    return ProtectedModel(wrapped, monitor, plans)
+    wrapped, unprotected = _wrap(clone, schemes, strategy, monitor, tile, thresholds)
+    return ProtectedModel(wrapped, monitor, plans, unprotected)
 
 
 def _wrap(
@@ -91,20 +124,26 @@ def _wrap(
     monitor: Monitor,
     tile: int,
     thresholds: ThresholdConfig | None,
-) -> nn.Module:
-    """A copy of ``model`` with each Linear/Conv2d layer wrapped in its scheme (or default)."""
+) -> tuple[nn.Module, dict[str, str]]:
+    """A copy of ``model`` with each protectable layer wrapped in its scheme (or default).
+
+    Returns the copy and the Linear/Conv2d layers left unwrapped, with the reason.
+    """
     clone = copy.deepcopy(model)
-    targets = [
-        (name, m) for name, m in clone.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)
-    ]
-    for name, module in targets:
+    layers, skipped = protectable_layers(clone)
+    wrappers: dict[int, ProtectedLayer] = {}
+    for name, module in layers.items():
         scheme = schemes.get(name, "global" if default == "guided" else default)
         wrapped = ProtectedLayer(name, module, scheme, monitor, tile, thresholds)  # type: ignore[arg-type]
         if not name:  # the model is itself one Linear/Conv2d layer
-            return wrapped
-        parent_name, _, child = name.rpartition(".")
-        setattr(clone.get_submodule(parent_name) if parent_name else clone, child, wrapped)
-    return clone
+            return wrapped, skipped
+        wrappers[id(module)] = wrapped
+    # every place a wrapped layer is registered (a shared layer may sit under several names)
+    for parent in list(clone.modules()):
+        for child_name, child in list(parent.named_children()):
+            if id(child) in wrappers:
+                setattr(parent, child_name, wrappers[id(child)])
+    return clone, skipped
 
 
 def _confirm(
@@ -123,7 +162,9 @@ def _confirm(
     """
     mixes = {"mixed": {p.name: p.scheme for p in plans}}
     mixes |= {s: {p.name: s for p in plans} for s in CANDIDATES}
-    models = {k: _wrap(model, v, "guided", Monitor(), tile, thresholds) for k, v in mixes.items()}
+    models = {
+        k: _wrap(model, v, "guided", Monitor(), tile, thresholds)[0] for k, v in mixes.items()
+    }
     samples = time_models(models, example, timer.rounds, 10 * timer.min_sample_s)
     best = min(samples, key=lambda k: statistics.median(samples[k]))
     return [replace(p, scheme=mixes[best][p.name]) for p in plans]

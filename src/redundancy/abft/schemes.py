@@ -1,18 +1,27 @@
 """Self-checking Linear / Conv2d layers: global ABFT, tiled ABFT and replication.
 
+The layer's output is always computed by the wrapped layer itself, with the very call the
+unprotected model makes (``nn.Linear.forward`` / ``nn.Conv2d.forward``, same weights, same
+input, same grad mode), so a protected model returns the unprotected model's bits. The checks
+run beside it, under ``torch.no_grad()``, and never write to the output:
+
 * ``global``: compare the column sums of the output, 1^T (A B), with (1^T A) B + rows * b, one
   check per output channel; 1^T A is read from the input (im2col column sums for convs) and
   multiplied with a clean copy of B kept by the check. Each channel's threshold comes from
   (1^T |A|) |B|, computed in the same product, so it scales with that channel's own magnitude.
   Cost: two extra passes over the input, one over the output, one over a copy of B.
-* ``tiled``: the output channels are cut into tiles of ``tile`` channels; each tile gets one
-  extra weight column (the sum of its weights) appended to the GEMM, so every output row carries
-  its own per-tile checksum computed from the same inputs in the same pass (the CPU analogue of
-  thread-level ABFT). Cost: extra compute of 1/tile, no extra read of the inputs for the check.
-  Grouped convolutions get the checksum channels from a second grouped convolution.
+* ``tiled``: the output channels are cut into tiles of ``tile`` channels; a second, narrow GEMM
+  with one weight column per tile (the sum of its weights, taken from the clean weights at
+  protect time) gives every output row its own per-tile checksum (the CPU analogue of
+  thread-level ABFT). Cost: extra compute of 1/tile, one more read of the input.
 * ``replication``: run the layer twice and compare bit for bit.
 
-Every scheme returns exactly the unprotected layer's output tensor values.
+Why not fold the checksum columns into the layer's own GEMM (one pass, as on a GPU)? A GEMM
+with N + N/tile output columns may use another kernel, blocking or summation order than the
+one with N columns, so its data columns can differ from the plain layer's in the last bit, and
+its data part is a strided slice of a wider tensor (``.view`` on it fails). Neither can be
+ruled out for every shape, dtype, backend and thread count, so the output never comes from an
+augmented GEMM.
 """
 
 from __future__ import annotations
@@ -26,14 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from redundancy.abft.gemm import ColumnSums, layer_shape
-from redundancy.abft.thresholds import ThresholdConfig, gamma, unit_roundoff
+from redundancy.abft.thresholds import UNIT_ROUNDOFF, ThresholdConfig, gamma, unit_roundoff
 from redundancy.errors import IntegrityError, ParameterError
 
 Scheme = Literal["global", "tiled", "replication"]
 SCHEMES: tuple[str, ...] = ("global", "tiled", "replication")
-U32 = 2.0**-24
 TINY = 1e-30  # keeps an all-zero check at ratio 0 instead of 0 / 0
-F32 = torch.float32
 
 
 class SilentDataCorruption(IntegrityError):
@@ -51,16 +58,23 @@ class Detection:
 
 @dataclass
 class Monitor:
-    """Shared by the layers of one protected model: the policy and what the checks saw."""
+    """Shared by the layers of one protected model: the policy and what the checks saw.
+
+    ``checked`` holds the layers whose check ran since the last ``reset`` (or since the start
+    of the last ``ProtectedModel`` call), so layers that a model never calls as modules (a
+    fused fast path reading their weights directly) show up as unchecked.
+    """
 
     policy: Literal["raise", "report"] = "report"
     detections: list[Detection] = field(default_factory=list)
     max_clean_ratio: dict[str, float] = field(default_factory=dict)
     checks: int = 0
+    checked: set[str] = field(default_factory=set)
 
     def record(self, layer: str, scheme: str, ratio: float) -> None:
         """Log one check's outcome; on a mismatch report it or raise, naming the layer."""
         self.checks += 1
+        self.checked.add(layer)
         if ratio <= 1.0:  # NaN compares False, so a NaN ratio counts as a detection
             self.max_clean_ratio[layer] = max(self.max_clean_ratio.get(layer, 0.0), ratio)
             return
@@ -75,6 +89,7 @@ class Monitor:
         self.detections.clear()
         self.max_clean_ratio.clear()
         self.checks = 0
+        self.checked.clear()
 
 
 def effective_tile(channels: int, tile: int) -> int:
@@ -82,9 +97,91 @@ def effective_tile(channels: int, tile: int) -> int:
     return max(d for d in range(1, min(tile, channels) + 1) if channels % d == 0)
 
 
+def unsupported_reason(module: nn.Module) -> str | None:
+    """Why ``module`` cannot be wrapped in a ProtectedLayer, or None when it can.
+
+    Supported: exactly ``nn.Linear`` or ``nn.Conv2d`` (a subclass may compute something else in
+    its own ``forward``), zero padding, a floating-point dtype with a known unit roundoff.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Any module.
+
+    Returns
+    -------
+    str or None
+        A short reason in the user's terms, or None.
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> unsupported_reason(nn.Linear(2, 2)) is None
+    True
+    >>> unsupported_reason(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"))
+    "padding_mode='reflect' (only zero padding is checked)"
+    """
+    if type(module).forward not in (nn.Linear.forward, nn.Conv2d.forward):
+        return f"{type(module).__name__} is not a plain Linear/Conv2d layer"
+    if isinstance(module, nn.Conv2d) and module.padding_mode != "zeros":
+        return f"padding_mode={module.padding_mode!r} (only zero padding is checked)"
+    dtype = str(module.weight.dtype).removeprefix("torch.")
+    if dtype not in UNIT_ROUNDOFF:
+        return f"dtype {dtype} (checked: {', '.join(sorted(UNIT_ROUNDOFF))})"
+    return None
+
+
+def protectable_layers(model: nn.Module) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """The Linear/Conv2d layers ``protect`` wraps, by name, and the others with the reason.
+
+    A layer registered under several names is listed once, under its first name. Projections
+    inside ``nn.MultiheadAttention`` are left alone: it reads their weights directly and never
+    calls them, so a wrapper's check would never run.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any model.
+
+    Returns
+    -------
+    tuple of dict
+        ``(layers, skipped)``: name -> module for the layers that get a check, and
+        name -> reason for the Linear/Conv2d layers that do not.
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> attention = nn.MultiheadAttention(8, 2)
+    >>> layers, skipped = protectable_layers(nn.Sequential(nn.Linear(8, 8), attention))
+    >>> list(layers), list(skipped)
+    (['0'], ['1.out_proj'])
+    """
+    layers: dict[str, nn.Module] = {}
+    skipped: dict[str, str] = {}
+    seen: set[int] = set()
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Linear | nn.Conv2d) or id(module) in seen:
+            continue
+        seen.add(id(module))
+        parent_name = name.rpartition(".")[0]
+        parent = model.get_submodule(parent_name) if name else None
+        reason = unsupported_reason(module)
+        if isinstance(parent, nn.MultiheadAttention):
+            reason = "MultiheadAttention reads its weights directly; a check would never run"
+        if reason is None:
+            layers[name] = module
+        else:
+            skipped[name] = reason
+    return layers, skipped
+
+
 class ProtectedLayer(nn.Module):
     """A Linear or Conv2d layer that checks every output it produces with one ABFT scheme.
 
+    The output is the wrapped layer's own output (bit-identical to the unprotected layer's);
+    the check never changes it. ``weight``, ``bias`` and any other attribute of the wrapped
+    layer read through, so code that reads ``layer.weight`` keeps working.
     ``output_fault`` (used by fault injection) is called on the computed output in place,
     before the check, as a transient fault inside the GEMM would corrupt it.
     """
@@ -112,12 +209,14 @@ class ProtectedLayer(nn.Module):
         self.output_fault: Callable[[torch.Tensor], None] | None = None
         w = layer.weight.detach()
         self.u = unit_roundoff(w.dtype)
+        # check sums run in fp32 (fp64 for fp64 layers), with that format's unit roundoff
+        self.acc = torch.float64 if w.dtype == torch.float64 else torch.float32
+        self.u_acc = unit_roundoff(self.acc)
         self.n_out = w.shape[0]
         self.k = w[0].numel()
         self.groups = layer.groups if self.is_conv else 1
         if self.is_conv:  # validates padding mode and geometry early
             layer_shape(layer, torch.Size((1, layer.in_channels, 64, 64)), w.dtype)
-        self.fused = scheme == "tiled" and self.groups == 1
         self._factors: dict[tuple, float] = {}
         with torch.no_grad():
             if scheme == "global":
@@ -127,10 +226,11 @@ class ProtectedLayer(nn.Module):
 
     def _init_global(self, w: torch.Tensor) -> None:
         g, per_group = self.groups, self.n_out // self.groups
-        wg = w.float().reshape(g, per_group, -1).transpose(1, 2)  # (g, K, N/g)
+        wg = w.to(self.acc).reshape(g, per_group, -1).transpose(1, 2)  # (g, K, N/g)
         self.register_buffer("w_pm", torch.cat([wg, wg.abs()]).contiguous(), persistent=False)
         b = self.layer.bias
-        bias = torch.zeros(self.n_out) if b is None else b.detach().float()
+        zeros = torch.zeros(self.n_out, dtype=self.acc, device=w.device)
+        bias = zeros if b is None else b.detach().to(self.acc)
         b_pm = torch.cat([bias, bias.abs() + TINY]).view(2 * g, 1, per_group)
         self.register_buffer("b_pm", b_pm, persistent=False)
         self.colsum = ColumnSums(self.layer) if self.is_conv else None
@@ -141,42 +241,49 @@ class ProtectedLayer(nn.Module):
         tiles = w.double().view(self.tiles, tw, *w.shape[1:])
         wck = tiles.sum(1).to(w.dtype)
         b = self.layer.bias
-        b64 = torch.zeros(self.n_out, dtype=torch.float64) if b is None else b.detach().double()
+        zeros = torch.zeros(self.n_out, dtype=torch.float64, device=w.device)
+        b64 = zeros if b is None else b.detach().double()
         b64 = b64.view(self.tiles, tw)
-        # the GEMM and the checksum column each err by f(K + 2) (the checksum weights are
-        # rounded to the dtype), the tile sum by f(tile); row L1 norms are fp32 sums of K terms
-        factor = self.thresholds.total([(self.k + 2, self.u)] * 2 + [(tw, U32)])
-        factor *= 1.0 + gamma(self.k, U32)
+        # the layer's GEMM and the checksum GEMM each err by f(K + 2) (the checksum weights are
+        # rounded to the dtype), the tile sum by f(tile); row L1 norms are sums of K terms
+        factor = self.thresholds.total([(self.k + 2, self.u)] * 2 + [(tw, self.u_acc)])
+        factor *= 1.0 + gamma(self.k, self.u_acc)
         shape = (1, self.tiles, 1, 1) if self.is_conv else (self.tiles,)
         coef_w = tiles.abs().sum(1).flatten(1).amax(1)
-        self.register_buffer("fw", (factor * coef_w).float().view(shape), persistent=False)
+        self.register_buffer("fw", (factor * coef_w).to(self.acc).view(shape), persistent=False)
         coef_b = factor * b64.abs().sum(1) + TINY
-        self.register_buffer("fb", coef_b.float().view(shape), persistent=False)
+        self.register_buffer("fb", coef_b.to(self.acc).view(shape), persistent=False)
         if self.is_conv:
             c = self.layer
-            ones = torch.ones(self.groups, 1, *c.kernel_size)
+            ones = torch.ones(self.groups, 1, *c.kernel_size, dtype=self.acc, device=w.device)
             self.register_buffer("ones", ones, persistent=False)
             halves = isinstance(c.padding, tuple) and all(
                 2 * p <= k for p, k in zip(c.padding, c.kernel_size, strict=True)
             )
             self.pool = halves and c.dilation == (1, 1)
-        self.w_ck = wck
-        self.b_ck = None if b is None else b64.sum(1).to(w.dtype)
-        if self.fused:  # weight, bias and checksums become views into the augmented tensors
-            self._fuse_ok: dict[tuple, bool] = {}
-            self.w_aug = torch.cat([w, wck])
-            self.layer.weight = nn.Parameter(self.w_aug[: self.n_out], requires_grad=False)
-            self.w_ck = self.w_aug[self.n_out :]
-            self.b_aug = None
-            if self.b_ck is not None:
-                self.b_aug = torch.cat([self.layer.bias.detach(), self.b_ck])
-                self.layer.bias = nn.Parameter(self.b_aug[: self.n_out], requires_grad=False)
-                self.b_ck = self.b_aug[self.n_out :]
+        self.register_buffer("w_ck", wck, persistent=False)
+        b_ck = None if b is None else b64.sum(1).to(w.dtype)
+        self.register_buffer("b_ck", b_ck, persistent=False)
 
     @property
     def weight(self) -> torch.Tensor:
         """The weight the layer computes with (fault injection flips bits here)."""
         return self.layer.weight
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        """The wrapped layer's bias."""
+        return self.layer.bias
+
+    def __getattr__(self, name: str) -> object:
+        """Parameters, buffers and submodules first; then the wrapped layer's attributes."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            modules = self.__dict__.get("_modules", {})
+            if "layer" not in modules:
+                raise
+            return getattr(modules["layer"], name)
 
     def _op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         if not self.is_conv:
@@ -184,48 +291,18 @@ class ProtectedLayer(nn.Module):
         c = self.layer
         return F.conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups)
 
-    def _split(self, yaug: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.is_conv:
-            return yaug[:, : self.n_out], yaug[:, self.n_out :]
-        return yaug[..., : self.n_out], yaug[..., self.n_out :]
-
-    def _fused_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Data and checksum outputs of the augmented GEMM, or None where it is not bit-exact.
-
-        Backends may pick another algorithm for N + T output channels than for N, which can
-        change the rounding; so the first call per input geometry compares against the plain
-        GEMM once, and geometries that differ use a separate checksum GEMM from then on.
-        """
-        key = (tuple(x.shape), x.stride(), x.dtype, x.device, torch.get_num_threads())
-        verdict = self._fuse_ok.get(key)
-        if verdict is False:
-            return None
-        y, ck = self._split(self._op(x, self.w_aug, self.b_aug))
-        if verdict is None:
-            self._fuse_ok[key] = torch.equal(y, self._op(x, self.layer.weight, self.layer.bias))
-            if not self._fuse_ok[key]:
-                return None
-        return y, ck
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer's output, after checking it (report or raise via the monitor)."""
+        """The wrapped layer's output, after checking it (report or raise via the monitor)."""
+        y = self.layer(x)  # the unprotected layer's own call: its bits, its autograd graph
         with torch.no_grad():
-            fused = self._fused_pass(x) if self.fused else None
-            if fused is not None:
-                y, ck = fused
-            else:
-                y = self._op(x, self.layer.weight, self.layer.bias)
             if self.output_fault is not None:
                 self.output_fault(y)
             if self.scheme == "global":
                 ratio = self._check_global(x, y)
             elif self.scheme == "replication":
-                same = torch.equal(y, self._op(x, self.layer.weight, self.layer.bias))
-                ratio = 0.0 if same else float("inf")
+                ratio = 0.0 if torch.equal(y, self.layer.forward(x)) else float("inf")
             else:
-                if fused is None:
-                    ck = self._op(x, self.w_ck, self.b_ck)
-                ratio = self._check_tiles(x, y, ck)
+                ratio = self._check_tiles(x, y, self._op(x, self.w_ck, self.b_ck))
         self.monitor.record(self.name, self.scheme, ratio)
         return y
 
@@ -234,40 +311,47 @@ class ProtectedLayer(nn.Module):
         key = (tuple(x.shape), tuple(y.shape))
         if key not in self._factors:
             rows = y.numel() // self.n_out
-            # the GEMM; fp32 sums of the output column and of the input columns; the product
+            # the GEMM; sums of the output column and of the input columns; the product
             if self.is_conv:
                 pixels = y.shape[-1] * y.shape[-2]
-                terms = [(rows, U32), (x.shape[0], U32), (pixels, U32), (self.k, U32)]
+                terms = [
+                    (rows, self.u_acc),
+                    (x.shape[0], self.u_acc),
+                    (pixels, self.u_acc),
+                    (self.k, self.u_acc),
+                ]
                 sums = x.shape[0] + pixels + self.k
             else:
-                terms = [(rows, U32), (rows, U32), (self.k, U32)]
+                terms = [(rows, self.u_acc), (rows, self.u_acc), (self.k, self.u_acc)]
                 sums = rows + self.k
             factor = self.thresholds.total([(self.k + 2, self.u), *terms])
-            self._factors[key] = factor * (1.0 + gamma(sums, U32))  # magnitude summed in fp32
+            self._factors[key] = factor * (
+                1.0 + gamma(sums, self.u_acc)
+            )  # magnitudes summed in self.acc
         return self._factors[key]
 
     def _global_sums(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Output column sums, their reference (1^T A) B + rows b, and the magnitudes
         (1^T |A|) |B| + rows |b| that the thresholds scale, one per output channel."""
         src = x if self.is_conv else x.reshape(-1, self.k)
-        norm = torch.linalg.vector_norm(src, 1, 0, dtype=F32)
-        cols = torch.stack((src.sum(0, dtype=F32), norm))
+        norm = torch.linalg.vector_norm(src, 1, 0, dtype=self.acc)
+        cols = torch.stack((src.sum(0, dtype=self.acc), norm))
         if self.is_conv:
             cols = self.colsum(cols.flatten(0, 1))
-            out = y.sum((0, 2, 3), dtype=F32)
+            out = y.sum((0, 2, 3), dtype=self.acc)
         else:
-            out = y.reshape(-1, self.n_out).sum(0, dtype=F32)
+            out = y.reshape(-1, self.n_out).sum(0, dtype=self.acc)
         rows = y.numel() // self.n_out
         cols = cols.reshape(2 * self.groups, 1, -1)
         ref, mag = torch.baddbmm(self.b_pm, cols, self.w_pm, beta=rows).view(2, -1)
         return out, ref, mag
 
     def _row_norms(self, x: torch.Tensor) -> torch.Tensor:
-        """L1 norm of each im2col row of A (per group for convs), in fp32."""
+        """L1 norm of each im2col row of A (per group for convs), in the check precision."""
         if not self.is_conv:
-            return torch.linalg.vector_norm(x, 1, -1, keepdim=True, dtype=F32)
+            return torch.linalg.vector_norm(x, 1, -1, keepdim=True, dtype=self.acc)
         c, g = self.layer, self.groups
-        per_pixel = x.abs().unflatten(1, (g, -1)).sum(2, dtype=F32)
+        per_pixel = x.abs().unflatten(1, (g, -1)).sum(2, dtype=self.acc)
         if self.pool:  # a box sum over each receptive field
             rows = F.avg_pool2d(per_pixel, c.kernel_size, c.stride, c.padding, divisor_override=1)
         else:
@@ -303,8 +387,8 @@ class ProtectedLayer(nn.Module):
 
     def _check_tiles(self, x: torch.Tensor, y: torch.Tensor, ck: torch.Tensor) -> float:
         if self.is_conv:
-            sums = y.unflatten(1, (self.tiles, self.tile_width)).sum(2, dtype=F32)
+            sums = y.unflatten(1, (self.tiles, self.tile_width)).sum(2, dtype=self.acc)
         else:
-            sums = y.unflatten(-1, (self.tiles, self.tile_width)).sum(-1, dtype=F32)
+            sums = y.unflatten(-1, (self.tiles, self.tile_width)).sum(-1, dtype=self.acc)
         tau = torch.addcmul(self.fb, self._row_norms(x), self.fw)
-        return float(sums.sub_(ck.float()).abs_().div_(tau).amax())
+        return float(sums.sub_(ck.to(self.acc)).abs_().div_(tau).amax())

@@ -5,8 +5,9 @@ Three modes:
 * ``cost``: a roofline, time = max(flops / peak, bytes / bandwidth), plus a fixed cost per extra
   tensor operation, on a device profile (which may describe a device you do not have). Global
   ABFT pays extra memory passes (the input twice for 1^T A and 1^T |A|, the output for its
-  column sums, a copy of B); tiled ABFT pays extra compute (1 / tile of the GEMM) inside the
-  same pass, plus the per-tile output sums and one pass over the input for the row norms.
+  column sums, a copy of B); tiled ABFT pays extra compute (1 / tile of the GEMM) in a second,
+  narrow GEMM over the same input, plus the per-tile output sums and one pass over the input
+  for the row norms.
 * ``paper``: the SC'21 rule, tiled ("thread-level") where AI < the profile's ridge point,
   global otherwise.
 * ``measured``: time both schemes on each layer's real input on this device (``timing.py``)
@@ -69,11 +70,8 @@ def predict(
     ops = OPS_GLOBAL + (OPS_COLSUM if shape.kind == "conv2d" else 0)
     global_s = 2 * read_in + read_out + read_w + ops * launch
     grow = 1.0 / effective_tile(shape.n // shape.groups, tile)
-    if shape.groups == 1:  # checksum columns ride in the same GEMM
-        fused = _roof(f * (1 + grow), e * (i + (o + w) * (1 + grow)), profile, dtype)
-        extra = fused - _roof(f, e * (i + o + w), profile, dtype)
-    else:  # a second, grouped convolution for the checksum channels
-        extra = _roof(f * grow, e * (i + (o + w) * grow), profile, dtype) + launch
+    # a second, narrow GEMM (N / tile output channels) for the checksums
+    extra = _roof(f * grow, e * (i + (o + w) * grow), profile, dtype) + launch
     tiled_s = extra + read_out + read_in + OPS_TILED * launch
     replication_s = base + _roof(o, 2 * e * o, profile, dtype) + launch
     return base, {"global": global_s, "tiled": tiled_s, "replication": replication_s}

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from redundancy.abft.schemes import Monitor, ProtectedLayer
+from redundancy.abft.schemes import Monitor, ProtectedLayer, protectable_layers
 from redundancy.abft.thresholds import ThresholdConfig
 from redundancy.errors import ParameterError
 
@@ -37,17 +37,19 @@ def layer_key(module: nn.Module, x: torch.Tensor, tile: int) -> tuple:
 
 
 def layer_inputs_of(model: nn.Module, example: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A copy of the input each Linear/Conv2d layer receives on ``example`` (first call)."""
+    """A copy of the input each protectable layer receives on ``example`` (first call).
+
+    Layers the model never calls as modules on ``example`` are absent.
+    """
     seen: dict[str, torch.Tensor] = {}
     handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear | nn.Conv2d):
+    for name, module in protectable_layers(model)[0].items():
 
-            def hook(_m: nn.Module, args: tuple, name: str = name) -> None:
-                if name not in seen:
-                    seen[name] = args[0].detach().clone()
+        def hook(_m: nn.Module, args: tuple, name: str = name) -> None:
+            if name not in seen:
+                seen[name] = args[0].detach().clone()
 
-            handles.append(module.register_forward_pre_hook(hook))
+        handles.append(module.register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
             model(example)
@@ -65,15 +67,20 @@ def cpu_clock(x: torch.Tensor) -> Callable[[], float]:
 
 
 def time_models(
-    models: dict[str, nn.Module], x: torch.Tensor, rounds: int, min_sample_s: float
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    rounds: int,
+    min_sample_s: float,
+    on_round: Callable[[], None] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each model on ``x``, one sample per model per round.
 
-    All models are warmed up first (first calls verify fused GEMMs and allocate). Each sample
+    All models are warmed up first (first calls allocate and pick kernels). Each sample
     averages enough calls of the first model to last ``min_sample_s``; each round starts from
     a different model, so drifts in machine load hit all of them alike. On a CPU with one
     torch thread the clock is this thread's CPU time, which other processes sharing the
     cores do not inflate (they still pollute caches); otherwise it is wall-clock time.
+    ``on_round`` is called after each round (progress).
     """
     samples: dict[str, list[float]] = {name: [] for name in models}
     order = list(models)
@@ -95,6 +102,8 @@ def time_models(
                 if x.is_cuda:
                     torch.cuda.synchronize()
                 samples[name].append((clock() - start) / calls)
+            if on_round is not None:
+                on_round()
     return samples
 
 

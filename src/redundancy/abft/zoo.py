@@ -209,6 +209,80 @@ def dlrm_mlp(width: float, classes: int = 1) -> nn.Module:
     return nn.Sequential(*_mlp(b, True), nn.Linear(b[-1], t[0]), nn.ReLU(), *_mlp(t, False))
 
 
+TOKENS, FEATURES = 16, 32  # transformer inputs: 16 tokens of 32 features each
+
+
+class _CausalSelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        q, k, v = self.qkv(x).split(dim, dim=-1)
+        q, k, v = (t.view(batch, tokens, self.heads, -1).transpose(1, 2) for t in (q, k, v))
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).contiguous().view(batch, tokens, dim))
+
+
+class _DecoderBlock(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = _CausalSelfAttention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class _GPT(nn.Module):
+    def __init__(self, dim: int, heads: int, depth: int, classes: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(FEATURES, dim)
+        self.pos = nn.Parameter(0.02 * torch.randn(TOKENS, dim))
+        self.blocks = nn.Sequential(*(_DecoderBlock(dim, heads) for _ in range(depth)))
+        self.ln = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.ln(self.blocks(self.embed(x) + self.pos[: x.shape[1]])))
+
+
+def gpt(width: float, classes: int = 100) -> nn.Module:
+    """A GPT-style decoder: pre-norm blocks of causal self-attention (nn.Linear Q/K/V and
+    output projections, scaled dot-product attention) and a GELU MLP (4x); 4 blocks, 4 heads,
+    width 256 at 1.0; 16 input tokens of 32 features, a next-token head per token."""
+    return _GPT(4 * _c(64, width), 4, 4, classes)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, dim: int, heads: int, depth: int, classes: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(FEATURES, dim)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, 4 * dim, dropout=0.0, activation="gelu", norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # sequence-first, nn.TransformerEncoderLayer's default layout (its module-by-module path)
+        h = self.encoder(self.embed(x).transpose(0, 1))
+        return self.head(h.mean(0))
+
+
+def transformer(width: float, classes: int = 100) -> nn.Module:
+    """A BERT-style encoder from ``nn.TransformerEncoderLayer`` (pre-norm, GELU, FFN 4x, 4
+    blocks, 4 heads, width 256 at 1.0) over 16 tokens of 32 features, mean-pooled.
+    ``nn.MultiheadAttention`` reads its projections' weights itself, so only the embedding,
+    the feed-forward layers and the head are checked (see ``ProtectedModel.unprotected``)."""
+    return _Encoder(4 * _c(64, width), 4, 4, classes)
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     """A network builder and the shape of one input sample (without the batch dimension)."""
@@ -225,6 +299,8 @@ ZOO: dict[str, ZooEntry] = {
     "shufflenet": ZooEntry(shufflenet, (3, 64, 64)),
     "densenet": ZooEntry(densenet, (3, 64, 64)),
     "dlrm": ZooEntry(dlrm_mlp, (13,)),
+    "gpt": ZooEntry(gpt, (TOKENS, FEATURES)),
+    "transformer": ZooEntry(transformer, (TOKENS, FEATURES)),
 }
 
 

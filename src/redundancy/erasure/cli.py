@@ -1,30 +1,35 @@
-"""``redundancy ec``: erasure-code files into shard folders; decode, verify and repair them."""
+"""``redundancy ec``: erasure-code files into shard folders; decode, verify and repair them.
+
+Exit codes: 0 success (``verify``: store intact); 1 ``verify`` found damage that ``repair`` can
+fix, or files the manifest does not name; 2 bad input (missing store, invalid manifest, bad
+option); 3 data not recoverable (too few good shards).
+
+The library (numpy, the GF kernels) is imported inside each command, so building the CLI stays
+cheap.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
-from redundancy.erasure import codes, store
+from redundancy import ui
+from redundancy.errors import DecodeError, ParameterError
 
+# Read without importing this module (`redundancy --help` stays instant): command -> help.
+MOUNT = {
+    "ec": "Erasure-coded file storage (Reed-Solomon, LRC) with per-shard checksums.",
+}
 NAME = "ec"
-app = typer.Typer(help="Erasure-coded file storage (Reed-Solomon, LRC) with per-shard checksums.")
-console = Console()
-
-
-def _progress(total: int, label: str) -> Progress:
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        TransferSpeedColumn(),
-        console=console,
-    )
-    bar.add_task(label, total=total)
-    return bar
+app = typer.Typer(
+    help="Erasure-coded file storage (Reed-Solomon, LRC) with per-shard checksums.\n\n"
+    "Exit codes: 0 ok; 1 verify found damage (repairable) or stray files; 2 bad input; "
+    "3 data not recoverable."
+)
+CODE_HELP = "rs:K,M | rs-vand:K,M | lrc:K,L,G"
+DEFAULT_STRIPE_SIZE = 1 << 20  # store.DEFAULT_STRIPE_SIZE, repeated so --help imports no numpy
 
 
 def _indices(text: str | None) -> list[int] | None:
@@ -33,91 +38,204 @@ def _indices(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
-        raise typer.BadParameter(
-            f"--only takes comma-separated shard indices, got {text!r}"
+        raise ParameterError(
+            f"--only takes comma-separated shard indices (e.g. 3,5), got {text!r}"
         ) from None
 
 
 @app.command()
 def encode(
     file: Path = typer.Argument(..., help="File to encode."),
-    code: str = typer.Option("rs:10,4", help="rs:K,M | rs-vand:K,M | lrc:K,L,G"),
-    out: str = typer.Option(None, help="Store folder or fsspec URL (default: FILE.ec)."),
-    stripe_size: int = typer.Option(store.DEFAULT_STRIPE_SIZE, help="Bytes per shard per stripe."),
-    overwrite: bool = typer.Option(False, help="Replace an existing store."),
+    code: str = typer.Option("rs:10,4", "--code", help=CODE_HELP),
+    out: str = typer.Option(None, "--out", help="Store folder or fsspec URL (default: FILE.ec)."),
+    stripe_size: int = typer.Option(
+        DEFAULT_STRIPE_SIZE, "--stripe-size", help="Bytes per shard per stripe (1..2**30)."
+    ),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Replace an existing store."),
 ) -> None:
-    """Encode FILE into n shard files (one folder per node) plus a manifest."""
-    target = out or str(file.with_name(file.name + ".ec"))
-    size = file.stat().st_size if file.is_file() else 0
-    with _progress(size, "encode") as bar:
-        manifest = store.encode_file(
-            file, target, code, stripe_size, overwrite, lambda n: bar.advance(0, n)
-        )
-    console.print(f"{file} -> {target}: {len(manifest.shards)} shards, {manifest.stripes} stripes")
+    """Encode FILE into n shard files (one folder per node) plus a manifest.
+
+    Temporaries a killed earlier run left in the store are removed first.
+    """
+    from redundancy.erasure import store
+
+    target = out or f"{file}.ec"
+    total = file.stat().st_size if file.is_file() else None
+    with ui.progress("encode", total=total) as advance:
+        manifest = store.encode_file(file, target, code, stripe_size, force, advance)
+    ui.note(f"{file} -> {target}: {len(manifest.shards)} shards, {manifest.stripes} stripes")
 
 
 @app.command()
 def decode(
     store_dir: str = typer.Argument(..., help="Store folder or fsspec URL."),
-    out: Path = typer.Option(
-        None, help="Output file (default: the original name beside the store)."
+    out: str = typer.Option(
+        None,
+        "--out",
+        help="Output file, or folder to write the original name in, or - for stdout "
+        "(default: the original name beside the store).",
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Recover the original file, rebuilding missing or corrupt shards on the fly.
 
-    The output goes beside a local store, or into the current folder for a URL store.
+    The output appears only once its SHA-256 matches the manifest (with ``--out -`` the bytes
+    reach stdout only then). It gets the original file's permissions if the store recorded
+    them (under the umask), else a new file's normal mode. Exit 3 if too few shards are good.
     """
+    import sys
+
+    from redundancy.erasure import store
+
     manifest = store.load_manifest(store_dir)
-    beside = Path(store_dir).parent if "://" not in store_dir else Path()
-    target = out or beside / manifest.file_name
-    with _progress(manifest.file_size, "decode") as bar:
-        store.decode_store(store_dir, target, lambda n: bar.advance(0, n))
-    console.print(f"{store_dir} -> {target}: {manifest.file_size} bytes, SHA-256 verified")
+    destination: Any = sys.stdout.buffer if out == ui.STDIO else out
+    with ui.progress("decode", total=manifest.file_size) as advance:
+        store.decode_store(store_dir, destination, advance, force=force)
+    where = "stdout" if out == ui.STDIO else store.decode_target(store_dir, manifest, out)
+    ui.note(f"{store_dir} -> {where}: {manifest.file_size} bytes, SHA-256 verified")
 
 
 @app.command()
-def verify(store_dir: str = typer.Argument(..., help="Store folder or fsspec URL.")) -> None:
-    """Check every chunk; name damaged shards. Exit 0 healthy, 1 damaged but recoverable."""
-    report = store.verify_store(store_dir)
-    table = Table("shard", "path", "state", "corrupt stripes")
-    for s in report.shards:
-        style = "green" if s.state == "ok" else "red"
-        table.add_row(str(s.index), s.path, f"[{style}]{s.state}", str(s.corrupt_stripes or ""))
-    console.print(table)
+def verify(
+    store_dir: str = typer.Argument(..., help="Store folder or fsspec URL."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document (below)."),
+) -> None:
+    """Check every chunk; name damaged shards and files the manifest does not name.
+
+    Exit 0 intact; 1 damaged but recoverable (run ``repair``) or unexpected files (e.g. the
+    temporaries of a killed run; the next encode or repair removes those); 2 bad input (no
+    store, invalid manifest); 3 data not recoverable.
+
+    JSON schema (``--json``): {"store": str, "status": "intact" | "damaged" | "unrecoverable",
+    "exit_code": int, "recoverable": bool, "problem": str | null, "damaged": [int],
+    "shards": [{"index": int, "path": str, "state": "ok" | "missing" | "wrong-size" |
+    "corrupt", "corrupt_stripes": [int]}], "unexpected_files": [str]}.
+    """
+    from redundancy.erasure import store
+
+    manifest = store.load_manifest(store_dir)
+    with ui.progress("verify", total=manifest.file_size) as advance:
+        report = store.verify_store(store_dir, advance)
     if report.healthy:
-        console.print("all shards intact")
-        return
-    if not report.recoverable:
-        raise store.DecodeError(f"{store_dir} is NOT recoverable: {report.problem}")
-    console.print(f"damaged shards {report.damaged}; recoverable: run `redundancy ec repair`")
-    raise typer.Exit(1)
+        status, exit_code = "intact", 0
+    elif report.recoverable:
+        status, exit_code = "damaged", 1
+    else:
+        status, exit_code = "unrecoverable", 3
+    if json_output:
+        ui.print_json(
+            {
+                "store": store_dir,
+                "status": status,
+                "exit_code": exit_code,
+                "recoverable": report.recoverable,
+                "problem": report.problem or None,
+                "damaged": report.damaged,
+                "shards": [
+                    {
+                        "index": s.index,
+                        "path": s.path,
+                        "state": s.state,
+                        "corrupt_stripes": s.corrupt_stripes,
+                    }
+                    for s in report.shards
+                ],
+                "unexpected_files": report.unexpected_files,
+            }
+        )
+    else:
+        rows = [
+            [s.index, s.path, s.state, ",".join(map(str, s.corrupt_stripes))] for s in report.shards
+        ]
+        ui.print_table(["shard", "path", "state", "corrupt stripes"], rows, title=store_dir)
+        if report.unexpected_files:
+            ui.print_table(
+                ["file the manifest does not name"],
+                [[path] for path in report.unexpected_files],
+            )
+    if exit_code == 3:
+        raise DecodeError(f"{store_dir} is NOT recoverable: {report.problem}")
+    if not json_output:
+        print(_verify_summary(report))
+    if exit_code:
+        raise typer.Exit(exit_code)
+
+
+def _verify_summary(report: Any) -> str:
+    if report.healthy:
+        return "all shards intact"
+    parts = []
+    if report.damaged:
+        parts.append(f"damaged shards {report.damaged}; recoverable: run `redundancy ec repair`")
+    if report.unexpected_files:
+        parts.append(
+            f"{len(report.unexpected_files)} file(s) the manifest does not name "
+            "(temporaries of a killed run are removed by the next encode or repair)"
+        )
+    return "; ".join(parts)
 
 
 @app.command()
 def repair(
     store_dir: str = typer.Argument(..., help="Store folder or fsspec URL."),
-    only: str = typer.Option(None, help="Rebuild only these shard indices, e.g. 3,5."),
+    only: str = typer.Option(None, "--only", help="Rebuild only these shard indices, e.g. 3,5."),
 ) -> None:
-    """Rebuild exactly the lost or corrupt shards in place."""
-    report = store.repair_store(store_dir, _indices(only))
+    """Rebuild exactly the lost or corrupt shards in place (exit 3 if too few are good).
+
+    Temporaries a killed earlier run left in the store are removed first.
+    """
+    from redundancy.erasure import store
+
+    manifest = store.load_manifest(store_dir)
+    with ui.progress("repair", total=manifest.file_size) as advance:
+        report = store.repair_store(store_dir, _indices(only), advance)
+    if report.removed_temporaries:
+        ui.note(f"removed {len(report.removed_temporaries)} temporary file(s) of a killed run")
     if not report.rebuilt:
-        console.print("nothing to repair")
+        print("nothing to repair")
         return
-    console.print(
+    print(
         f"rebuilt shards {report.rebuilt}: read {report.bytes_read} bytes, "
         f"wrote {report.bytes_written} bytes"
     )
 
 
 @app.command()
-def info(code: str = typer.Option("rs:10,4", help="rs:K,M | rs-vand:K,M | lrc:K,L,G")) -> None:
-    """Show a code's shape, overhead, fault tolerance and repair reads."""
+def info(
+    code: str = typer.Option("rs:10,4", "--code", help=CODE_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document (below)."),
+) -> None:
+    """Show a code's shape, overhead, fault tolerance and repair reads.
+
+    JSON schema (``--json``): {"code": str, "k": int, "n": int, "storage_overhead": float,
+    "tolerates_any_lost": int, "local_groups": [[int]], "repair_reads": [int] (shards read to
+    rebuild shard i alone), "max_repair_reads_data": int, "max_repair_reads_parity": int}.
+    """
+    from redundancy.erasure import codes
+
     linear = codes.parse_code(code)
-    table = Table("property", "value")
-    table.add_row("data shards k", str(linear.k))
-    table.add_row("total shards n", str(linear.n))
-    table.add_row("storage overhead", f"{linear.n / linear.k:.3f}x")
     single = [linear.repair_plan([i]).read_count for i in range(linear.n)]
-    table.add_row("reads to repair one data shard", f"{max(single[: linear.k])}")
-    table.add_row("reads to repair one parity shard", f"{max(single[linear.k :], default=0)}")
-    console.print(table)
+    tolerance = linear.g + 1 if isinstance(linear, codes.LRC) else linear.m
+    document = {
+        "code": code,
+        "k": linear.k,
+        "n": linear.n,
+        "storage_overhead": round(linear.n / linear.k, 6),
+        "tolerates_any_lost": tolerance,
+        "local_groups": [list(group) for group in linear.local_groups],
+        "repair_reads": single,
+        "max_repair_reads_data": max(single[: linear.k]),
+        "max_repair_reads_parity": max(single[linear.k :], default=0),
+    }
+    if json_output:
+        ui.print_json(document)
+        return
+    rows = [
+        ["data shards k", linear.k],
+        ["total shards n", linear.n],
+        ["storage overhead (x)", ui.format_number(linear.n / linear.k)],
+        ["any lost shards tolerated", tolerance],
+        ["reads to repair one data shard (max)", document["max_repair_reads_data"]],
+        ["reads to repair one parity shard (max)", document["max_repair_reads_parity"]],
+    ]
+    ui.print_table(["property", "value"], rows, title=code)

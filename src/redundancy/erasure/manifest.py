@@ -1,43 +1,80 @@
-"""The manifest of an erasure-coded file store: validated before any shard is trusted."""
+"""The manifest of an erasure-coded file store: validated before any shard is trusted.
+
+A manifest is untrusted input (a store can come from anywhere). Before anything is read or
+written because of it, every name in it is checked to be a plain relative name that stays inside
+its root (``check_name``, ``check_relpath``), shard paths must be distinct, and every size must be
+bounded and consistent with the others (``Manifest.build_code`` adds the checks that need the code).
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from redundancy.erasure.codes import LinearCode, parse_code
-from redundancy.erasure.location import StoreLocation
+from redundancy.erasure.location import StoreLocation, check_name, check_relpath
 from redundancy.errors import IntegrityError
 
 FORMAT = "redundancy-ec/1"
 MANIFEST_NAME = "manifest.json"
+MAX_STRIPE_SIZE = 1 << 30  # bytes of one shard per stripe (what `ec encode` accepts)
+MAX_FILE_SIZE = 1 << 50  # 1 PiB: a declared size beyond this is refused before any work
+MAX_MANIFEST_BYTES = 256 << 20  # a 1 PiB file at 1 GiB stripes needs about 100 MiB of checksums
+CRC32_MAX = 0xFFFF_FFFF
+
+__all__ = [
+    "FORMAT",
+    "MANIFEST_NAME",
+    "MAX_FILE_SIZE",
+    "MAX_STRIPE_SIZE",
+    "Manifest",
+    "ShardEntry",
+    "check_name",
+    "check_relpath",
+    "load_manifest",
+    "save_manifest",
+    "stripe_count",
+]
 
 
 class ShardEntry(BaseModel):
-    """One shard file: where it lives and a CRC-32 per stripe chunk."""
+    """One shard file: where it lives (a plain relative path) and a CRC-32 per stripe chunk."""
+
+    model_config = ConfigDict(strict=True)
 
     index: int = Field(ge=0, le=255)
-    path: str = Field(min_length=1)
+    path: str
     crc32: list[int]
 
     @model_validator(mode="after")
-    def _relative_path(self) -> ShardEntry:
-        p = Path(self.path)
-        if p.is_absolute() or ".." in p.parts:
-            raise ValueError(f"shard path {self.path!r} must stay inside the store")
+    def _plain_path(self) -> ShardEntry:
+        check_relpath(self.path, f"shard {self.index} path")
+        if any(part.startswith(".") for part in self.path.split("/")):
+            # Hidden names are reserved for temporaries, which encode and repair remove.
+            raise ValueError(f"shard {self.index} path {self.path!r} has a hidden (.name) part")
+        if any(not 0 <= value <= CRC32_MAX for value in self.crc32):
+            raise ValueError(f"shard {self.index} checksums must be CRC-32 values 0..{CRC32_MAX}")
         return self
 
 
 class Manifest(BaseModel):
-    """What ``ec encode`` wrote: code, sizes, and per-shard per-stripe checksums."""
+    """What ``ec encode`` wrote: code, sizes, and per-shard per-stripe checksums.
+
+    ``file_mode`` (permission bits of the source file, optional) lets ``decode`` give the output
+    the original mode; manifests written before it existed simply lack it.
+    """
+
+    model_config = ConfigDict(strict=True)
 
     format: str
     code: str
     file_name: str
-    file_size: int = Field(ge=0)
-    stripe_size: int = Field(gt=0, description="bytes of each shard per full stripe")
+    file_size: int = Field(ge=0, le=MAX_FILE_SIZE)
+    file_mode: int | None = Field(default=None, ge=0, le=0o7777)
+    stripe_size: int = Field(
+        gt=0, le=MAX_STRIPE_SIZE, description="bytes of each shard per full stripe"
+    )
     stripes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     shards: list[ShardEntry]
@@ -46,17 +83,39 @@ class Manifest(BaseModel):
     def _consistent(self) -> Manifest:
         if self.format != FORMAT:
             raise ValueError(f"format {self.format!r} is not {FORMAT!r}")
+        check_name(self.file_name, "file_name")
         if [s.index for s in self.shards] != list(range(len(self.shards))):
             raise ValueError("shards must be listed in index order 0..n-1")
         if any(len(s.crc32) != self.stripes for s in self.shards):
             raise ValueError(f"every shard needs {self.stripes} checksums (one per stripe)")
+        if (self.stripes == 0) != (self.file_size == 0):
+            raise ValueError(
+                f"stripes={self.stripes} with file_size={self.file_size}: "
+                "only an empty file has no stripes"
+            )
+        _check_distinct_paths([s.path for s in self.shards])
         return self
 
     def build_code(self, code: LinearCode | None = None) -> LinearCode:
         """The code this store was written with, checked against the shard and stripe counts.
 
-        ``code`` supplies a code whose spec ``parse_code`` does not know (e.g. a convertible
-        code); it is validated the same way.
+        Parameters
+        ----------
+        code
+            A code whose spec ``parse_code`` does not know (e.g. a convertible code); it is
+            validated the same way. Default: ``parse_code(self.code)``.
+
+        Returns
+        -------
+        LinearCode
+            The code, with ``n`` equal to the number of shards listed.
+
+        Raises
+        ------
+        IntegrityError
+            If the shard count, stripe count or sizes disagree with the code.
+        ParameterError
+            If the code spec does not parse.
         """
         code = code or parse_code(self.code)
         if code.n != len(self.shards):
@@ -83,6 +142,37 @@ class Manifest(BaseModel):
             return 0
         return (self.stripes - 1) * self.stripe_size + self.chunk_length(self.stripes - 1, k)
 
+    def output_mode(self) -> int | None:
+        """Mode for the decoded file: the recorded permission bits under the umask, or None.
+
+        Only the permission bits (``0o777``) are honoured, never setuid/setgid/sticky, and the
+        process umask applies as it does for ``cp`` or ``tar`` run by a normal user.
+        """
+        if self.file_mode is None:
+            return None
+        from redundancy.storage_io import default_file_mode
+
+        umask = 0o666 & ~default_file_mode()  # the umask's permission bits
+        return self.file_mode & 0o777 & ~umask
+
+
+def _check_distinct_paths(paths: list[str]) -> None:
+    """Refuse two shards on one file, and a shard path used as another one's folder."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        key = path.casefold()  # a case-insensitive file system would merge these
+        if key in seen:
+            raise ValueError(f"shards {seen[key]!r} and {path!r} share one file")
+        seen[key] = path
+        if key == MANIFEST_NAME:
+            raise ValueError(f"a shard path {path!r} names the manifest itself")
+    for path in paths:
+        parts = path.casefold().split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in seen:
+                raise ValueError(f"shard path {seen[folder]!r} is also a folder of {path!r}")
+
 
 def stripe_count(file_size: int, k: int, stripe_size: int) -> int:
     """Number of stripes a file of ``file_size`` bytes needs (at least one unless empty)."""
@@ -90,22 +180,54 @@ def stripe_count(file_size: int, k: int, stripe_size: int) -> int:
 
 
 def load_manifest(store: str | Path | StoreLocation) -> Manifest:
-    """Read and validate the store's manifest; raise IntegrityError naming what is wrong."""
+    """Read and validate the store's manifest.
+
+    Parameters
+    ----------
+    store
+        Store folder, fsspec URL or location.
+
+    Returns
+    -------
+    Manifest
+        The validated manifest (names plain and inside the store, sizes bounded).
+
+    Raises
+    ------
+    IntegrityError
+        If there is no manifest, or it is not valid JSON or not a valid manifest (the message
+        names the field).
+
+    Example
+    -------
+    >>> load_manifest("/no/such/store")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    redundancy.errors.IntegrityError: /no/such/store/manifest.json: no manifest ...
+    """
     location = store if isinstance(store, StoreLocation) else StoreLocation(store)
     where = f"{location}/{MANIFEST_NAME}"
-    if location.size(MANIFEST_NAME) is None:
+    size = location.size(MANIFEST_NAME)
+    if size is None:
         raise IntegrityError(f"{where}: no manifest (is {location} an erasure-coded store?)")
+    if size > MAX_MANIFEST_BYTES:
+        raise IntegrityError(
+            f"{where}: manifest is {size} bytes (allowed: <= {MAX_MANIFEST_BYTES})"
+        )
+    raw = location.read_bytes(MANIFEST_NAME)
     try:
-        return Manifest.model_validate(json.loads(location.read_bytes(MANIFEST_NAME)))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{where}: manifest is not valid JSON ({exc})") from None
+        return Manifest.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise IntegrityError(f"{where}: invalid manifest at {field}: {first['msg']}") from None
+        if first["type"] == "json_invalid":
+            raise IntegrityError(f"{where}: manifest is not valid JSON ({first['msg']})") from None
+        error = first.get("ctx", {}).get("error")
+        message = str(error) if error is not None else first["msg"]
+        field = ".".join(str(p) for p in first["loc"])
+        at = f" at {field}" if field else ""
+        raise IntegrityError(f"{where}: invalid manifest{at}: {message}") from None
 
 
 def save_manifest(store: str | Path | StoreLocation, manifest: Manifest) -> None:
-    """Write the manifest atomically."""
+    """Write the manifest atomically (temporary name, then rename)."""
     location = store if isinstance(store, StoreLocation) else StoreLocation(store)
     location.write_bytes(MANIFEST_NAME, manifest.model_dump_json(indent=1).encode())

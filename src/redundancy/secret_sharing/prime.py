@@ -19,6 +19,8 @@ NAMED_PRIMES: dict[str, int] = {
 }
 SNEAK_PRIME = 2**61 - 1
 """Field of SNEAK's symbols: large enough for millions of distinct node points."""
+MAX_PRIME_BITS = 4096
+"""Largest ``p0x<hex>`` prime accepted: a share file cannot make the primality test run long."""
 
 _MR_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
 
@@ -52,6 +54,11 @@ def parse_prime_field(name: str) -> int:
     if name in NAMED_PRIMES:
         return NAMED_PRIMES[name]
     if name.startswith("p0x"):
+        if len(name) - 3 > MAX_PRIME_BITS // 4:
+            raise ParameterError(
+                f"field {name[:20]}...: prime has more than {MAX_PRIME_BITS} bits "
+                f"(allowed: up to {MAX_PRIME_BITS})"
+            )
         try:
             p = int(name[3:], 16)
         except ValueError:

@@ -8,7 +8,8 @@ Randomness comes from ``secrets.token_bytes`` unless a ``randbytes`` callable is
 ``combine`` refuses, with a named error, fewer than k shares, duplicates, shares of another split,
 and any set whose result fails the secret's embedded tag (see :mod:`.shares`); with more than k
 shares it looks (over at most ``MAX_BASES`` k-subsets) for k that pass the tag and names every
-share off their polynomial.
+share off their polynomial. ``recover(shares, tolerate_bad=True)`` returns the secret from such k
+shares anyway and lists the bad ones.
 
 Constant time: on the GF(2^8) path every operation on secret bytes (coefficients, shares,
 secret) is :func:`.ct_gf256.mul_public` or XOR on whole arrays; table lookups and branches touch
@@ -24,10 +25,11 @@ import hmac
 import itertools
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
-from redundancy.errors import IntegrityError, check_range
+from redundancy.errors import DecodeError, IntegrityError, check_range
 from redundancy.gf256 import MUL_TABLE, inv
 from redundancy.secret_sharing import ct_gf256
 from redundancy.secret_sharing.prime import evaluate, lagrange_weights, parse_prime_field
@@ -39,7 +41,8 @@ GROUP_ID_BYTES = 8
 MAX_BASES = 256  # k-subsets tried to locate a bad share when more than k are given
 
 
-def _tag(group_id: bytes, secret: bytes) -> bytes:
+def secret_tag(group_id: bytes, secret: bytes) -> bytes:
+    """The check value shared along with the secret: ``SHA-256(group_id || secret)[:16]``."""
     return hashlib.sha256(group_id + secret).digest()[:TAG_BYTES]
 
 
@@ -65,7 +68,7 @@ def split(
     check_range("n", n, k, top)
     rng = randbytes or secrets.token_bytes
     group_id = rng(GROUP_ID_BYTES)
-    data = secret + _tag(group_id, secret)
+    data = secret + secret_tag(group_id, secret)
     payloads = (
         _split_gf256(data, n, k, rng)
         if field == GF256
@@ -76,37 +79,187 @@ def split(
     ]
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What :func:`recover` found: the secret, the k shares that gave it, and the bad shares.
+
+    Attributes
+    ----------
+    secret : bytes
+        The recovered secret (it passed the tag shared with it).
+    used : tuple of int
+        Indices of the k shares that were combined.
+    bad : tuple of (int, str)
+        Index and reason of every share that was left out (always empty unless ``tolerate_bad``).
+    """
+
+    secret: bytes
+    used: tuple[int, ...]
+    bad: tuple[tuple[int, str], ...]
+
+
 def combine(shares: Iterable[Share | str]) -> bytes:
-    """Recover the secret from at least k shares (Share objects or text lines)."""
-    chosen = check_share_set(as_shares(shares))
+    """Recover the secret from at least k shares (Share objects or text lines).
+
+    Strict: see :func:`recover` (``tolerate_bad=False``) for what is refused.
+    """
+    return recover(shares).secret
+
+
+def recover(shares: Iterable[Share | str], *, tolerate_bad: bool = False) -> Recovery:
+    """Recover the secret from shares, naming every share that does not fit.
+
+    Parameters
+    ----------
+    shares : iterable of Share or str
+        Share objects or their text lines (untrusted).
+    tolerate_bad : bool
+        False (default): refuse a set that holds any bad share, after naming it. True: return the
+        secret from k shares that agree with the tag shared with the secret, and list the others
+        (off that polynomial, of another split, duplicated with other bytes, malformed payload)
+        in ``Recovery.bad``.
+
+    Returns
+    -------
+    Recovery
+        The secret, the indices combined, and the bad shares.
+
+    Raises
+    ------
+    IntegrityError
+        Strict mode: a duplicate index, a share of another split, a malformed payload, or a share
+        off the polynomial of k shares that combine correctly (exit code 2).
+    DecodeError
+        Fewer than k shares, or no k of them combine to a secret that passes its tag: too few
+        good shares (exit code 3).
+
+    Example
+    -------
+    >>> parts = split(b"key", n=4, k=2)
+    >>> forged = Share(**{**parts[0].__dict__, "payload": bytes(len(parts[0].payload))})
+    >>> found = recover([forged, *parts[1:]], tolerate_bad=True)
+    >>> found.secret, [index for index, _ in found.bad]
+    (b'key', [1])
+    """
+    items = as_shares(shares)
+    if tolerate_bad:
+        return _recover_tolerant(items)
+    chosen = check_share_set(items)
     first = chosen[0]
-    top = max_shares(first.field)
-    if first.k > top or chosen[-1].index > top:
-        raise IntegrityError(f"share index or k out of range for field {first.field} (<= {top})")
+    _check_group(first.field, first.k, chosen[-1].index)
     size = first.length + TAG_BYTES
-    for basis in itertools.islice(itertools.combinations(chosen, first.k), MAX_BASES):
+    for s in chosen:
+        problem = _payload_problem(s, size)
+        if problem:
+            raise IntegrityError(f"share i={s.index}: {problem}")
+    found = _find_basis(chosen, first.k, size)
+    if found is None:
+        raise DecodeError(
+            f"shares {[s.index for s in chosen]} do not combine to split "
+            f"{first.group_id.hex()}'s secret: fewer than k={first.k} of them are good "
+            "(a share is corrupted or forged)"
+        )
+    secret, basis, value_at = found
+    bad = [s.index for s in chosen if s not in basis and value_at(s.index) != s.payload]
+    if bad:
+        raise IntegrityError(
+            f"shares {bad} inconsistent with shares {[s.index for s in basis]}, which combine "
+            "correctly: corrupted or forged (tolerate_bad / --tolerate-bad recovers anyway)"
+        )
+    return Recovery(secret, tuple(s.index for s in basis), ())
+
+
+def _check_group(field: str, k: int, top_index: int) -> None:
+    top = max_shares(field)
+    if k > top or top_index > top:
+        raise IntegrityError(f"share index or k out of range for field {field} (<= {top})")
+
+
+def _payload_problem(share: Share, size: int) -> str | None:
+    """Why ``share``'s payload cannot be a share of ``size`` bytes, or None if it can."""
+    if share.field == GF256:
+        expected = size
+    else:
+        p = parse_prime_field(share.field)
+        block, width = prime_layout(p)
+        expected = -(-size // block) * width
+    if len(share.payload) != expected:
+        return f"payload has {len(share.payload)} bytes, expected {expected}"
+    if share.field != GF256:
+        values = _prime_values(share.payload, width)
+        if any(v >= p for v in values):
+            return "a value is not below the field prime"
+    return None
+
+
+def _find_basis(
+    candidates: list[Share], k: int, size: int
+) -> tuple[bytes, tuple[Share, ...], Callable[[int], bytes]] | None:
+    """Among at most MAX_BASES k-subsets (distinct indices) whose secret passes the tag, the one
+    whose polynomial agrees with the most candidates (so a few forged shares that happen to
+    cancel out in one subset do not get the genuine ones named as bad)."""
+    first = candidates[0]
+    bases = (
+        basis
+        for basis in itertools.combinations(candidates, k)
+        if len({s.index for s in basis}) == k
+    )
+    best, best_agree = None, -1
+    for basis in itertools.islice(bases, MAX_BASES):
         value_at = (
             _gf256_interpolator(basis, size)
             if first.field == GF256
             else _prime_interpolator(basis, size, parse_prime_field(first.field))
         )
         data = value_at(0)
+        if data is None:
+            continue
         secret, tag = data[: first.length], data[first.length :]
-        if hmac.compare_digest(tag, _tag(first.group_id, secret)):
+        if not hmac.compare_digest(tag, secret_tag(first.group_id, secret)):
+            continue
+        agree = sum(1 for s in candidates if value_at(s.index) == s.payload)
+        if agree > best_agree:
+            best, best_agree = (secret, basis, value_at), agree
+        if agree == len(candidates):
             break
-    else:
-        raise IntegrityError(
-            f"shares {[s.index for s in chosen]} do not combine to split "
-            f"{first.group_id.hex()}'s secret: a share is corrupted or forged"
+    return best
+
+
+def _recover_tolerant(items: list[Share]) -> Recovery:
+    if not items:
+        raise DecodeError("no shares given")
+    groups: dict[tuple[bytes, str, int, int], list[Share]] = {}
+    for s in items:
+        groups.setdefault((s.group_id, s.field, s.k, s.length), []).append(s)
+    for (group_id, field, k, length), members in sorted(groups.items(), key=lambda g: -len(g[1])):
+        top = max_shares(field)
+        size = length + TAG_BYTES
+        usable = sorted(
+            (s for s in members if 1 <= s.index <= top and not _payload_problem(s, size)),
+            key=lambda s: s.index,
         )
-    others = [s for s in chosen if s not in basis]
-    bad = [s.index for s in others if not hmac.compare_digest(value_at(s.index), s.payload)]
-    if bad:
-        raise IntegrityError(
-            f"shares {bad} inconsistent with shares {[s.index for s in basis]}, which combine "
-            "correctly: corrupted or forged"
-        )
-    return secret
+        if not 2 <= k <= top or len({s.index for s in usable}) < k:
+            continue
+        found = _find_basis(usable, k, size)
+        if found is None:
+            continue
+        secret, basis, value_at = found
+        bad = []
+        for s in items:
+            if any(s is b for b in basis):
+                continue
+            if (s.group_id, s.field, s.k, s.length) != (group_id, field, k, length):
+                bad.append((s.index, f"belongs to another split (id={s.group_id.hex()})"))
+            elif all(s is not u for u in usable):
+                bad.append((s.index, _payload_problem(s, size) or "index out of range"))
+            elif value_at(s.index) != s.payload:
+                bad.append((s.index, f"off the polynomial of shares {[b.index for b in basis]}"))
+        return Recovery(secret, tuple(s.index for s in basis), tuple(bad))
+    largest = max(len(m) for m in groups.values())
+    raise DecodeError(
+        f"no k shares of the {len(items)} given combine to a secret that passes its tag "
+        f"(largest split has {largest} share(s)): too few good shares"
+    )
 
 
 # --------------------------------------------------------------------------- GF(2^8), byte-wise
@@ -138,11 +291,6 @@ def _gf256_weights(xs: list[int], at: int) -> list[int]:
 
 
 def _gf256_interpolator(basis: tuple[Share, ...], size: int) -> Callable[[int], bytes]:
-    for s in basis:
-        if len(s.payload) != size:
-            raise IntegrityError(
-                f"share i={s.index}: payload has {len(s.payload)} bytes, expected {size}"
-            )
     xs = [s.index for s in basis]
     ys = [ct_gf256.pack(s.payload) for s in basis]
 
@@ -156,16 +304,31 @@ def _gf256_interpolator(basis: tuple[Share, ...], size: int) -> Callable[[int], 
 
 
 # --------------------------------------------------------------------------- prime field
-def _layout(p: int) -> tuple[int, int]:
+def prime_layout(p: int) -> tuple[int, int]:
     """(data bytes per field element, serialised bytes per element) for the prime ``p``."""
     bits = p.bit_length()
     return (bits - 1) // 8, (bits + 7) // 8
 
 
+def prime_symbols(data: bytes, p: int) -> list[int]:
+    """``data`` cut into big-endian field elements of ``prime_layout(p)[0]`` bytes (last padded).
+
+    This is how the prime-field path (and SNEAK) turns ``secret || tag`` into field symbols.
+    """
+    block, _ = prime_layout(p)
+    return [
+        int.from_bytes(data[a : a + block].ljust(block, b"\0"), "big")
+        for a in range(0, len(data), block)
+    ]
+
+
+def _prime_values(payload: bytes, width: int) -> list[int]:
+    return [int.from_bytes(payload[a : a + width], "big") for a in range(0, len(payload), width)]
+
+
 def _split_prime(data: bytes, n: int, k: int, p: int, rng: RandomBytes) -> list[bytes]:
-    block, width = _layout(p)
-    chunks = [data[a : a + block] for a in range(0, len(data), block)]
-    values = [int.from_bytes(c.ljust(block, b"\0"), "big") for c in chunks]
+    _, width = prime_layout(p)
+    values = prime_symbols(data, p)
     draw = width + 16  # 128 extra bits make the reduction mod p statistically uniform
     pool = rng(len(values) * (k - 1) * draw)
     randoms = [int.from_bytes(pool[a : a + draw], "big") % p for a in range(0, len(pool), draw)]
@@ -176,30 +339,22 @@ def _split_prime(data: bytes, n: int, k: int, p: int, rng: RandomBytes) -> list[
     ]
 
 
-def _prime_interpolator(basis: tuple[Share, ...], size: int, p: int) -> Callable[[int], bytes]:
-    block, width = _layout(p)
+def _prime_interpolator(
+    basis: tuple[Share, ...], size: int, p: int
+) -> Callable[[int], bytes | None]:
+    """f(at) as bytes; at 0 the data bytes, or None if a value does not fit a data block."""
+    block, width = prime_layout(p)
     count = -(-size // block)
-    ys = []
-    for s in basis:
-        if len(s.payload) != count * width:
-            raise IntegrityError(
-                f"share i={s.index}: payload has {len(s.payload)} bytes, expected {count * width}"
-            )
-        elems = [
-            int.from_bytes(s.payload[a : a + width], "big") for a in range(0, count * width, width)
-        ]
-        if any(e >= p for e in elems):
-            raise IntegrityError(f"share i={s.index}: a value is not below the field prime")
-        ys.append(elems)
+    ys = [_prime_values(s.payload, width) for s in basis]
     xs = [s.index for s in basis]
 
-    def value_at(at: int) -> bytes:
+    def value_at(at: int) -> bytes | None:
         weights = lagrange_weights(xs, at, p)
         out = [sum(w * y[b] for w, y in zip(weights, ys, strict=True)) % p for b in range(count)]
         if at:
             return b"".join(v.to_bytes(width, "big") for v in out)
         if any(v >> (8 * block) for v in out):
-            raise IntegrityError(f"shares {xs} do not combine to a valid secret")
+            return None
         return b"".join(v.to_bytes(block, "big") for v in out)[:size]
 
     return value_at

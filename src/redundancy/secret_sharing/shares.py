@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from redundancy.errors import DecodeError, IntegrityError
+from redundancy.errors import DecodeError, IntegrityError, RedundancyError
 from redundancy.secret_sharing.prime import parse_prime_field
 
 PREFIX = "sss1"
@@ -81,6 +81,50 @@ class Share:
             length=int(match["len"]),
             payload=payload,
         )
+
+
+def read_shares(data: bytes, source: str = "input") -> list[Share]:
+    """Parse a share file: one share line per line; blank lines and ``#`` comments are skipped.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes (untrusted).
+    source : str
+        Name of the file, used in error messages.
+
+    Returns
+    -------
+    list of Share
+        The shares in file order (not yet checked as a set: see :func:`check_share_set`).
+
+    Raises
+    ------
+    IntegrityError
+        The data is not ASCII text, or a line is not a valid share (the message names the line).
+
+    Example
+    -------
+    >>> from redundancy.secret_sharing import split
+    >>> text = "".join(s.to_text() + "\\n" for s in split(b"key", n=3, k=2))
+    >>> [s.index for s in read_shares(("# my shares\\n" + text).encode())]
+    [1, 2, 3]
+    """
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise IntegrityError(
+            f"{source}: byte {exc.start} is not ASCII; a share file holds 'sss1:' lines only"
+        ) from None
+    shares = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            shares.append(Share.from_text(line))
+        except RedundancyError as exc:
+            raise IntegrityError(f"{source} line {number}: {exc}") from None
+    return shares
 
 
 def as_shares(items: Iterable[Share | str]) -> list[Share]:

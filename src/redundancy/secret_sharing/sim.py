@@ -10,19 +10,29 @@ import random
 from dataclasses import dataclass, field
 
 from redundancy.secret_sharing.network import Network, require_k_propagating
+from redundancy.secret_sharing.shares import Share
 from redundancy.secret_sharing.sneak import (
+    SNEAK_FIELD,
     Dealer,
     Message,
     Participant,
     RandBelow,
     build_actors,
     check_shares,
+    check_threshold,
 )
+
+SYMBOL_BYTES = 8  # one GF(2^61 - 1) symbol in a share payload (the Shamir prime layout)
 
 
 @dataclass
 class RunResult:
-    """What one SNEAK run did and whether its outcome is a valid sharing."""
+    """What one SNEAK run did and whether its outcome is a valid sharing.
+
+    ``shares`` maps each participant that finished to its share (one GF(p) symbol per chunk),
+    ``points`` to its public point; ``chunks`` symbols carry the ``length``-byte secret and its
+    tag. Counts (``symbols``, ``randomness``) add up over all chunks.
+    """
 
     runtime: str
     n: int
@@ -32,16 +42,50 @@ class RunResult:
     randomness: int
     rounds: int
     elapsed: float
-    shares: dict[str, int] = field(repr=False)
+    shares: dict[str, list[int]] = field(repr=False)
+    points: dict[str, int] = field(repr=False)
     missing: list[str]
     check: str
+    chunks: int
+    length: int
+    group_id: bytes = field(repr=False)
+
+    def shamir_shares(self) -> dict[str, Share]:
+        """Each participant's share in the Shamir share format (``redundancy shamir combine``).
+
+        Returns
+        -------
+        dict of str to Share
+            Participant name -> its share of field ``SNEAK_FIELD`` at index alpha.
+
+        Example
+        -------
+        >>> import networkx as nx
+        >>> from redundancy.secret_sharing import combine
+        >>> from redundancy.secret_sharing.network import Network
+        >>> net = Network(nx.Graph([("D", "a"), ("D", "b"), ("a", "c"), ("b", "c")]), "D")
+        >>> shares = simulate(net, 2, b"key").shamir_shares()
+        >>> combine([shares["a"], shares["c"]])
+        b'key'
+        """
+        return {
+            v: Share(
+                SNEAK_FIELD,
+                self.k,
+                self.points[v],
+                self.group_id,
+                self.length,
+                b"".join(x.to_bytes(SYMBOL_BYTES, "big") for x in share),
+            )
+            for v, share in self.shares.items()
+        }
 
 
 def summarize(
     runtime: str,
     net: Network,
     k: int,
-    secret: int,
+    dealer: Dealer,
     actors: dict[str, Dealer | Participant],
     rounds: int,
     elapsed: float,
@@ -51,7 +95,7 @@ def summarize(
     missing = [v for v in net.participants if v not in shares]
     check = "ok"
     if len(shares) >= k:
-        tested = check_shares({net.alphas[v]: s for v, s in shares.items()}, k, secret)
+        tested = check_shares({net.alphas[v]: s for v, s in shares.items()}, k, dealer.values)
         check = f"ok: all {len(shares)} shares on one polynomial, {tested} k-subset(s) combined"
     if missing:
         check = f"{len(missing)} participant(s) without a share {missing[:10]}; others {check}"
@@ -65,26 +109,33 @@ def summarize(
         rounds=rounds,
         elapsed=elapsed,
         shares=shares,
+        points={v: net.alphas[v] for v in shares},
         missing=missing,
         check=check,
+        chunks=len(dealer.values),
+        length=len(dealer.secret),
+        group_id=dealer.group_id,
     )
 
 
 def simulate(
     net: Network,
     k: int,
-    secret: int | None = None,
+    secret: bytes | None = None,
     *,
     seed: int = 0,
     jitter: float = 0.5,
     randbelow: RandBelow | None = None,
     transcript: list[tuple[str, Message]] | None = None,
 ) -> RunResult:
-    """Run SNEAK on ``net``; refuses (ParameterError naming the stuck node) unless k-propagating.
+    """Run SNEAK on ``net`` to share ``secret`` (bytes; default a fresh 32-byte key).
 
-    ``randbelow`` feeds the dealer (default: the ``secrets`` module); ``seed`` drives only the
-    delays. Every delivered (receiver, message) is appended to ``transcript`` when given.
+    Refuses (ParameterError) a threshold outside 2..n and a dealer that is not k-propagating
+    (naming the stuck node). ``randbelow`` feeds the dealer (default: the ``secrets`` module);
+    ``seed`` drives only the delays. Every delivered (receiver, message) is appended to
+    ``transcript`` when given.
     """
+    check_threshold(k, net.n)
     prop = require_k_propagating(net, k)
     actors = build_actors(net, k, secret, randbelow)
     dealer = actors[net.dealer]
@@ -107,4 +158,4 @@ def simulate(
             transcript.append((dest, msg))
         send(actors[dest].handle(msg))
     rounds = 1 + max(prop.rounds.values(), default=0)
-    return summarize("sim", net, k, dealer.secret, actors, rounds, now)
+    return summarize("sim", net, k, dealer, actors, rounds, now)

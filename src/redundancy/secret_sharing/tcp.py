@@ -3,9 +3,19 @@
 
 The parent binds one listening socket per participant (so addresses are known before anyone
 starts), forks the node processes, plays the dealer, and collects each node's final state over a
-pipe. Messages are JSON lines. A node that loses a neighbour (connection refused, reset or closed)
-tells its actor, which asks another informed neighbour. Every child is terminated, then killed if
-it lingers, and joined before :func:`run_tcp` returns, whatever happened.
+pipe. Messages are JSON lines, each checked by :func:`.sneak.decode_message` before the actor sees
+it: a malformed line closes that connection and changes no state. A node that loses a neighbour
+(connection refused, reset or closed) tells its actor, which asks another informed neighbour.
+Every child is terminated, then killed if it lingers, and joined before :func:`run_tcp` returns,
+whatever happened.
+
+Size limit (:func:`max_participants`): one process per participant, each holding file
+descriptors. At fork time a child inherits the parent's listening sockets and pipe ends (up to two
+per participant) and later holds up to two connections per neighbour; the parent holds the same
+plus the dealer's connections. So ``3 n + FD_RESERVE`` descriptors must fit the soft
+``RLIMIT_NOFILE`` (1024 on many systems: n <= 320). Memory grows by one Python process per
+participant (see docs/secret_sharing.md for the measured figure). Links are not authenticated or
+encrypted: this runtime demonstrates the protocol on loopback; it is not a deployment.
 """
 
 from __future__ import annotations
@@ -15,19 +25,48 @@ import contextlib
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import time
 from multiprocessing.connection import Connection, wait
 
-from redundancy.errors import ParameterError, check_range
+from redundancy.errors import ParameterError, RedundancyError
 from redundancy.secret_sharing.network import Network, require_k_propagating
 from redundancy.secret_sharing.sim import RunResult, summarize
-from redundancy.secret_sharing.sneak import Dealer, Outgoing, Participant, RandBelow, build_actors
+from redundancy.secret_sharing.sneak import (
+    Dealer,
+    Outgoing,
+    Participant,
+    RandBelow,
+    build_actors,
+    check_threshold,
+    decode_message,
+)
 
-MAX_PROCESSES = 64
+FD_RESERVE = 64  # stdio, the event loop's own descriptors, imported libraries
+FDS_PER_PARTICIPANT = 3
 STALL_S = 2.0
 HOST = "127.0.0.1"
+
+
+def max_participants() -> int:
+    """Largest number of participants :func:`run_tcp` starts under this process's file limit.
+
+    Returns
+    -------
+    int
+        ``(soft RLIMIT_NOFILE - FD_RESERVE) // 3`` (see the module docstring for the count).
+
+    Example
+    -------
+    >>> max_participants() >= 1
+    True
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(1, (soft - FD_RESERVE) // FDS_PER_PARTICIPANT)
 
 
 class _Node:
@@ -72,15 +111,16 @@ class _Node:
     async def serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        actor = self.actor
         try:
             async for line in reader:
-                msg = json.loads(line)
+                msg = decode_message(line, k=actor.k, chunks=actor.chunks, p=actor.p)
                 if self.crash and msg.get("t") == "request":
                     os._exit(3)  # injected failure: die mid-protocol, holding a request
                 await self.dispatch(self.actor.handle(msg))
                 if getattr(self.actor, "row", None) is not None:
                     self.informed.set()
-        except (OSError, ValueError):
+        except (OSError, ValueError, RedundancyError):  # ValueError: a line over the reader limit
             return
         finally:
             writer.close()
@@ -111,18 +151,29 @@ def _child(
 def run_tcp(
     net: Network,
     k: int,
-    secret: int | None = None,
+    secret: bytes | None = None,
     *,
     timeout: float = 20.0,
     randbelow: RandBelow | None = None,
     crash: str | None = None,
 ) -> RunResult:
-    """Run SNEAK with one OS process per participant on loopback (at most 64 participants).
+    """Run SNEAK with one OS process per participant on loopback to share ``secret`` (bytes;
+    default a fresh 32-byte key).
 
-    ``crash`` names a participant that exits abruptly on the first request it receives (to test
-    failures). Participants that end without a share are listed in the result's ``missing``.
+    At most :func:`max_participants` participants (the open-file limit). ``crash`` names a
+    participant that exits abruptly on the first request it receives (to test failures).
+    Participants that end without a share are listed in the result's ``missing``. Raises
+    ParameterError for too many participants, a threshold outside 2..n, or a dealer that is not
+    k-propagating.
     """
-    check_range("participants", net.n, 1, MAX_PROCESSES)
+    limit = max_participants()
+    if net.n > limit:
+        raise ParameterError(
+            f"participants={net.n} is out of range for the TCP runtime (allowed: 1..{limit}): "
+            f"each participant is a process needing {FDS_PER_PARTICIPANT} file descriptors "
+            "under the open-file limit (raise it with `ulimit -n`, or use --runtime sim)"
+        )
+    check_threshold(k, net.n)
     if crash is not None and crash not in net.alphas:
         raise ParameterError(f"crash node {crash!r} is not a participant")
     prop = require_k_propagating(net, k)
@@ -167,7 +218,7 @@ def run_tcp(
         "tcp",
         net,
         k,
-        dealer.secret,
+        dealer,
         actors,
         1 + max(prop.rounds.values()),
         time.perf_counter() - start,
