@@ -22,6 +22,12 @@ strategies' timeouts, and a grid of hedged / ParM gap ratios at matched medians.
     .venv/bin/python benchmarks/parm_serving_bench.py --queries 5000 --realtime ray
     .venv/bin/python benchmarks/parm_serving_bench.py --regime --queries 10000
     .venv/bin/python benchmarks/parm_serving_bench.py --regime --slow 0.005 --rates 250 300 350
+    .venv/bin/python benchmarks/parm_serving_bench.py --loss-sweep 2000
+
+``--loss-sweep N`` instead runs N seeded simulated runs per strategy under the load of issue 19
+(700 qps, 10% slow requests, slow periods, least-outstanding routing) with one to three crashes
+(some restarting) at random times, and prints how every query ended: exact, approximate, failed,
+unaccounted (must be 0). The test suite runs 100 such runs; this is the longer sweep.
 """
 
 from __future__ import annotations
@@ -236,10 +242,16 @@ def main() -> None:
     parser.add_argument("--cpu-hog", action="store_true", help="Also a real busy-loop hog run.")
     parser.add_argument("--skip-sim", action="store_true", help="Only the real-time run.")
     parser.add_argument("--regime", action="store_true", help="Only the hedged/ParM ratio grid.")
+    parser.add_argument(
+        "--loss-sweep", type=int, default=0, metavar="N", help="Only N crash runs per strategy."
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     models, data = quick_models(k=2)
+    if args.loss_sweep:
+        loss_sweep(args.loss_sweep, models, data)
+        return
     if args.regime:
         regime(args, models, data)
         return
@@ -247,6 +259,43 @@ def main() -> None:
         simulated(args, models, data)
     if args.realtime != "none":
         realtime_run(args, models, data)
+
+
+def loss_sweep(runs: int, models, data) -> None:
+    """Seeded crash runs under load; every query must be answered or failed, none lost."""
+    import random
+
+    from redundancy.coded_inference.serving import Crash
+
+    load = LatencyConfig(slow_prob=0.1, hog_factor=5, hog_ms=100, hog_gap_ms=500)
+    print(f"# Loss sweep: {runs} runs per strategy, 400 queries at 700 qps, 1-3 crashes\n")
+    print("| strategy | runs | sent | exact | approximate | failed | unaccounted | lost tasks |")
+    print("|---|---|---|---|---|---|---|---|")
+    for strategy in STRATEGIES:
+        totals = dict.fromkeys(("sent", "exact", "approximate", "failed", "unaccounted"), 0)
+        lost = 0
+        for run in range(runs):
+            rng = random.Random(run)
+            crashes = []
+            for instance in rng.sample(range(12), rng.randint(1, 3)):
+                at = rng.uniform(0.0, 500.0)
+                back = at + rng.uniform(20.0, 300.0) if rng.random() < 0.3 else None
+                crashes.append(Crash(instance=instance, at_ms=at, restart_ms=back))
+            config = ServingConfig(
+                strategy=strategy,
+                rate_qps=700,
+                queries=400,
+                seed=run,
+                latency=load,
+                faults=FaultConfig(crashes=tuple(crashes)),
+            )
+            result = simulate(config, models, data.x_test)
+            for key, value in result.accounting().items():
+                totals[key] += value
+            lost += result.lost_tasks
+        cells = " | ".join(str(totals[key]) for key in totals)
+        print(f"| {strategy} | {runs} | {cells} | {lost} |")
+    print()
 
 
 def simulated(args: argparse.Namespace, models, data) -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from redundancy.coded_inference.codes import AdditionEncoder
-from redundancy.coded_inference.config import OptimConfig, ParmConfig
+from redundancy.coded_inference.config import DataConfig, OptimConfig, ParmConfig
 from redundancy.coded_inference.data import load_data
 from redundancy.coded_inference.evaluation import CodedAccuracy, markdown, write_results
 from redundancy.coded_inference.models import build_model
@@ -51,34 +51,47 @@ def test_bundle_round_trip_gives_the_same_scores_and_refuses_another_k(parm_k2, 
     assert "ParM (addition, k=2)" in markdown(parm_k2.results)
 
 
-def test_checkpoint_resume_continues_where_it_stopped(parm_k2, tmp_path):
-    deployed, data = parm_k2.code.deployed, parm_k2.data
-    x, x_val = data.x_train[:600], data.x_train[600:800]
-    encoder = AdditionEncoder(2, data.input_shape)
-    ckpt = tmp_path / "p.ckpt"
-    torch.manual_seed(1)
-    first = build_model("base-mlp", data.input_shape, 10)
-    short = OptimConfig(epochs=2, patience=50)
-    train_parity_model(deployed, first, encoder, x, x_val, short, checkpoint=ckpt)
-    resumed = train_parity_model(
+def _parity_run(digits, epochs, init_seed, *, checkpoint=None, resume=False):
+    """Train a small parity model on digits; the parity model's initial weights come from
+    ``init_seed`` (so a fresh model only matches a stopped run if the checkpoint is loaded)."""
+    torch.manual_seed(0)
+    deployed = build_model("linear", digits.input_shape, 10).eval()
+    torch.manual_seed(init_seed)
+    parity = build_model("base-mlp", digits.input_shape, 10)
+    history = train_parity_model(
         deployed,
-        first,
-        encoder,
-        x,
-        x_val,
-        short.model_copy(update={"epochs": 4}),
-        checkpoint=ckpt,
-        resume=True,
+        parity,
+        AdditionEncoder(2, digits.input_shape),
+        digits.x_train[:400],
+        digits.x_train[400:500],
+        OptimConfig(epochs=epochs, patience=50, batch_size=64),
+        seed=3,
+        checkpoint=checkpoint,
+        resume=resume,
     )
-    assert resumed.resumed_from == 2 and len(resumed.val_score) == 4
+    return parity, history
+
+
+def test_checkpoint_resume_into_a_fresh_model_matches_an_uninterrupted_run(tmp_path):
+    digits = load_data(DataConfig(dataset="digits"))
+    ckpt = tmp_path / "p.ckpt"
+    whole, whole_history = _parity_run(digits, 4, init_seed=1)
+    _parity_run(digits, 2, init_seed=1, checkpoint=ckpt)  # stopped after epoch 2
+    # a fresh process: a new model with other initial weights, resumed from the file
+    resumed, history = _parity_run(digits, 4, init_seed=99, checkpoint=ckpt, resume=True)
+    assert history.resumed_from == 2
+    assert history.val_score == whole_history.val_score  # the same 4 scores, to the bit
+    assert history.train_loss == whole_history.train_loss
+    for name, weight in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], weight), name
     with pytest.raises(ParameterError, match="checkpoint"):
         train_parity_model(
-            deployed,
-            first,
-            AdditionEncoder(3, data.input_shape),
-            x,
-            x_val,
-            short,
+            build_model("linear", digits.input_shape, 10),
+            build_model("base-mlp", digits.input_shape, 10),
+            AdditionEncoder(3, digits.input_shape),
+            digits.x_train[:400],
+            digits.x_train[400:500],
+            OptimConfig(epochs=4),
             checkpoint=ckpt,
             resume=True,
         )

@@ -97,19 +97,26 @@ def test_a_straggler_is_answered_by_decoding_before_its_own_output():
     assert all(by_id[q].source == "own" for q in by_id if q % 8)
 
 
-def test_without_redundancy_a_stopped_instance_loses_queries_and_hedging_recovers_them():
+def test_without_redundancy_a_stopped_instance_s_queries_are_re_sent_elsewhere():
     models, x = linear_models(), queries()
     faults = FaultConfig(crashes=(Crash(instance=3, at_ms=0.0),))
     base = dict(queries=64, rate_qps=100, latency=QUIET, faults=faults, routing="round-robin")
-    none = simulate(ServingConfig(strategy="none", **base), models, x)
-    assert len(none.answers) == 64 - len(range(3, 64, 12))
-    hedged = simulate(ServingConfig(strategy="equal-resources", **base), models, x)
-    hedges = [a for a in hedged.answers if a.source == "hedge"]
-    assert len(hedged.answers) == 64 and len(hedges) == len(range(3, 64, 12))
-    assert all(a.latency >= 0.02 and not a.approximate for a in hedges)
+    truth = own_outputs(models, x)
+    for strategy in ("none", "equal-resources"):
+        result = simulate(ServingConfig(strategy=strategy, **base), models, x)
+        assert sorted(a.query_id for a in result.answers) == list(range(64))
+        # round robin over 12 instances: instance 3 gets queries 3, 15, 27, ...
+        retried = sorted(a.query_id for a in result.answers if a.source == "retry")
+        assert retried == list(range(3, 64, 12)) and result.lost_tasks == len(retried)
+        for a in result.answers:
+            assert not a.approximate
+            torch.testing.assert_close(a.output, truth[a.query_id], atol=1e-6, rtol=1e-6)
+        for a in result.answers:
+            if a.source == "retry":  # re-sent when the instance refused it: no hedge wait
+                assert a.latency == pytest.approx(0.010)
 
 
-def test_crash_and_restart_loses_only_work_in_the_window():
+def test_crash_and_restart_re_sends_only_the_work_in_the_window():
     models, x = linear_models(), queries()
     faults = FaultConfig(crashes=(Crash(instance=0, at_ms=100.0, restart_ms=300.0),))
     config = ServingConfig(
@@ -122,9 +129,10 @@ def test_crash_and_restart_loses_only_work_in_the_window():
     )
     result = simulate(config, models, x)
     arrivals = {a.query_id: a.arrival for a in result.answers}
-    missing = set(range(64)) - set(arrivals)
-    assert missing and all(q % 12 == 0 for q in missing)
-    assert any(q % 12 == 0 and arrivals[q] > 0.3 for q in arrivals)
+    assert sorted(arrivals) == list(range(64))
+    retried = {a.query_id for a in result.answers if a.source == "retry"}
+    assert retried and all(q % 12 == 0 and 0.1 <= arrivals[q] < 0.3 for q in retried)
+    assert any(q % 12 == 0 and arrivals[q] > 0.3 for q in set(arrivals) - retried)
 
 
 def test_cheap_backup_answers_are_marked_approximate():

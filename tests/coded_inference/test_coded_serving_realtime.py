@@ -1,5 +1,6 @@
 """Real-time serving: thread instances, the HTTP endpoint through httpx, Ray actors, the CLI."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -79,21 +80,49 @@ def test_ray_backend_decodes_a_stopped_instance_and_shuts_down():
     config = ServingConfig(
         data_instances=2, queries=30, rate_qps=100, latency=QUIET, faults=STOPPED, **ROUND_ROBIN
     )
+    # equal-resources with early hedges and cancellation: most hedges are cancelled while queued
+    # (ray.cancel would leave calls queued behind them stuck for good: ray-project/ray#60850)
+    hedged = ServingConfig(
+        strategy="equal-resources",
+        data_instances=2,
+        queries=60,
+        rate_qps=100,
+        latency=QUIET,
+        hedge_after_ms=0.5,
+    )
     with ray_session():
         result = serve_realtime(config, models, x, backend="ray", max_seconds=5, timeout=20)
+        cancelled = serve_realtime(hedged, models, x, backend="ray", max_seconds=5, timeout=20)
     assert not ray.is_initialized()
     _check_decoded_run(result, models, 30)
+    assert sorted(a.query_id for a in cancelled.answers) == list(range(60))
+    assert cancelled.accounting()["failed"] == 0 and cancelled.cancelled_tasks > 0
 
 
 def test_cli_loadtest_runs_and_bad_input_exits_2():
     done = subprocess.run(
-        [REDUNDANCY, "parm", "loadtest", "--queries", "60", "--rate", "200"],
+        [REDUNDANCY, "parm", "loadtest", "--queries", "60", "--rate", "200", "-k", "2", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "| parm | 60/60 |" in done.stdout
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["strategy"] == "parm" and run["submitted"] == 60
+    counts = run["accounting"]
+    assert counts["sent"] == counts["exact"] + counts["approximate"] + counts["failed"] == 60
+    assert counts["failed"] == counts["unaccounted"] == 0
+    assert run["answered"] == 60
+    table = subprocess.run(
+        [REDUNDANCY, "parm", "loadtest", "--queries", "30", "--backend", "sim"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert table.returncode == 0, table.stderr
+    header, rule, row = table.stdout.splitlines()[1:4]  # after the title
+    assert header.split()[:3] == ["strategy", "answered", "failed"] and set(rule) <= {"-", " "}
+    assert row.split()[:3] == ["parm", "30/30", "0"]
     bad = subprocess.run(
         [REDUNDANCY, "parm", "loadtest", "--strategy", "bogus"],
         capture_output=True,

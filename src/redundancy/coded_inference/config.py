@@ -98,16 +98,28 @@ def load_config(path: Path, cls: type[C]) -> C:
     return parse_config(raw or {}, cls, source=str(path))
 
 
-def parse_config(raw: object, cls: type[C], source: str = "config") -> C:
-    """Validate a mapping into ``cls``; the error names the field and the rule it broke."""
+def parse_config(
+    raw: object, cls: type[C], source: str = "config", labels: dict[str, str] | None = None
+) -> C:
+    """Validate a mapping into ``cls``; the error names the field, the bad value and the rule.
+
+    ``labels`` maps dotted field names to what the user typed (e.g. ``{"rate_qps": "--rate"}``),
+    so a command-line error names the flag instead of the field.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise ConfigError(f"{source}: field {field}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        field = ".".join(str(p) for p in first["loc"])
+        if not field:
+            raise ConfigError(f"{source}: {message}") from None
+        name = (labels or {}).get(field, f"field {field}")
+        value = first.get("input")
+        shown = f"={value!r}" if isinstance(value, int | float | str) else ""
+        raise ConfigError(f"{source}: {name}{shown}: {message}") from None
 
 
 def quick_variant(config: C) -> C:

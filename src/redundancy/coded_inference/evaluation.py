@@ -115,6 +115,21 @@ def plot_overall(
     plt.close(fig)
 
 
+def table(
+    results: Sequence[CodedAccuracy], fs: Sequence[float] = (0.1, 0.5)
+) -> tuple[list[str], list[list[str]]]:
+    """Columns and cells of the results table (percentages), for ``ui.print_table``."""
+    columns = ["method", "available %", "degraded %", "reconstruction %"]
+    columns += [f"overall f={f:g} %" for f in fs]
+    rows = [
+        [r.method]
+        + [f"{100 * v:.1f}" for v in (r.available, r.degraded, r.reconstruction)]
+        + [f"{100 * r.overall(f):.1f}" for f in fs]
+        for r in results
+    ]
+    return columns, rows
+
+
 def markdown(results: Sequence[CodedAccuracy], fs: Sequence[float] = (0.1, 0.5)) -> str:
     """The results as a Markdown table (percentages)."""
     head = "| method | available | degraded | reconstruction | " + " | ".join(

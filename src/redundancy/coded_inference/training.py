@@ -1,7 +1,7 @@
 """Trainers: the deployed classifier, and ParM's parity model (MSE to the sum of frozen outputs).
 
 Both run one shared epoch loop with Adam, early stopping on a validation split (the best
-weights are restored), an optional rich progress bar, and an optional checkpoint written
+weights are restored), an optional progress bar on stderr, and an optional checkpoint written
 atomically after every epoch so a run can be resumed where it stopped.
 """
 
@@ -37,14 +37,14 @@ class TrainHistory:
 
 @contextmanager
 def _bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr (``redundancy.ui.progress``), or nothing when not ``enabled``."""
     if not enabled:
         yield lambda: None
         return
-    from rich.progress import Progress
+    from redundancy.ui import progress
 
-    with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda: progress.advance(task)
+    with progress(label, total=total) as advance:
+        yield lambda: advance(1)
 
 
 def run_epochs(

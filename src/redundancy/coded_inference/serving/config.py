@@ -97,6 +97,10 @@ class ServingConfig(_Strict):
     is answered, and a ParM group's parity query and originals once every query of the group
     is answered.
 
+    Every query is accounted for: a task lost on a crashed or unreachable instance is re-sent
+    when nothing else can still answer its query, and a query without an answer
+    ``deadline_ms`` after its arrival is answered with an explicit failure and its reason.
+
     ``background="cpu-hog"`` (real-time backends only) turns each ``Slowdown`` window into a
     real busy-loop process sharing the slowed instance's core, and instances burn their service
     time as CPU work, instead of multiplying it by the window's factor.
@@ -116,6 +120,9 @@ class ServingConfig(_Strict):
     routing: RoutingName = "least-outstanding"
     cancel: bool = True
     eject_ms: float = Field(1_000.0, ge=0.0, le=3_600_000.0)
+    deadline_ms: float = Field(
+        5_000.0, gt=0.0, le=3_600_000.0, description="Fail a query unanswered this long."
+    )
     background: BackgroundName = "modelled"
     rate_qps: float = Field(400.0, gt=0.0, le=100_000.0)
     queries: int = Field(2_000, ge=1, le=1_000_000)

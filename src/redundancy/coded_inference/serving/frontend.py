@@ -4,12 +4,21 @@ A backend (the simulator in virtual time, the thread or Ray executors in real ti
 arrivals and task results and runs the tasks it returns; the frontend answers each query exactly
 once, with whichever comes first: the query's own output, a hedged replica's, a cheap backup's,
 or (ParM) the output decoded from the parity output and the group's k - 1 other outputs.
+
+No query is ever silently lost. The members of one coding group run on distinct instances, so
+one crash erases at most one of them. When a backend reports a task lost (``lost``), the
+frontend re-dispatches whatever the query still needs to be answerable: a lost parity query is
+sent again, and a query left with no way to be answered (no live task of its own, no cheap
+backup, no decodable group) is re-sent to an instance that has not lost it. A query that has no
+answer ``deadline`` seconds after its arrival, or that no instance is left to run, is answered
+with an explicit failure (``Answer.failed``, with a ``reason``).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,7 +29,7 @@ from redundancy.coded_inference.serving.config import RoutingName, ServingConfig
 from redundancy.errors import ParameterError
 
 Role = Literal["deployed", "parity", "cheap"]
-Source = Literal["own", "hedge", "backup", "decoded"]
+Source = Literal["own", "hedge", "retry", "backup", "decoded", "failed"]
 
 
 def make_layout(strategy: StrategyName, data_instances: int, k: int) -> tuple[Role, ...]:
@@ -50,22 +59,32 @@ class Task:
     query_id: int | None = None
     group_id: int | None = None
     hedge: bool = False
+    retry: bool = False
 
 
 @dataclass(frozen=True)
 class Answer:
-    """The frontend's reply to one query; decoded and backup outputs are approximate."""
+    """The frontend's reply to one query; decoded and backup outputs are approximate.
+
+    A failed answer (``source == "failed"``) has no output and says why in ``reason``.
+    """
 
     query_id: int
-    output: torch.Tensor
+    output: torch.Tensor | None
     source: Source
     arrival: float
     done: float
+    reason: str = ""
 
     @property
     def approximate(self) -> bool:
         """True when the output is not the deployed model's own."""
         return self.source in ("decoded", "backup")
+
+    @property
+    def failed(self) -> bool:
+        """True when the query could not be answered (``reason`` says why)."""
+        return self.source == "failed"
 
     @property
     def latency(self) -> float:
@@ -81,6 +100,8 @@ class _Group:
     parity_output: torch.Tensor | None = None
     parity_task: int | None = None
     closed: bool = False
+    instances: set[int] = field(default_factory=set)
+    parity_lost_on: set[int] = field(default_factory=set)
 
 
 class Frontend:
@@ -91,6 +112,9 @@ class Frontend:
     parity path still gets the exact answer; ``hedge_after`` is equal-resources' timeout. A
     coding group still short of k queries ``group_timeout`` seconds after its first arrival is
     padded with zero queries and its parity query sent, so no query waits on later arrivals.
+    The members of a coding group go to distinct deployed instances; lost tasks are repaired
+    (see the module docstring) and a query unanswered ``deadline`` seconds after its arrival is
+    answered with an explicit failure.
     ``routing`` places primary queries (see ``ServingConfig``; least-outstanding skips an
     instance for ``eject`` seconds after it lost a task); with ``cancel`` the frontend
     lists tasks that can no longer change any answer (``take_cancels``) for the backend to drop
@@ -113,6 +137,7 @@ class Frontend:
             routing=config.routing,
             cancel=config.cancel,
             eject=config.eject_ms / 1e3,
+            deadline=config.deadline_ms / 1e3,
         )
 
     def __init__(
@@ -128,6 +153,7 @@ class Frontend:
         routing: RoutingName = "least-outstanding",
         cancel: bool = True,
         eject: float = 1.0,
+        deadline: float = 5.0,
     ) -> None:
         if strategy == "parm" and code is None:
             raise ParameterError("strategy 'parm' needs a ParityCode")
@@ -141,6 +167,9 @@ class Frontend:
             )
         self.group_timeout, self.routing, self.cancel = group_timeout, routing, cancel
         self.eject = eject if routing == "least-outstanding" else 0.0
+        if not deadline > 0:
+            raise ParameterError(f"deadline={deadline} must be > 0 seconds")
+        self.deadline = deadline
         self._now = 0.0
         self._ejected_until = [0.0] * len(layout)
         self._zero_output: torch.Tensor | None = None
@@ -156,7 +185,8 @@ class Frontend:
         self._group_ids = itertools.count()
         self._timer_seq = itertools.count()
         self._tasks: dict[int, Task] = {}
-        self._by_query: dict[int, list[int]] = {}
+        self._live: dict[int, set[int]] = {}  # query -> its unfinished tasks
+        self._lost_on: dict[int, set[int]] = {}  # query -> instances that lost one of its tasks
         self._cancels: list[Task] = []
         self._outstanding = [0] * len(layout)
         self._arrival: dict[int, float] = {}
@@ -179,25 +209,31 @@ class Frontend:
         qid = next(self._query_ids)
         self._arrival[qid] = now
         x = x.unsqueeze(0)
-        data = self._task("deployed", x, query_id=qid)
-        self._home[qid] = data.instance
-        tasks = [data]
-        if self.strategy == "equal-resources":
-            self._inputs[qid] = x
-            self._timer(now + self.hedge_after, "hedge", qid)
-        elif self.strategy == "cheap-backup":
-            tasks.append(self._task("cheap", x, query_id=qid))
-        elif self.strategy == "parm":
+        self._inputs[qid] = x
+        self._timer(now + self.deadline, "deadline", qid)
+        group = None
+        if self.strategy == "parm":
             if self._open is None:
                 self._open = next(self._group_ids)
                 self._groups[self._open] = _Group()
                 self._timer(now + self.group_timeout, "group", self._open)
             group = self._groups[self._open]
+        # members of one coding group on distinct instances: one crash is one erasure
+        data = self._task("deployed", x, query_id=qid, exclude=group.instances if group else ())
+        assert data is not None  # a group has k - 1 other members, there are >= k instances
+        self._home[qid] = data.instance
+        tasks = [data]
+        if self.strategy == "equal-resources":
+            self._timer(now + self.hedge_after, "hedge", qid)
+        elif self.strategy == "cheap-backup":
+            tasks += [t for t in (self._task("cheap", x, query_id=qid),) if t is not None]
+        elif group is not None:
             group.query_ids.append(qid)
             group.inputs.append(x)
-            self._group_of[qid] = self._open
+            group.instances.add(data.instance)
+            self._group_of[qid] = self._open  # type: ignore[assignment]
             if len(group.query_ids) == self.k:
-                tasks += self._close_group(self._open)
+                tasks += self._close_group(self._open)  # type: ignore[arg-type]
         return qid, tasks
 
     def complete(self, task_id: int, output: torch.Tensor, now: float) -> list[Answer]:
@@ -216,7 +252,8 @@ class Frontend:
         assert qid is not None
         if task.role == "cheap":
             return self._approximate(qid, output, "backup", now)
-        answers = self._answer(qid, output, "hedge" if task.hedge else "own", now)
+        source: Source = "hedge" if task.hedge else "retry" if task.retry else "own"
+        answers = self._answer(qid, output, source, now)
         gid = self._group_of.get(qid)
         if gid is not None:
             self._groups[gid].outputs[qid] = output
@@ -227,12 +264,60 @@ class Frontend:
         """Drop a task the backend cancelled; its query stays open for other paths."""
         self._pop(task_id)
 
-    def lost(self, task_id: int, now: float) -> None:
-        """Drop a task its instance lost (crash); least-outstanding routing then skips that
-        instance for ``eject`` seconds. The task's query stays open for other paths."""
+    def lost(self, task_id: int, now: float) -> tuple[list[Task], list[Answer]]:
+        """Drop a task its instance lost (crash, unreachable) and repair what it leaves behind.
+
+        Least-outstanding routing then skips that instance for ``eject`` seconds. A lost parity
+        query is re-sent while its group has unanswered queries; every query of the task's group
+        (or the task's query alone) that is left with no way to be answered is re-sent to a
+        deployed instance that has not lost it, or, when none is left, answered with an
+        explicit failure.
+
+        Parameters
+        ----------
+        task_id : int
+            The lost task, as returned in ``Task.task_id``.
+        now : float
+            The backend's clock, in seconds.
+
+        Returns
+        -------
+        tuple of (list of Task, list of Answer)
+            Tasks the backend must run now, and failure answers to deliver now.
+        """
+        self._now = now
         task = self._pop(task_id)
-        if task is not None and self.eject:
+        if task is None:
+            return [], []
+        if self.eject:
             self._ejected_until[task.instance] = now + self.eject
+        tasks: list[Task] = []
+        answers: list[Answer] = []
+        gid = task.group_id if task.role == "parity" else self._group_of.get(task.query_id)  # type: ignore[arg-type]
+        group = self._groups.get(gid) if gid is not None else None
+        if task.role == "parity":
+            if group is None:
+                return [], []
+            group.parity_lost_on.add(task.instance)
+            if any(q in self._arrival for q in group.query_ids):
+                retry = self._task(
+                    "parity", task.inputs, group_id=gid, exclude=group.parity_lost_on, retry=True
+                )
+                if retry is not None:
+                    group.parity_task = retry.task_id
+                    tasks.append(retry)
+        else:
+            self._lost_on.setdefault(task.query_id, set()).add(task.instance)  # type: ignore[arg-type]
+        for qid in group.query_ids if group is not None else [task.query_id]:
+            if qid in self._arrival and qid not in self._held and not self._answerable(qid):
+                retry = self._resend(qid)
+                if retry is not None:
+                    tasks.append(retry)
+                else:
+                    on = ", ".join(str(i) for i in sorted(self._lost_on.get(qid, ())))
+                    reason = f"every deployed instance that could run it lost it (instances {on})"
+                    answers += self._fail(qid, reason, now)
+        return tasks, answers
 
     def take_cancels(self) -> list[Task]:
         """Unfinished tasks that can no longer change an answer (only with ``cancel``); the
@@ -242,31 +327,37 @@ class Frontend:
 
     def next_deadline(self) -> float | None:
         """When the earliest pending timer (hedge, group timeout, held answer) is due."""
-        while self._timers and not self._live(self._timers[0][2], self._timers[0][3]):
+        while self._timers and not self._timer_matters(self._timers[0][2], self._timers[0][3]):
             heapq.heappop(self._timers)
         return self._timers[0][0] if self._timers else None
 
     def on_timer(self, now: float) -> tuple[list[Task], list[Answer]]:
-        """Fire due timers: hedges and partial groups' parity queries to send, held answers."""
+        """Fire due timers: hedges and partial groups' parity queries to send, held answers,
+        and failures of queries past their deadline."""
         self._now = now
         tasks: list[Task] = []
         answers: list[Answer] = []
         while self._timers and self._timers[0][0] <= now:
             _, _, kind, key = heapq.heappop(self._timers)
-            if not self._live(kind, key):
+            if not self._timer_matters(kind, key):
                 continue
             if kind == "hedge":
                 x, home = self._inputs[key], self._home[key]
-                tasks.append(self._task("deployed", x, query_id=key, avoid=home, hedge=True))
+                hedge = self._task("deployed", x, query_id=key, avoid=home, hedge=True)
+                tasks += [hedge] if hedge is not None else []
             elif kind == "group":
                 tasks += self._close_group(key)
                 answers += self._try_decode(key, now)
-            else:
+            elif kind == "release" or key in self._held:
                 output, source = self._held[key]
                 answers += self._answer(key, output, source, now)
+            else:
+                on = ", ".join(str(i) for i in sorted(self._lost_on.get(key, ())))
+                lost = f"; its tasks were lost on instances {on}" if on else ""
+                answers += self._fail(key, f"no answer within {self.deadline:g} s{lost}", now)
         return tasks, answers
 
-    def _live(self, kind: str, key: int) -> bool:
+    def _timer_matters(self, kind: str, key: int) -> bool:
         """Whether a timer still matters: its group is open, or its query unanswered."""
         return self._open == key if kind == "group" else key in self._arrival
 
@@ -281,33 +372,80 @@ class Frontend:
         query_id: int | None = None,
         group_id: int | None = None,
         avoid: int | None = None,
+        exclude: Collection[int] = (),
         hedge: bool = False,
-    ) -> Task:
-        """A task on an instance of ``role``: a primary query by ``routing``; a redundant task
-        (parity query, hedge, cheap backup) on the one with the fewest outstanding tasks. Ties
-        go to the earliest in round-robin order."""
+        retry: bool = False,
+    ) -> Task | None:
+        """A task on an instance of ``role``, never one in ``exclude`` (None if no other is
+        left): a primary query by ``routing``; a redundant task (parity query, hedge, cheap
+        backup, re-sent task) on the one with the fewest outstanding tasks, ``avoid`` if
+        possible. Ties go to the earliest in round-robin order."""
         pool = self._pools[role]
         start = self._next[role]
         order = [pool[(start + j) % len(pool)] for j in range(len(pool))]
+        order = [i for i in order if i not in exclude]
+        if not order:
+            return None
         order = [i for i in order if self._ejected_until[i] <= self._now] or order
         order = [i for i in order if i != avoid] or order
-        if hedge or role != "deployed" or self.routing == "least-outstanding":
+        if hedge or retry or role != "deployed" or self.routing == "least-outstanding":
             instance = min(order, key=lambda i: self._outstanding[i])
         else:
             instance = order[0]
-        self._next[role] = start + 1 + (order[0] != pool[start % len(pool)])
+        if not retry:  # a re-sent task leaves the round-robin order of new work as it was
+            self._next[role] = start + 1 + (order[0] != pool[start % len(pool)])
         self._outstanding[instance] += 1
-        task = Task(next(self._task_ids), instance, role, x, query_id, group_id, hedge)
+        task = Task(next(self._task_ids), instance, role, x, query_id, group_id, hedge, retry)
         self._tasks[task.task_id] = task
-        if self.cancel and query_id is not None:
-            self._by_query.setdefault(query_id, []).append(task.task_id)
+        if query_id is not None:
+            self._live.setdefault(query_id, set()).add(task.task_id)
         return task
 
     def _pop(self, task_id: int) -> Task | None:
         task = self._tasks.pop(task_id, None)
         if task is not None:
             self._outstanding[task.instance] -= 1
+            live = self._live.get(task.query_id)  # type: ignore[arg-type]
+            if live is not None:
+                live.discard(task_id)
+                if not live:
+                    del self._live[task.query_id]  # type: ignore[arg-type]
         return task
+
+    def _has_own_task(self, qid: int) -> bool:
+        """Whether ``qid`` has an unfinished task of the deployed model."""
+        return any(self._tasks[t].role == "deployed" for t in self._live.get(qid, ()))
+
+    def _answerable(self, qid: int) -> bool:
+        """Whether some unfinished work can still answer ``qid``: a task of its own (deployed
+        model or cheap backup), or (ParM) its group's parity query with every other member's
+        output in hand or still to come."""
+        if qid in self._live:
+            return True
+        gid = self._group_of.get(qid)
+        if gid is None:
+            return False
+        group = self._groups[gid]
+        parity = (
+            not group.closed or group.parity_output is not None or group.parity_task in self._tasks
+        )
+        others = (q for q in group.query_ids if q != qid)
+        return parity and all(q in group.outputs or self._has_own_task(q) for q in others)
+
+    def _resend(self, qid: int) -> Task | None:
+        """Re-send ``qid`` to a deployed instance that has not lost it, apart from its group's
+        other members if possible; None if every deployed instance has lost it."""
+        lost_on = self._lost_on.get(qid, set())
+        gid = self._group_of.get(qid)
+        busy = {
+            self._tasks[t].instance
+            for q in (self._groups[gid].query_ids if gid is not None else ())
+            for t in self._live.get(q, ())
+        }
+        x = self._inputs[qid]
+        return self._task(
+            "deployed", x, query_id=qid, exclude=lost_on | busy, retry=True
+        ) or self._task("deployed", x, query_id=qid, exclude=lost_on, retry=True)
 
     def _close_group(self, gid: int) -> list[Task]:
         """Encode the group (zero queries fill a partial one) and make its parity task; with
@@ -325,6 +463,7 @@ class Frontend:
         parity_query = self.code.encode(torch.cat(group.inputs + padding).unsqueeze(0))  # type: ignore[union-attr]
         group.inputs.clear()
         task = self._task("parity", parity_query, group_id=gid)
+        assert task is not None  # nothing is excluded
         group.parity_task = task.task_id
         return [task]
 
@@ -359,16 +498,27 @@ class Frontend:
         self._timer(arrival + self.approx_after, "release", qid)
         return []
 
-    def _answer(self, qid: int, output: torch.Tensor, source: Source, now: float) -> list[Answer]:
+    def _fail(self, qid: int, reason: str, now: float) -> list[Answer]:
+        """Answer ``qid`` with an explicit failure saying why."""
+        return self._answer(qid, None, "failed", now, reason)
+
+    def _answer(
+        self, qid: int, output: torch.Tensor | None, source: Source, now: float, reason: str = ""
+    ) -> list[Answer]:
         arrival = self._arrival.pop(qid, None)
         if arrival is None:
             return []
         self._inputs.pop(qid, None)
         self._home.pop(qid, None)
         self._held.pop(qid, None)
+        self._lost_on.pop(qid, None)
         if self.cancel:
             self._cancels += self._useless(qid)
-        return [Answer(qid, output, source, arrival, now)]
+        answers = [Answer(qid, output, source, arrival, now, reason)]
+        gid = self._group_of.get(qid)
+        if gid is not None and source == "failed":
+            answers += self._try_decode(gid, now)  # forgets the group once every query is done
+        return answers
 
     def _useless(self, qid: int) -> list[Task]:
         """Tasks made useless by answering ``qid``: its own, or (ParM) its whole group's once
@@ -380,5 +530,5 @@ class Frontend:
             if not group.closed or any(q in self._arrival for q in group.query_ids):
                 return []
             queries, extra = group.query_ids, [group.parity_task]
-        ids = [t for q in queries for t in self._by_query.pop(q, ())] + extra
+        ids = [t for q in queries for t in self._live.get(q, ())] + extra
         return [self._tasks[t] for t in ids if t in self._tasks]

@@ -2,7 +2,8 @@
 
 ``POST /predict`` with ``{"input": [...]}`` (the query flattened, C*H*W numbers) answers
 ``{"query_id", "label", "logits", "approximate", "source", "latency_ms"}``; a malformed payload
-gets a 422 naming the problem, an answer that does not come in time a 504.
+gets a 422 naming the problem, a query the frontend failed (its tasks lost and nothing left to
+run it, or past its deadline) a 503 with the reason, an answer that does not come in time a 504.
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ class PredictResponse(BaseModel):
 
 
 def create_app(
-    driver: ServingDriver, input_shape: tuple[int, int, int], timeout: float = 5.0
+    driver: ServingDriver, input_shape: tuple[int, int, int], timeout: float | None = None
 ) -> FastAPI:
-    """A FastAPI app answering queries of ``input_shape`` through ``driver``."""
+    """A FastAPI app answering queries of ``input_shape`` through ``driver``.
+
+    ``timeout`` (seconds; default: the frontend's deadline plus one) bounds the wait for a reply.
+    """
+    timeout = driver.frontend.deadline + 1.0 if timeout is None else timeout
     size = math.prod(input_shape)
     app = FastAPI(title="redundancy coded serving", version="1")
 
@@ -65,6 +70,8 @@ def create_app(
             answer = await asyncio.wait_for(asyncio.wrap_future(driver.submit(x)), timeout)
         except TimeoutError:
             raise HTTPException(504, f"no answer within {timeout} s") from None
+        if answer.failed:
+            raise HTTPException(503, f"query {answer.query_id} failed: {answer.reason}")
         return PredictResponse(
             query_id=answer.query_id,
             label=int(answer.output.argmax()),

@@ -40,10 +40,14 @@ def open_loop(
     arrivals: np.ndarray,
     *,
     timeout: float = 10.0,
-) -> tuple[list[object], int]:
+    on_send: Callable[[], object] | None = None,
+) -> list[object | None]:
     """Send ``inputs[j]`` at ``arrivals[j]`` (real time); collect results for ``timeout`` more.
 
-    Returns the results that arrived (in send order) and how many did not within the bound.
+    ``on_send`` (e.g. a progress bar's advance) is called after each query is sent.
+
+    Returns one entry per query sent, in send order: its result, or None when it did not
+    arrive within the bound (or the send failed).
     """
     start = time.perf_counter()
     futures: list[Future] = []
@@ -52,8 +56,13 @@ def open_loop(
         if delay > 0:
             time.sleep(delay)
         futures.append(send(inputs[j % len(inputs)]))
+        if on_send is not None:
+            on_send()
     wait(futures, timeout=timeout)
-    results = [f.result() for f in futures if f.done() and f.exception() is None]
+    results = [
+        f.result() if f.done() and not f.cancelled() and f.exception() is None else None
+        for f in futures
+    ]
     for f in futures:
         f.cancel()
-    return results, len(futures) - len(results)
+    return results

@@ -20,11 +20,17 @@ from redundancy.coded_inference.serving.simulation import RunResult
 
 @dataclass(frozen=True)
 class ServingReport:
-    """One strategy's numbers (latencies in milliseconds)."""
+    """One strategy's numbers (latencies in milliseconds, over the answered queries).
+
+    ``answered + failed == submitted`` for every run: each query sent is answered (exactly or
+    approximately: ``reconstructed`` is the approximate share of the answered) or failed with
+    a reason.
+    """
 
     strategy: str
     submitted: int
     answered: int
+    failed: int
     median_ms: float
     p99_ms: float
     p999_ms: float
@@ -61,9 +67,10 @@ def summarize(
     answers: Sequence[Answer] = sorted(result.answers, key=lambda a: a.query_id)
     lat = np.array([a.latency for a in answers])
     nan = float("nan")
+    failed = len(result.failed)
     if not answers:
         return ServingReport(
-            result.strategy, result.submitted, 0, nan, nan, nan, 0.0, 0, nan, nan, nan
+            result.strategy, result.submitted, 0, failed, nan, nan, nan, 0.0, 0, nan, nan, nan
         )
     ids = torch.tensor([a.query_id for a in answers])
     with torch.no_grad():
@@ -81,6 +88,7 @@ def summarize(
         strategy=result.strategy,
         submitted=result.submitted,
         answered=len(answers),
+        failed=failed,
         median_ms=_pct(lat, 0.5),
         p99_ms=_pct(lat, 0.99),
         p999_ms=_pct(lat, 0.999),
@@ -93,14 +101,55 @@ def summarize(
     )
 
 
+TABLE_COLUMNS = (
+    "strategy",
+    "answered",
+    "failed",
+    "median ms",
+    "p99 ms",
+    "p99.9 ms",
+    "p99.9-median ms",
+    "qps",
+    "approx. %",
+    "approx. agree %",
+    "accuracy %",
+)
+
+
+def table_rows(reports: Sequence[ServingReport]) -> list[list[str]]:
+    """Cells of ``TABLE_COLUMNS`` for each report (for ``ui.print_table``; no ``nan%``)."""
+    from redundancy.ui import format_number
+
+    def pct(x: float) -> str:
+        return format_number(100 * x, 3)
+
+    return [
+        [
+            r.strategy,
+            f"{r.answered}/{r.submitted}",
+            str(r.failed),
+            format_number(r.median_ms, 4),
+            format_number(r.p99_ms, 4),
+            format_number(r.p999_ms, 4),
+            format_number(r.tail_gap_ms, 4),
+            format_number(r.throughput_qps, 4),
+            pct(r.reconstructed),
+            pct(r.approx_agreement),
+            pct(r.accuracy),
+        ]
+        for r in reports
+    ]
+
+
 def markdown(reports: Sequence[ServingReport], title: str = "") -> str:
     """A Markdown table of reports, one strategy per row."""
     head = (
-        "| strategy | answered | median ms | p99 ms | p99.9 ms | p99.9-median ms | qps "
-        "| approx. | approx. agree | accuracy |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| strategy | answered | failed | median ms | p99 ms | p99.9 ms | p99.9-median ms | qps "
+        "| approx. | approx. agree | accuracy |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = "".join(
-        f"| {r.strategy} | {r.answered}/{r.submitted} | {r.median_ms:.1f} | {r.p99_ms:.1f} "
+        f"| {r.strategy} | {r.answered}/{r.submitted} | {r.failed} | {r.median_ms:.1f} "
+        f"| {r.p99_ms:.1f} "
         f"| {r.p999_ms:.1f} | {r.tail_gap_ms:.1f} | {r.throughput_qps:.0f} "
         f"| {100 * r.reconstructed:.2f}% | {100 * r.approx_agreement:.1f}% "
         f"| {100 * r.accuracy:.1f}% |\n"

@@ -50,10 +50,11 @@ def from_bundle(path: Path, k: int | None = None) -> ServingModels:
     return ServingModels(code, cheap.eval())
 
 
-def quick_models(k: int = 2, dataset: str = "digits", seed: int = 0):
+def quick_models(k: int = 2, dataset: str = "digits", seed: int = 0, *, progress: bool = False):
     """Train a small ParM setup in seconds (deployed, parity, cheap) and return it with its data.
 
-    The embedded default of the serving commands: 8x8 digits, Base-MLP, addition code.
+    The embedded default of the serving commands: 8x8 digits, Base-MLP, addition code; with
+    ``progress`` the trainers show bars on stderr.
     """
     from redundancy.coded_inference.config import DataConfig, OptimConfig, ParmConfig
     from redundancy.coded_inference.pipeline import run_parm
@@ -65,5 +66,5 @@ def quick_models(k: int = 2, dataset: str = "digits", seed: int = 0):
         parity=OptimConfig(epochs=8),
         seed=seed,
     )
-    run = run_parm(config)
+    run = run_parm(config, progress=progress)
     return ServingModels(run.code, run.cheap.eval()), run.data

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
@@ -35,7 +36,7 @@ class Executor(Protocol):
     """What the driver needs from a backend of model instances."""
 
     def submit(self, task: Task, delay: float) -> Future: ...
-    def cancel(self, future: Future) -> None: ...
+    def cancel(self, future: Future) -> bool: ...
     def crash(self, instance: int) -> None: ...
     def restart(self, instance: int) -> None: ...
     def close(self) -> None: ...
@@ -68,9 +69,9 @@ class ThreadExecutor:
             return failed
         return self._pools[i].submit(self._run, task, delay, self._epoch[i])
 
-    def cancel(self, future: Future) -> None:
-        """Drop the task if it has not started."""
-        future.cancel()
+    def cancel(self, future: Future) -> bool:
+        """Drop the task if it has not started; True if it was dropped."""
+        return future.cancel()
 
     def _run(self, task: Task, delay: float, epoch: int) -> torch.Tensor:
         if delay > 0:
@@ -192,11 +193,13 @@ class ServingDriver:
                 self._dispatch(tasks, running, now)
             tasks, answers = self.frontend.on_timer(now)
             self._dispatch(tasks, running, now)
+            self._deliver(answers, callers)  # before waiting: nothing may wake the loop soon
             deadlines = [d for d in (self.frontend.next_deadline(),) if d is not None]
             deadlines += [self._faults[0][0]] if self._faults else []
             timeout = max(0.0, min(deadlines) - self._now()) if deadlines else None
             done, _ = wait([wake, *running], timeout=timeout, return_when=FIRST_COMPLETED)
             now = self._now()
+            answers = []
             for future in done:
                 task = running.pop(future, None)
                 if task is None:
@@ -208,19 +211,26 @@ class ServingDriver:
                         self.frontend.forget(task.task_id)
                     else:
                         self.lost_tasks += 1
-                        self.frontend.lost(task.task_id, now)
+                        resent, failures = self.frontend.lost(task.task_id, now)
+                        self._dispatch(resent, running, now)
+                        answers += failures
                 else:
                     answers += self.frontend.complete(task.task_id, future.result(), now)
                 cancelling.discard(task.task_id)
             for task in self.frontend.take_cancels():
                 future = self._future_of.get(task.task_id)
-                if future is not None and task.task_id not in cancelling:
+                cancellable = future is not None and task.task_id not in cancelling
+                if cancellable and self.executor.cancel(future):
                     cancelling.add(task.task_id)
-                    self.executor.cancel(future)
-            for a in answers:
-                caller = callers.pop(a.query_id, None)
-                if caller is not None:
-                    caller.set_result(a)
+            self._deliver(answers, callers)
+
+    @staticmethod
+    def _deliver(answers: list[Answer], callers: dict[int, Future]) -> None:
+        """Resolve each answered query's future (one its caller gave up on stays cancelled)."""
+        for a in answers:
+            caller = callers.pop(a.query_id, None)
+            if caller is not None and caller.set_running_or_notify_cancel():
+                caller.set_result(a)
 
 
 def make_driver(
@@ -254,31 +264,48 @@ def serve_realtime(
     *,
     backend: str = "threads",
     max_seconds: float = 30.0,
-    timeout: float = 10.0,
+    timeout: float | None = None,
+    on_send: Callable[[], object] | None = None,
 ) -> RunResult:
     """Open-loop Poisson load against a real-time frontend (threads or Ray actors).
 
-    At most ``config.queries`` queries and ``max_seconds`` of sending; answers are awaited for at
-    most ``timeout`` seconds more. Ray must already be initialised for ``backend="ray"``.
+    At most ``config.queries`` queries and ``max_seconds`` of sending; replies are awaited for
+    at most ``timeout`` seconds more (default: the query deadline plus one second). Every query
+    sent is in the result: answered, or failed with a reason (the driver fails a query at its
+    deadline; one with no reply at all from the driver is failed here). Ray must already be
+    initialised for ``backend="ray"``. ``on_send`` is called after each query is sent.
     """
     arrivals = poisson_arrivals(
         config.rate_qps, config.queries, seed=config.seed, max_seconds=max_seconds
     )
     queries = inputs[torch.arange(len(arrivals)) % len(inputs)]
+    wait_for = config.deadline_ms / 1e3 + 1.0 if timeout is None else timeout
     driver = make_driver(config, models, backend)
     try:
         start = time.perf_counter()
-        results, _ = open_loop(driver.submit, queries, arrivals, timeout=timeout)
+        results = open_loop(driver.submit, queries, arrivals, timeout=wait_for, on_send=on_send)
         duration = time.perf_counter() - start
     finally:
         driver.close()
-    answers: list[Answer] = [r for r in results if isinstance(r, Answer)]
-    return RunResult(
+    replies: list[Answer] = [
+        reply
+        if isinstance(reply, Answer)
+        else Answer(
+            j,
+            None,
+            "failed",
+            float(arrivals[j]),
+            duration,
+            f"no reply from the serving driver within {wait_for:g} s after the last query",
+        )
+        for j, reply in enumerate(results)
+    ]
+    return RunResult.from_replies(
         config.strategy,
-        answers,
-        len(arrivals),
-        driver.lost_tasks,
-        queries,
-        duration,
-        driver.cancelled_tasks,
+        replies,
+        submitted=len(arrivals),
+        lost_tasks=driver.lost_tasks,
+        inputs=queries,
+        duration=duration,
+        cancelled_tasks=driver.cancelled_tasks,
     )

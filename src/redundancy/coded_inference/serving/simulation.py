@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,14 +20,19 @@ from redundancy.coded_inference.serving.faults import CrashSchedule, LatencyMode
 from redundancy.coded_inference.serving.frontend import Answer, Frontend, Task, make_layout
 from redundancy.coded_inference.serving.loadgen import poisson_arrivals
 from redundancy.coded_inference.serving.models import ServingModels
-from redundancy.errors import ParameterError
+from redundancy.errors import IntegrityError, ParameterError
 
 
 @dataclass
 class RunResult:
     """What one serving run produced: answers, how many queries went in, how many tasks were lost
     (crashes) or cancelled before they ran, and (simulator only) the instance seconds spent on
-    the tasks that started, parity and hedges included: what a strategy costs in work."""
+    the tasks that started, parity and hedges included: what a strategy costs in work.
+
+    ``answers`` holds the answered queries (exact or approximate), ``failed`` the queries
+    answered with an explicit failure (``Answer.reason`` says why); together they hold every
+    query sent exactly once (``accounting`` checks it).
+    """
 
     strategy: str
     answers: list[Answer]
@@ -37,6 +42,48 @@ class RunResult:
     duration: float
     cancelled_tasks: int = 0
     busy_seconds: float = float("nan")
+    failed: list[Answer] = field(default_factory=list)
+
+    @classmethod
+    def from_replies(cls, strategy: str, replies: list[Answer], **fields: object) -> RunResult:
+        """A result whose answers and failures are split out of the frontend's ``replies``."""
+        answers = [a for a in replies if not a.failed]
+        failed = [a for a in replies if a.failed]
+        return cls(strategy, answers, failed=failed, **fields)  # type: ignore[arg-type]
+
+    def accounting(self) -> dict[str, int]:
+        """How every query sent ended: exact, approximate (decoded or backup), failed.
+
+        Returns
+        -------
+        dict
+            ``sent``, ``exact``, ``approximate``, ``failed`` and ``unaccounted`` (sent minus
+            the three, which is 0 unless a query was lost).
+
+        Raises
+        ------
+        IntegrityError
+            If a query id was answered twice or is not one of the queries sent.
+
+        Example
+        -------
+        >>> RunResult("none", [], 0, 0, torch.zeros(0), 0.0).accounting()["unaccounted"]
+        0
+        """
+        ids = [a.query_id for a in (*self.answers, *self.failed)]
+        if len(set(ids)) != len(ids) or any(not 0 <= q < self.submitted for q in ids):
+            raise IntegrityError(
+                f"{self.strategy}: query ids answered twice or never sent among {len(ids)} replies"
+            )
+        approximate = sum(a.approximate for a in self.answers)
+        exact = len(self.answers) - approximate
+        return {
+            "sent": self.submitted,
+            "exact": exact,
+            "approximate": approximate,
+            "failed": len(self.failed),
+            "unaccounted": self.submitted - len(ids),
+        }
 
     def latencies(self) -> np.ndarray:
         """Answer latencies in seconds, in query order."""
@@ -47,7 +94,8 @@ class SimulatedCluster:
     """Instances as FIFO queues in virtual time, with injected delays, crashes and restarts.
 
     A task's service time is drawn when it starts; a crash loses the instance's running and
-    queued tasks, and tasks sent to a down instance are lost at once. Tasks the frontend lists
+    queued tasks, and tasks sent to a down instance are lost at once; the frontend is told of
+    every lost task and the tasks it re-sends are dispatched at once. Tasks the frontend lists
     as cancellable are dropped if still queued (a running task finishes).
     """
 
@@ -65,7 +113,8 @@ class SimulatedCluster:
         self.busy_seconds = 0.0
 
     def run(self, frontend: Frontend, arrivals: np.ndarray, inputs: torch.Tensor) -> list[Answer]:
-        """Serve ``inputs[j]`` arriving at ``arrivals[j]``; return every answer given."""
+        """Serve ``inputs[j]`` arriving at ``arrivals[j]``; return every reply given (answers
+        and explicit failures)."""
         if len(arrivals) != len(inputs):
             raise ParameterError(f"{len(arrivals)} arrival times for {len(inputs)} queries")
         n = len(self.layout)
@@ -88,15 +137,32 @@ class SimulatedCluster:
                 self.busy_seconds += service
                 heapq.heappush(events, (now + service, next(seq), "done", (task, epoch[i])))
 
+        def lose(lost: list[Task], now: float) -> None:
+            """Tell the frontend of lost tasks; run what it re-sends (maybe lost again)."""
+            pending = deque(lost)
+            while pending:
+                task = pending.popleft()
+                self.lost_tasks += 1
+                resent, failures = frontend.lost(task.task_id, now)
+                answers.extend(failures)
+                for retry in resent:
+                    if down[retry.instance]:
+                        pending.append(retry)
+                    else:
+                        queues[retry.instance].append(retry)
+                        if current[retry.instance] is None:
+                            start_next(retry.instance, now)
+
         def dispatch(tasks: list[Task], now: float) -> None:
+            lost = []
             for task in tasks:
                 if down[task.instance]:
-                    self.lost_tasks += 1
-                    frontend.lost(task.task_id, now)
+                    lost.append(task)
                     continue
                 queues[task.instance].append(task)
                 if current[task.instance] is None:
                     start_next(task.instance, now)
+            lose(lost, now)
 
         timers: set[float] = set()
         while events:
@@ -116,11 +182,9 @@ class SimulatedCluster:
                 down[i] = True
                 epoch[i] += 1
                 lost = [*queues[i]] + ([current[i]] if current[i] is not None else [])
-                for task in lost:
-                    frontend.lost(task.task_id, now)  # type: ignore[union-attr]
-                self.lost_tasks += len(lost)
                 queues[i].clear()
                 current[i] = None
+                lose(lost, now)  # type: ignore[arg-type]
             elif kind == "restart":
                 down[payload] = False  # type: ignore[index]
             else:
@@ -159,15 +223,15 @@ def simulate(config: ServingConfig, models: ServingModels, inputs: torch.Tensor)
     cluster = SimulatedCluster(models, layout, latency, CrashSchedule(config.faults))
     arrivals = poisson_arrivals(config.rate_qps, config.queries, seed=config.seed)
     queries = inputs[torch.arange(config.queries) % len(inputs)]
-    answers = cluster.run(frontend, arrivals, queries)
-    end = max((a.done for a in answers), default=float(arrivals[-1]))
-    return RunResult(
+    replies = cluster.run(frontend, arrivals, queries)
+    end = max((a.done for a in replies), default=float(arrivals[-1]))
+    return RunResult.from_replies(
         config.strategy,
-        answers,
-        config.queries,
-        cluster.lost_tasks,
-        queries,
-        end - arrivals[0],
-        cluster.cancelled_tasks,
-        cluster.busy_seconds,
+        replies,
+        submitted=config.queries,
+        lost_tasks=cluster.lost_tasks,
+        inputs=queries,
+        duration=end - arrivals[0],
+        cancelled_tasks=cluster.cancelled_tasks,
+        busy_seconds=cluster.busy_seconds,
     )
