@@ -17,6 +17,7 @@ from redundancy.abft.bench import time_strategies
 from redundancy.abft.inject import campaign
 from redundancy.abft.profile import measure_profile
 from redundancy.abft.protect import protect
+from redundancy.abft.reproduce import DETECTION_MODELS
 
 COLUMNS = (
     "network",
@@ -72,15 +73,19 @@ def main() -> None:
     print(f"\nguided <= best fixed (within noise) on {met} of {rows} rows; false positives in "
           f"all timed (clean) runs: {false_positives}; max clean |diff|/threshold "
           f"{worst:.3g}")  # fmt: skip
-    x = zoo.example_input("resnet50", 1, size=args.size)
-    guided = protect(zoo.build("resnet50", args.width), profile, x, selector=args.selector)
     trials = 20 if args.quick else args.trials
-    result = campaign(guided, x, "output", bits=[30, 29, 28], trials=trials)
-    pooled = result.total()
-    print(f"detection of exponent-MSB output flips (bits 30/29/28, resnet50, guided): "
-          f"{100 * pooled.detection_rate:.1f}% of {pooled.trials} "
-          f"({pooled.trials - pooled.detected} missed), false positives "
-          f"{result.false_positives}/{result.clean_runs}")  # fmt: skip
+    print("\n| model | fault in | detected | of flips | missed | false positives |")
+    print("|---|---|---|---|---|---|")
+    for name in DETECTION_MODELS:
+        x = zoo.example_input(name, 1, size=args.size)
+        guided = protect(zoo.build(name, args.width), profile, x, selector=args.selector)
+        for target in ("output", "weight"):
+            result = campaign(guided, x, target, bits=[30, 29, 28], trials=trials)
+            pooled = result.total()
+            print(f"| {name} | {target}s | {100 * pooled.detection_rate:.1f}% | {pooled.trials} "
+                  f"| {pooled.trials - pooled.detected} | "
+                  f"{result.false_positives}/{result.clean_runs} |")  # fmt: skip
+    print("(exponent-MSB flips, bits 30/29/28 of fp32, guided protection)")
 
 
 if __name__ == "__main__":

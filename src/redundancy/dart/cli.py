@@ -1,36 +1,51 @@
-"""``redundancy dart``: fit, predict and compare DART/MART models on CSV data."""
+"""``redundancy dart``: fit, predict and compare DART/MART models on CSV data.
+
+Cheap to import: numpy, pandas, scikit-learn and the numba tree learner are imported inside the
+commands.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from redundancy import ui
+from redundancy.errors import ParameterError
+
+# Read without importing this module (`redundancy --help` stays instant): command -> help.
+MOUNT = {
+    "dart": "DART: gradient-boosted trees with dropout (fit, predict, compare).",
+}
 NAME = "dart"
-app = typer.Typer(help="DART: gradient-boosted trees with dropout (fit, predict, compare).")
-_out = Console()
-
-
-def _load(data: Path | None, target: str, task: str):
-    """CSV data, or the embedded default (diabetes for regression, breast cancer otherwise)."""
-    from redundancy.dart.datasets import read_csv
-
-    if data is not None:
-        return read_csv(data, target)
-    from sklearn.datasets import load_breast_cancer, load_diabetes
-
-    X, y = (load_diabetes if task == "regression" else load_breast_cancer)(return_X_y=True)
-    return X, y, [f"x{i}" for i in range(X.shape[1])]
+app = typer.Typer(
+    help="DART: gradient-boosted trees with dropout (fit, predict, compare).",
+    no_args_is_help=True,
+)
+_TASKS = ("regression", "classification")
 
 
 def _task(task: str) -> str:
-    from redundancy.errors import ParameterError
-
-    if task not in ("regression", "classification"):
+    if task not in _TASKS:
         raise ParameterError(f"--task {task!r} is not allowed (use regression or classification)")
     return task
+
+
+def _load(data: Path | None, target: str, task: str) -> Any:
+    """(features as a DataFrame with their column names, y): the CSV, or the built-in data."""
+    import pandas as pd
+
+    from redundancy.dart.datasets import read_csv
+
+    if data is not None:
+        X, y, names = read_csv(data, target)
+    else:
+        from sklearn.datasets import load_breast_cancer, load_diabetes
+
+        X, y = (load_diabetes if task == "regression" else load_breast_cancer)(return_X_y=True)
+        names = [f"x{i}" for i in range(X.shape[1])]
+    return pd.DataFrame(X, columns=names), y
 
 
 @app.command()
@@ -41,36 +56,55 @@ def fit(
     rate_drop: float = typer.Option(0.1, help="Dropout rate p (0 = MART)."),
     n_estimators: int = typer.Option(100, help="Boosting rounds."),
     out: Path = typer.Option(Path("dart_model.json"), help="Where to save the model (JSON)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
 ) -> None:
-    """Fit a DART model and save it as JSON."""
+    """Fit a DART model on named columns and save it as JSON."""
+    _task(task)
+    ui.check_output(out, force=force)
     from redundancy.dart import DARTClassifier, DARTRegressor, save
 
-    X, y, names = _load(data, target, _task(task))
+    X, y = _load(data, target, task)
     cls = DARTRegressor if task == "regression" else DARTClassifier
-    model = cls(n_estimators=n_estimators, rate_drop=rate_drop, random_state=0).fit(X, y)
+    with ui.progress(f"fitting {cls.__name__}"):
+        model = cls(n_estimators=n_estimators, rate_drop=rate_drop, random_state=0).fit(X, y)
     save(model, out)
-    top = sorted(zip(model.feature_importances_, names, strict=True), reverse=True)[:5]
-    _out.print(f"fitted {cls.__name__} ({model.n_estimators_} rounds), saved to {out}")
-    _out.print("top features: " + ", ".join(f"{n} {v:.3f}" for v, n in top))
+    top = sorted(zip(model.feature_importances_, X.columns, strict=True), reverse=True)[:5]
+    print(f"fitted {cls.__name__} ({model.n_estimators_} rounds), saved to {out}")
+    print("top features: " + ", ".join(f"{n} {v:.3f}" for v, n in top))
 
 
 @app.command()
 def predict(
     model_path: Path = typer.Argument(..., help="Model JSON written by `fit`."),
-    data: Path = typer.Argument(..., help="CSV with the same feature columns (and the target)."),
-    target: str = typer.Option("target", help="Target column to drop (and score against)."),
+    data: Path = typer.Argument(..., help="CSV with the model's feature columns (any order)."),
+    target: str = typer.Option(
+        "target", help="Target column: dropped, and scored against (score on stderr) if present."
+    ),
+    out: str = typer.Option("-", "--out", help="CSV of predictions to write ('-': stdout)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
 ) -> None:
-    """Predict with a saved model; print the first predictions and the score."""
+    """Predict every row of a CSV; write one prediction per row as CSV (header ``prediction``)."""
+    ui.check_output(out, force=force)
+    import pandas as pd
     from sklearn.base import is_regressor
 
     from redundancy.dart import load
     from redundancy.dart.datasets import read_csv
 
     model = load(model_path)
-    X, y, _ = read_csv(data, target)
-    pred = model.predict(X)
-    _out.print(f"first predictions: {pred[:5]}")
-    _out.print(f"score ({'R^2' if is_regressor(model) else 'accuracy'}): {model.score(X, y):.4f}")
+    X, y, names = read_csv(data, target, require_target=False)
+    features = pd.DataFrame(X, columns=names)
+    if hasattr(model, "feature_names_in_"):  # the model's own column order, by name
+        missing = [n for n in model.feature_names_in_ if n not in names]
+        if missing:
+            raise ParameterError(f"{data} lacks the model's feature columns {missing[:5]}")
+        features = features[list(model.feature_names_in_)]
+    pred = model.predict(features)
+    frame = pd.DataFrame({"prediction": pred})
+    ui.write_output(out, frame.to_csv(index=False, float_format="%.17g").encode(), force=force)
+    if y is not None:
+        kind = "R^2" if is_regressor(model) else "accuracy"
+        ui.note(f"score ({kind}) on {len(y)} rows: {model.score(features, y):.4f}")
 
 
 @app.command()
@@ -78,22 +112,47 @@ def compare(
     data: Path = typer.Argument(None, help="CSV with a header row (default: built-in data)."),
     target: str = typer.Option("target", help="Name of the target column."),
     task: str = typer.Option("regression", help="regression or classification."),
-    folds: int = typer.Option(3, help="Cross-validation folds."),
+    folds: int = typer.Option(3, help="Cross-validation folds (2..20)."),
     n_estimators: int = typer.Option(50, help="Boosting rounds for every model."),
     rate_drop: float = typer.Option(0.1, help="Dropout rate for the DART models."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """Cross-validate MART, our DART, XGBoost dart and LightGBM dart side by side."""
-    from redundancy.dart.compare import compare_models
     from redundancy.errors import check_range
 
     check_range("folds", folds, 2, 20)
-    X, y, _ = _load(data, target, _task(task))
-    results = compare_models(
-        X, y, task, folds=folds, n_estimators=n_estimators, rate_drop=rate_drop
+    _task(task)
+    from redundancy.dart.compare import compare_models
+
+    X, y = _load(data, target, task)
+    with ui.progress(f"{folds}-fold CV of each model") as advance:
+        results = compare_models(
+            X.to_numpy(),
+            y,
+            task,
+            folds=folds,
+            n_estimators=n_estimators,
+            rate_drop=rate_drop,
+            on_fit=lambda: advance(),
+        )
+    metric = "RMSE" if task == "regression" else "error"
+    if as_json:
+        ui.print_json(
+            {
+                "task": task,
+                "folds": folds,
+                "n_estimators": n_estimators,
+                "rate_drop": rate_drop,
+                "metric": metric.lower(),
+                "models": {
+                    name: {metric.lower(): score, "fit_seconds": seconds}
+                    for name, (score, seconds) in results.items()
+                },
+            }
+        )
+        return
+    ui.print_table(
+        ("model", metric, "fit (s)"),
+        [(name, f"{score:.4f}", f"{seconds:.2f}") for name, (score, seconds) in results.items()],
+        title=f"{folds}-fold CV, {n_estimators} rounds",
     )
-    table = Table(title=f"{folds}-fold CV, {n_estimators} rounds")
-    for col in ("model", "RMSE" if task == "regression" else "error", "fit seconds"):
-        table.add_column(col)
-    for name, (score, seconds) in results.items():
-        table.add_row(name, f"{score:.4f}", f"{seconds:.2f}")
-    _out.print(table)

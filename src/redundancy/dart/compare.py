@@ -86,9 +86,19 @@ def score(task: str, model: Any, X: np.ndarray, y: np.ndarray) -> float:
 
 
 def compare_models(
-    X: np.ndarray, y: np.ndarray, task: str, *, folds: int, n_estimators: int, rate_drop: float
+    X: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    *,
+    folds: int,
+    n_estimators: int,
+    rate_drop: float,
+    on_fit: Callable[[], None] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Cross-validated (mean score, mean fit seconds) of every model on (X, y)."""
+    """Cross-validated (mean score, mean fit seconds) of every model on (X, y).
+
+    ``on_fit`` (if given) is called after each of the folds x models fits (for progress).
+    """
     if task == "classification":
         y = np.unique(y, return_inverse=True)[1]
         splits = StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y)
@@ -104,5 +114,7 @@ def compare_models(
             model.fit(X[tr], y[tr])
             seconds.append(time.perf_counter() - start)
             scores.append(score(task, model, X[te], y[te]))
+            if on_fit is not None:
+                on_fit()
         out[name] = (float(np.mean(scores)), float(np.mean(seconds)))
     return out

@@ -31,19 +31,30 @@ def make_ranking(
     return X, y, np.full(n_queries, docs_per_query, dtype=np.int64)
 
 
-def read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Numeric CSV with a header row -> (X, y, feature names); ``target`` names the y column."""
+def read_csv(
+    path: Path, target: str, *, require_target: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Numeric CSV with a header row -> (X, y, feature names); ``target`` names the y column.
+
+    With ``require_target=False`` a CSV without the ``target`` column gives ``y = None``.
+
+    Raises
+    ------
+    ParameterError
+        The file cannot be read, is not a numeric table with a header, or lacks ``target``.
+    """
     import csv
 
     try:
         with open(path, newline="") as handle:
             rows = list(csv.reader(handle))
-    except OSError as exc:
-        raise ParameterError(f"cannot read {path}: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reason = getattr(exc, "strerror", None) or "not a CSV text file"
+        raise ParameterError(f"cannot read {path}: {reason}") from None
     if len(rows) < 2:
         raise ParameterError(f"{path} needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
-    if target not in header:
+    if target not in header and require_target:
         raise ParameterError(f"--target {target!r} is not a column of {path} (columns: {header})")
     try:
         data = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=np.float64)
@@ -51,5 +62,7 @@ def read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, list[str]
         raise ParameterError(f"{path} must contain only numbers below the header: {exc}") from exc
     if data.ndim != 2 or data.shape[1] != len(header):
         raise ParameterError(f"{path}: every row must have {len(header)} values")
+    if target not in header:
+        return data, None, header
     j = header.index(target)
     return np.delete(data, j, axis=1), data[:, j], [h for i, h in enumerate(header) if i != j]

@@ -1,8 +1,20 @@
-"""JSON save/load of fitted DART estimators (exact: floats round-trip through ``repr``)."""
+"""JSON save/load of fitted DART estimators: exact, complete, and safe to read from strangers.
+
+A saved model keeps every fitted attribute the scikit-learn contract relies on
+(``n_features_in_``, ``feature_names_in_``, ``classes_`` with its dtype, ``n_estimators_``) and
+``history_``, so a loaded model behaves exactly as the original on every public method, including
+the errors it raises (e.g. on columns given in another order). Floats round-trip exactly (JSON
+numbers via ``repr``).
+
+A model file is untrusted input: ``load`` checks every field's type, shape and range before any
+array reaches numpy or the compiled tree walker (a node pointing outside its tree, or back up it,
+would make prediction crash or never end), and raises ``IntegrityError`` naming the bad field.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +24,33 @@ from redundancy.dart.binning import BinMapper
 from redundancy.dart.boosting import Ensemble, History
 from redundancy.dart.estimators import DARTClassifier, DARTRanker, DARTRegressor, _DARTBase
 from redundancy.dart.tree import Tree
-from redundancy.errors import IntegrityError
+from redundancy.errors import IntegrityError, ParameterError
 from redundancy.storage_io import atomic_write_bytes
 
-FORMAT = "redundancy.dart/1"
+FORMAT = "redundancy.dart/2"
+_READABLE = ("redundancy.dart/1", FORMAT)  # /1 had no feature names, class dtype or history
 _KINDS: dict[str, type[_DARTBase]] = {
     c.__name__: c for c in (DARTRegressor, DARTClassifier, DARTRanker)
 }
 _TREE_FIELDS = ("feature", "threshold", "left", "right", "value", "gain")
+_MAX_NODES = 2 * 255 - 1  # max_leaves <= 255
+_CLASS_DTYPES = ("b", "i", "u", "f", "U", "O")  # numpy dtype kinds that JSON can carry exactly
 
 
 def to_dict(model: _DARTBase) -> dict[str, Any]:
-    """A JSON-ready description of a fitted estimator."""
-    ens = model.ensemble_
+    """A JSON-ready description of a fitted estimator (see ``from_dict`` for the inverse).
+
+    Parameters
+    ----------
+    model : DARTRegressor, DARTClassifier or DARTRanker
+        A fitted estimator.
+
+    Returns
+    -------
+    dict
+        Only JSON types (str, int, float, bool, None, lists, dicts).
+    """
+    ens, hist = model.ensemble_, model.history_
     out: dict[str, Any] = {
         "format": FORMAT,
         "estimator": type(model).__name__,
@@ -37,54 +63,279 @@ def to_dict(model: _DARTBase) -> dict[str, Any]:
         "trees": [
             [{f: getattr(t, f).tolist() for f in _TREE_FIELDS} for t in r] for r in ens.trees
         ],
+        "history": {
+            "train_loss": [float(v) for v in hist.train_loss],
+            "valid_loss": [float(v) for v in hist.valid_loss],
+            "n_dropped": [int(v) for v in hist.n_dropped],
+            "best_round": hist.best_round,
+        },
     }
+    if hasattr(model, "feature_names_in_"):
+        out["feature_names_in"] = [str(n) for n in model.feature_names_in_]
     if hasattr(model, "classes_"):
         out["classes"] = model.classes_.tolist()
+        out["classes_dtype"] = model.classes_.dtype.str
     return out
 
 
-def from_dict(data: dict[str, Any]) -> _DARTBase:
-    """Rebuild a fitted estimator from ``to_dict`` output."""
+def _fail(field: str, what: str) -> IntegrityError:
+    return IntegrityError(f"model file field {field!r} {what}")
+
+
+def _get(data: dict, key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
+    field = f"{where}{key}"
+    if key not in data:
+        raise _fail(field, "is missing")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise _fail(field, f"must be {_kind_name(kind)}, not {type(value).__name__}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {list: "a list", dict: "a mapping", str: "a string", int: "an integer", bool: "a bool"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def _numbers(value: Any, field: str, *, integer: bool = False) -> list:
+    """A flat list of finite numbers (integers if ``integer``)."""
+    if not isinstance(value, list):
+        raise _fail(field, f"must be a list, not {type(value).__name__}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int if integer else int | float):
+            raise _fail(field, f"must hold only {'integers' if integer else 'numbers'}: {v!r}")
+        if not integer and not math.isfinite(v):
+            raise _fail(field, f"must hold only finite numbers: {v!r}")
+        if integer and not -(2**31) <= v < 2**31:
+            raise _fail(field, f"holds an integer out of range: {v}")
+    return value
+
+
+def _tree(raw: Any, field: str, n_features: int, n_bins: np.ndarray) -> Tree:
+    """One tree, checked so that walking it from the root always ends at a leaf."""
+    if not isinstance(raw, dict):
+        raise _fail(field, "must be a mapping of node arrays")
+    cols = {f: _numbers(raw.get(f), f"{field}.{f}", integer=i < 4)
+            for i, f in enumerate(_TREE_FIELDS)}  # fmt: skip
+    n = len(cols["left"])
+    if not 1 <= n <= _MAX_NODES or any(len(c) != n for c in cols.values()):
+        raise _fail(field, f"must have 1..{_MAX_NODES} nodes, every array the same length")
+    feature, threshold, left, right = (
+        np.asarray(cols[f], dtype=np.int64) for f in _TREE_FIELDS[:4]
+    )
+    leaf = left == -1
+    node = np.arange(n)
+    inner = ~leaf
+    # Children come after their parent (as the learner builds them): no cycles, every walk ends.
+    if (
+        np.any(leaf & (right != -1))
+        or np.any(inner & ((left <= node) | (left >= n)))
+        or np.any(inner & ((right <= node) | (right >= n)))
+    ):
+        raise _fail(field, "has a child index outside its tree or not after its parent")
+    if np.any(inner & ((feature < 0) | (feature >= n_features))) or np.any(leaf & (feature != -1)):
+        raise _fail(field, f"splits on a feature outside 0..{n_features - 1}")
+    if np.any(inner & ((threshold < 0) | (threshold >= n_bins[np.where(inner, feature, 0)]))):
+        raise _fail(field, "has a split threshold outside its feature's bins")
+    return Tree(
+        feature.astype(np.int32),
+        threshold.astype(np.int32),
+        left.astype(np.int32),
+        right.astype(np.int32),
+        np.asarray(cols["value"], dtype=np.float64),
+        np.asarray(cols["gain"], dtype=np.float64),
+    )
+
+
+def _model(data: dict, kind: type[_DARTBase]) -> _DARTBase:
+    """The estimator with the file's hyper-parameters, each checked like ``fit`` checks them."""
+    params = _get(data, "params", dict)
+    expected = set(kind().get_params())
+    if set(params) != expected:
+        unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
+        raise _fail(
+            "params", f"do not match {kind.__name__} (unknown {unknown}, missing {missing})"
+        )
+    for name in ("one_drop",):
+        _get(params, name, bool, "params.")
+    for name in ("random_state", "early_stopping_rounds"):
+        if params[name] is not None:
+            _get(params, name, int, "params.")
+    model = kind(**params)
     try:
-        if data.get("format") != FORMAT:
-            raise IntegrityError(f"not a {FORMAT} model (format={data.get('format')!r})")
-        model = _KINDS[data["estimator"]](**data["params"])
-        binner = BinMapper(data["max_bins"])
-        binner.edges = [np.asarray(e, dtype=np.float64) for e in data["bin_edges"]]
-        dtypes = (np.int32, np.int32, np.int32, np.int32, np.float64, np.float64)
-        trees = [
-            [
-                Tree(
-                    *(np.asarray(t[f], dtype=d) for f, d in zip(_TREE_FIELDS, dtypes, strict=True))
-                )
-                for t in r
-            ]
-            for r in data["trees"]
-        ]
-        ens = Ensemble(np.asarray(data["base_score"]), trees, np.asarray(data["weights"]))
-        if len(ens.weights) != len(trees):
-            raise IntegrityError("model has a different number of weights and rounds")
-        model.binner_, model.ensemble_, model.history_ = binner, ens, History()
-        model.n_features_in_ = int(data["n_features_in"])
-        model.n_estimators_ = len(trees)
-        if "classes" in data:
-            model.classes_ = np.asarray(data["classes"])
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, IntegrityError):
-            raise
-        raise IntegrityError(f"model file is malformed: {exc!r}") from exc
+        model._settings()
+    except ParameterError as exc:
+        raise _fail("params", f"are invalid: {exc}") from None
+    return model
+
+
+def _history(data: dict) -> History:
+    raw = data.get("history")
+    if raw is None:  # format /1
+        return History()
+    if not isinstance(raw, dict):
+        raise _fail("history", "must be a mapping")
+    best = raw.get("best_round")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, int) or best < 0):
+        raise _fail("history.best_round", "must be a round number or null")
+    return History(
+        train_loss=[float(v) for v in _numbers(raw.get("train_loss"), "history.train_loss")],
+        valid_loss=[float(v) for v in _numbers(raw.get("valid_loss"), "history.valid_loss")],
+        n_dropped=[
+            int(v) for v in _numbers(raw.get("n_dropped"), "history.n_dropped", integer=True)
+        ],
+        best_round=best,
+    )
+
+
+def _classes(data: dict, n_outputs: int) -> np.ndarray:
+    raw = _get(data, "classes", list)
+    kind = data.get("classes_dtype")
+    try:
+        dtype = np.dtype(kind) if kind is not None else None
+    except (TypeError, ValueError):
+        raise _fail("classes_dtype", f"is not a numpy dtype: {kind!r}") from None
+    if dtype is not None and dtype.kind not in _CLASS_DTYPES:
+        raise _fail("classes_dtype", f"must be a bool, number or string dtype, not {kind!r}")
+    if not all(isinstance(c, str | int | float | bool) for c in raw):
+        raise _fail("classes", "must hold only strings, numbers or bools")
+    try:
+        classes = np.asarray(raw, dtype=dtype)
+    except (ValueError, TypeError, OverflowError):
+        raise _fail("classes", f"do not fit dtype {kind!r}") from None
+    if classes.tolist() != raw:  # e.g. strings longer than the dtype, floats cast to int
+        raise _fail("classes", f"do not fit dtype {kind!r} exactly")
+    if classes.ndim != 1 or len(classes) < 2 or len(np.unique(classes)) != len(classes):
+        raise _fail("classes", "must be at least 2 distinct labels")
+    if (2 if n_outputs == 1 else n_outputs) != len(classes):
+        raise _fail("classes", f"must number {n_outputs if n_outputs > 1 else 2} for this model")
+    return classes
+
+
+def from_dict(data: Any) -> _DARTBase:
+    """Rebuild a fitted estimator from ``to_dict`` output, checking every field first.
+
+    Parameters
+    ----------
+    data : Any
+        Parsed JSON (untrusted).
+
+    Returns
+    -------
+    DARTRegressor, DARTClassifier or DARTRanker
+        Fitted, equal in behaviour to the estimator that was saved.
+
+    Raises
+    ------
+    IntegrityError
+        The document is not a DART model or a field is malformed (the message names it).
+    """
+    if not isinstance(data, dict) or data.get("format") not in _READABLE:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise IntegrityError(f"not a {FORMAT} model (format={found!r})")
+    name = _get(data, "estimator", str)
+    if name not in _KINDS:
+        raise _fail("estimator", f"must be one of {sorted(_KINDS)}, not {name!r}")
+    kind = _KINDS[name]
+    model = _model(data, kind)
+    n_features = _get(data, "n_features_in", int)
+    if not 1 <= n_features <= 1_000_000:
+        raise _fail("n_features_in", f"must be 1..1000000, not {n_features}")
+    max_bins = _get(data, "max_bins", int)
+    if not 2 <= max_bins <= 255:
+        raise _fail("max_bins", f"must be 2..255, not {max_bins}")
+    edges = _get(data, "bin_edges", list)
+    if len(edges) != n_features:
+        raise _fail("bin_edges", f"must hold one list per feature ({n_features})")
+    binner = BinMapper(max_bins)
+    for j, raw in enumerate(edges):
+        e = np.asarray(_numbers(raw, f"bin_edges[{j}]"), dtype=np.float64)
+        if len(e) > max_bins - 1 or np.any(np.diff(e) <= 0):
+            raise _fail(f"bin_edges[{j}]", f"must be increasing, at most {max_bins - 1} edges")
+        binner.edges.append(e)
+    base = np.asarray(_numbers(_get(data, "base_score", list), "base_score"), dtype=np.float64)
+    n_outputs = len(base)
+    if n_outputs < 1 or (n_outputs > 1 and kind is not DARTClassifier) or n_outputs > 10_000:
+        raise _fail("base_score", f"has {n_outputs} outputs, impossible for {name}")
+    weights = np.asarray(_numbers(_get(data, "weights", list), "weights"), dtype=np.float64)
+    rounds = _get(data, "trees", list)
+    if len(weights) != len(rounds) or not rounds:
+        raise _fail("weights", f"must hold one weight per round ({len(rounds)}), rounds >= 1")
+    trees = []
+    for r, trees_of_round in enumerate(rounds):
+        if not isinstance(trees_of_round, list) or len(trees_of_round) != n_outputs:
+            raise _fail(f"trees[{r}]", f"must hold {n_outputs} tree(s), one per output")
+        trees.append(
+            [_tree(t, f"trees[{r}][{c}]", n_features, binner.n_bins)
+             for c, t in enumerate(trees_of_round)]
+        )  # fmt: skip
+    model.binner_ = binner
+    model.ensemble_ = Ensemble(base, trees, weights)
+    model.history_ = _history(data)
+    model.n_features_in_ = n_features
+    model.n_estimators_ = len(trees)
+    if "feature_names_in" in data:
+        names = _get(data, "feature_names_in", list)
+        if len(names) != n_features or not all(isinstance(n, str) for n in names):
+            raise _fail("feature_names_in", f"must be {n_features} column names (strings)")
+        if len(set(names)) != len(names):
+            raise _fail("feature_names_in", "must not repeat a column name")
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    if kind is DARTClassifier:
+        model.classes_ = _classes(data, n_outputs)
     return model
 
 
 def save(model: _DARTBase, path: Path) -> None:
-    """Write the fitted ``model`` to ``path`` as JSON (atomically)."""
-    atomic_write_bytes(Path(path), json.dumps(to_dict(model)).encode())
+    """Write the fitted ``model`` to ``path`` as JSON, atomically.
+
+    Parameters
+    ----------
+    model : DARTRegressor, DARTClassifier or DARTRanker
+        A fitted estimator.
+    path : Path
+        Target file (replaced atomically if it exists).
+
+    Example
+    -------
+    >>> import tempfile, numpy as np
+    >>> from redundancy.dart import DARTRegressor, load, save
+    >>> X = np.arange(40.0).reshape(20, 2); y = X[:, 0]
+    >>> m = DARTRegressor(n_estimators=3, min_samples_leaf=2).fit(X, y)
+    >>> path = Path(tempfile.mkdtemp()) / "m.json"
+    >>> save(m, path)
+    >>> bool((load(path).predict(X) == m.predict(X)).all())
+    True
+    """
+    atomic_write_bytes(Path(path), json.dumps(to_dict(model), allow_nan=False).encode())
 
 
 def load(path: Path) -> _DARTBase:
-    """Read a model written by ``save``."""
+    """Read a model written by ``save`` (untrusted input: every field is checked).
+
+    Parameters
+    ----------
+    path : Path
+        A JSON model file.
+
+    Returns
+    -------
+    DARTRegressor, DARTClassifier or DARTRanker
+
+    Raises
+    ------
+    IntegrityError
+        The file cannot be read, is not JSON, or is not a well-formed DART model.
+    """
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"cannot read model {path}: {exc}") from exc
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a UTF-8 text file"
+        raise IntegrityError(f"cannot read model {path}: {reason}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise IntegrityError(f"model {path} is not JSON: {exc}") from None
     return from_dict(data)

@@ -116,7 +116,11 @@ def compare(
     progress: Callable[[str], None] | None = None,
     rounds: int = 3,
 ) -> Comparison:
-    """Run ``rounds`` interleaved rounds of the three modes (cfg's mode/fail_at overridden)."""
+    """Run ``rounds`` interleaved rounds of the three modes (cfg's mode/fail_at overridden).
+
+    ``progress`` (if given) is called with a short description after each of the
+    ``rounds * len(MODES)`` runs.
+    """
     if not 0 < fail_at < cfg.steps:
         raise ParameterError(f"fail_at={fail_at} must lie in 1..{cfg.steps - 1}")
     tiny = cfg.model.model_copy(update={"table_rows": [100] * len(cfg.model.table_rows)})
@@ -126,13 +130,13 @@ def compare(
         runs: dict[str, TrainResult] = {}
         for i in range(len(MODES)):
             mode = MODES[(i + rnd) % len(MODES)]
-            if progress:
-                progress(f"round {rnd + 1}/{rounds}: {mode}")
             if mode == "none":
                 update = {"mode": mode, "fail_at": None, "steps": fail_at}
             else:
                 update = {"mode": mode, "fail_at": fail_at}
             runs[mode] = train(cfg.model_copy(update=update))
+            if progress:
+                progress(f"round {rnd + 1}/{rounds}: {mode} done")
         out.append(runs)
     return Comparison(out, fail_at)
 

@@ -1,11 +1,21 @@
-"""Typed configuration for ECRM training, loadable from YAML/JSON; one clear error per field."""
+"""Typed configuration for ECRM training, loadable from YAML/JSON; one clear error per field.
+
+Every way of building a run (keyword fields, a YAML/JSON file, command-line flags over a preset or
+a file) merges all its settings first and validates the result once, so a setting is checked
+against the others it is given with, never against defaults it replaces. Errors name the setting
+(or the flag that set it), the bad value and what is allowed, in one line.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from redundancy.errors import ConfigError, ParameterError
@@ -19,17 +29,12 @@ class ModelConfig(_Strict):
     """DLRM shape: 13 dense features, one embedding table per sparse feature."""
 
     dense_features: int = Field(13, ge=1, le=1024)
-    table_rows: list[int] = Field(default_factory=lambda: [2000] * 26, min_length=1, max_length=64)
+    table_rows: list[Annotated[int, Field(ge=1, le=1_000_000_000)]] = Field(
+        default_factory=lambda: [2000] * 26, min_length=1, max_length=64
+    )
     dim: int = Field(8, ge=1, le=1024)
     bottom: list[int] = Field(default_factory=lambda: [32], max_length=8)
     top: list[int] = Field(default_factory=lambda: [64, 32], max_length=8)
-
-    @model_validator(mode="after")
-    def _rows_positive(self) -> ModelConfig:
-        for i, n in enumerate(self.table_rows):
-            if n < 1:
-                raise ValueError(f"table_rows[{i}]={n} must be >= 1")
-        return self
 
 
 class DataConfig(_Strict):
@@ -61,8 +66,9 @@ class ServerConfig(_Strict):
     def _placement_fits(self) -> ServerConfig:
         if self.redundancy == "ecrm" and self.num_servers < self.k + 1:
             raise ValueError(
-                f"num_servers={self.num_servers} must be >= k+1={self.k + 1} "
-                "(a stripe's k data rows and its parity live on different servers)"
+                f"servers.num_servers={self.num_servers} must be >= k+1={self.k + 1} for "
+                f"servers.k={self.k} (a stripe's k data rows and its parity live on different "
+                "servers)"
             )
         return self
 
@@ -92,71 +98,286 @@ class TrainConfig(_Strict):
     def _consistent(self) -> TrainConfig:
         if self.fail_server >= self.servers.num_servers:
             raise ValueError(
-                f"fail_server={self.fail_server} out of range "
-                f"(allowed: 0..{self.servers.num_servers - 1})"
+                f"fail_server={self.fail_server} is out of range "
+                f"(allowed: 0..{self.servers.num_servers - 1} with {self.servers.num_servers} "
+                "servers)"
             )
         if self.fail_at is not None and self.fail_at >= self.steps:
-            raise ValueError(f"fail_at={self.fail_at} must be < steps={self.steps}")
+            raise ValueError(
+                f"fail_at={self.fail_at} must be a step of the run (allowed with "
+                f"steps={self.steps}: 0..{self.steps - 1}, or none for no failure)"
+            )
         return self
 
 
-def _message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "config"
-    return f"{where}: {err['msg']}"
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "model_type": "a mapping of settings",
+    "dict_type": "a mapping of settings",
+}
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _where(loc: tuple) -> str:
+    """``("model", "table_rows", 3)`` -> ``model.table_rows[3]``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _constraints(loc: tuple) -> list:
+    """The annotated-types constraints (Ge, Le, ...) of the setting at ``loc``."""
+    node: object = TrainConfig
+    found: list = []
+    for part in loc:
+        if isinstance(part, int):  # an item of a list: its item annotation's constraints
+            args = typing.get_args(node)
+            node, found = (args[0] if args else None), []
+            if typing.get_origin(node) is Annotated:
+                node, *extra = typing.get_args(node)
+                found = [m for e in extra for m in getattr(e, "metadata", [e])]
+            continue
+        fields = getattr(node, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        node, found = fields[part].annotation, list(fields[part].metadata)
+    return found
+
+
+def _allowed(loc: tuple, fallback: str) -> str:
+    """The whole allowed range of a numeric setting, e.g. ``1..1024`` or ``> 0.0``."""
+    low = high = None
+    for c in _constraints(loc):
+        if isinstance(c, annotated_types.Ge):
+            low = f">= {c.ge}"
+        elif isinstance(c, annotated_types.Gt):
+            low = f"> {c.gt}"
+        elif isinstance(c, annotated_types.Le):
+            high = f"<= {c.le}"
+        elif isinstance(c, annotated_types.Lt):
+            high = f"< {c.lt}"
+    if low and high and low.startswith(">=") and high.startswith("<="):
+        return f"{low[3:]}..{high[3:]}"
+    return " and ".join(b for b in (low, high) if b) or fallback
+
+
+def _label(loc: tuple, labels: Mapping[str, str]) -> str:
+    """The flag that set the setting at ``loc`` (or one of its parents), else its dotted name."""
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    for cut in range(len(names), 0, -1):
+        label = labels.get(".".join(names[:cut]))
+        if label:
+            return label
+    return _where(loc) or "config"
+
+
+def describe_error(error: Mapping, labels: Mapping[str, str] | None = None) -> str:
+    """One pydantic error in the user's terms: the setting (or flag), its value, what is allowed.
+
+    Parameters
+    ----------
+    error : Mapping
+        One item of ``ValidationError.errors()``.
+    labels : Mapping[str, str], optional
+        Dotted setting name -> the flag that set it (``{"model.dim": "--dim"}``), so the message
+        names what the user typed.
+
+    Returns
+    -------
+    str
+        A one-line message without pydantic's boilerplate.
+
+    Example
+    -------
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     TrainConfig.model_validate({"model": {"dim": 0}})
+    ... except ValidationError as exc:
+    ...     print(describe_error(exc.errors()[0], {"model.dim": "--dim"}))
+    --dim=0 is out of range (allowed: 1..1024)
+    """
+    loc = tuple(error["loc"])
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "value_error":  # the cross-setting checks above already speak the user's terms
+        return str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+    name = _label(loc, labels or {})
+    if kind == "extra_forbidden":
+        return f"{name} is not a setting (check the spelling against TrainConfig)"
+    if kind == "missing":
+        return f"{name} is required"
+    if kind == "literal_error":
+        return f"{name}={value!r} is not allowed (use {ctx.get('expected', 'a listed value')})"
+    if kind in _BOUNDS:
+        return f"{name}={value!r} is out of range (allowed: {_allowed(loc, error['msg'])})"
+    if kind in ("too_short", "too_long"):
+        low = ctx.get("min_length", 0) if kind == "too_short" else 0
+        high = ctx.get("max_length", "") if kind == "too_long" else ""
+        limit = f"at least {low}" if kind == "too_short" else f"at most {high}"
+        return f"{name} has {ctx.get('actual_length')} items (allowed: {limit})"
+    if kind in _EXPECTED:
+        return f"{name}={value!r} is not {_EXPECTED[kind]}"
+    return f"{name}={value!r}: {error['msg']}"
+
+
+def _validate(
+    raw: Mapping[str, object],
+    *,
+    labels: Mapping[str, str] | None = None,
+    source: Path | None = None,
+) -> TrainConfig:
+    """Validate merged settings once; a flag's error is a ParameterError, a file's a ConfigError."""
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = describe_error(error, labels)
+        from_flag = labels and _label(tuple(error["loc"]), labels).startswith("-")
+        if source is not None and not from_flag:
+            raise ConfigError(f"config {source}: {message}") from None
+        raise ParameterError(message) from None
 
 
 def make_config(**fields: object) -> TrainConfig:
-    """Build a TrainConfig from keyword fields; bad values raise ParameterError naming the field."""
-    try:
-        return TrainConfig.model_validate(fields)
-    except ValidationError as exc:
-        raise ParameterError(_message(exc)) from None
+    """Build and validate a TrainConfig from keyword settings (nested ones as mappings).
+
+    Parameters
+    ----------
+    **fields
+        Any TrainConfig settings, e.g. ``steps=40, servers={"k": 4, "num_servers": 5}``.
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    ParameterError
+        A setting is out of range or inconsistent with another; the message names it.
+
+    Example
+    -------
+    >>> make_config(steps=30, fail_at=10).fail_at
+    10
+    """
+    return _validate(fields)
 
 
-def load_config(path: Path) -> TrainConfig:
-    """Load a TrainConfig from a YAML or JSON file (ConfigError if it does not parse/validate)."""
+def read_config_file(path: Path) -> dict:
+    """The settings mapping of a YAML (``.yaml``/``.yml``) or JSON file, parsed, not validated.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, does not parse, or does not hold a mapping.
+    """
     path = Path(path)
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a text file"
+        raise ConfigError(f"cannot read config {path}: {reason}") from None
     try:
         if path.suffix in (".yaml", ".yml"):
             import yaml
 
-            raw = yaml.safe_load(text) or {}
+            try:
+                raw = yaml.safe_load(text) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(str(exc)) from None
         else:
             raw = json.loads(text)
     except (ValueError, ImportError) as exc:
-        raise ConfigError(f"config {path} does not parse: {exc}") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"config {path} does not parse: {first}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must hold a mapping at the top level")
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"config {path}: {_message(exc)}") from None
+        raise ConfigError(f"config {path} must hold a mapping of settings at the top level")
+    return raw
 
 
-def with_overrides(cfg: TrainConfig, overrides: dict[str, object]) -> TrainConfig:
-    """Copy of ``cfg`` with dotted keys replaced (``{"servers.k": 4}``); ``None`` values skipped."""
-    raw = cfg.model_dump()
+def load_config(path: Path) -> TrainConfig:
+    """Load a TrainConfig from a YAML or JSON file.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or parsed, or a setting in it is invalid (the message names it).
+    """
+    return _validate(read_config_file(path), source=Path(path))
+
+
+def _set(raw: dict, key: str, value: object) -> None:
+    """Set a dotted key (``servers.k``) in a nested settings mapping."""
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def with_overrides(
+    cfg: TrainConfig | Mapping[str, object],
+    overrides: Mapping[str, object],
+    *,
+    labels: Mapping[str, str] | None = None,
+    source: Path | None = None,
+) -> TrainConfig:
+    """Settings with dotted keys replaced (``{"servers.k": 4}``), validated once, together.
+
+    Parameters
+    ----------
+    cfg : TrainConfig or Mapping
+        The base: a config, or a raw settings mapping (a preset, a parsed file).
+    overrides : Mapping[str, object]
+        Dotted setting -> value; every value given is applied (``None`` included, which unsets
+        optional settings such as ``fail_at``). Leave a key out to keep the base's value.
+    labels : Mapping[str, str], optional
+        Dotted setting -> the flag that set it, so errors name the flag.
+    source : Path, optional
+        The file the base came from; errors in settings that came from it are ConfigErrors.
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    ParameterError, ConfigError
+        The merged settings are invalid; the message names the setting or flag and the range.
+
+    Example
+    -------
+    >>> with_overrides(make_config(steps=200, fail_at=100), {"steps": 30, "fail_at": 10}).steps
+    30
+    """
+    raw = cfg.model_dump() if isinstance(cfg, TrainConfig) else copy.deepcopy(dict(cfg))
     for key, value in overrides.items():
-        if value is None:
-            continue
-        *parents, leaf = key.split(".")
-        node = raw
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return make_config(**raw)
+        _set(raw, key, value)
+    return _validate(raw, labels=labels, source=source)
 
 
-CLI_DEFAULT = {"steps": 200, "fail_at": 100}
+def fail_midway(steps: object) -> int | None:
+    """The presets' failure step: halfway through the run (``None`` if ``steps`` is not an int)."""
+    return steps // 2 if isinstance(steps, int) and not isinstance(steps, bool) else None
 
-QUICK = {
+
+CLI_DEFAULT: dict[str, object] = {"steps": 200}
+
+QUICK: dict[str, object] = {
     "steps": 40,
-    "fail_at": 20,
     "model": {"table_rows": [500] * 26, "dim": 8},
     "data": {"batch_size": 64},
 }
