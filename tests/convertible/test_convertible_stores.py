@@ -1,5 +1,6 @@
 """Conversion on real stores: bytes read equal the bound, decode after, crash safety, bad input."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -154,6 +155,7 @@ def test_cli_end_to_end_and_exit_codes(tmp_path):
             CLI,
             "convert",
             "run",
+            "--json",
             str(tmp_path / "store0"),
             str(tmp_path / "store1"),
             "--to",
@@ -165,7 +167,7 @@ def test_cli_end_to_end_and_exit_codes(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert "read 4 shards" in run.stdout
+    assert json.loads(run.stdout)["shards_read"] == "4"
     subprocess.run([CLI, "convert", "decode", str(tmp_path / "m"), str(tmp_path / "o")], check=True)
     assert (tmp_path / "o" / "file1.bin").read_bytes() == files[1].read_bytes()
     for args in (

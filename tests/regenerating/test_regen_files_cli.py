@@ -46,7 +46,7 @@ def test_mismatched_and_damaged_node_files(tmp_path, source) -> None:
     encode_file(source, a, RegenParams("mbr", 6, 3, 4), np.random.default_rng(0))
     encode_file(source, b, RegenParams("mbr", 6, 3, 5), np.random.default_rng(0))
     with pytest.raises(DecodeError, match="not found"):
-        repair_file(a, 0, [1, 2, 9])
+        repair_file(a, 0, [1, 2, 9], force=True)
     with pytest.raises(ParameterError, match="failed=7"):
         repair_file(a, 7)
     node_path(a, 1).write_bytes(node_path(b, 1).read_bytes())
@@ -55,6 +55,9 @@ def test_mismatched_and_damaged_node_files(tmp_path, source) -> None:
     node_path(b, 0).write_bytes(node_path(b, 0).read_bytes()[:-3])
     with pytest.raises(IntegrityError, match="payload"):
         read_node(node_path(b, 0))
+    with pytest.raises(ParameterError, match="no such folder"):
+        decode_file(tmp_path / "missing", tmp_path / "out.bin")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DecodeError, match="no node files"):
         decode_file(tmp_path / "empty", tmp_path / "out.bin")
     assert not (tmp_path / "out.bin").exists()
@@ -63,7 +66,7 @@ def test_mismatched_and_damaged_node_files(tmp_path, source) -> None:
 def test_too_few_helpers(tmp_path, source) -> None:
     folder = tmp_path / "n"
     encode_file(source, folder, RegenParams("mbr", 6, 3, 4))
-    for j in (1, 2):
+    for j in (0, 1, 2):
         node_path(folder, j).unlink()
     with pytest.raises(DecodeError, match="d=4"):
         repair_file(folder, 0)

@@ -1,20 +1,37 @@
-"""Convertible codes: change a stored code's parameters at the lowest access and bandwidth cost."""
+"""Convertible codes: change a stored code's parameters at the lowest access and bandwidth cost.
 
-from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, merge_plan, split_plan
-from redundancy.convertible.bounds import Conversion, Costs, LRCMerge, costs, lrc_bandwidth_bound
-from redundancy.convertible.lrc import LRCGlobalMerge
-from redundancy.convertible.piggyback import PiggybackMerge
+The names below load on first use, so ``import redundancy.convertible.cli`` (what the command line
+does to list commands) imports no numpy.
+"""
 
-__all__ = [
-    "Conversion",
-    "ConversionPlan",
-    "ConvertibleFamily",
-    "Costs",
-    "LRCGlobalMerge",
-    "LRCMerge",
-    "PiggybackMerge",
-    "costs",
-    "lrc_bandwidth_bound",
-    "merge_plan",
-    "split_plan",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "Conversion": "bounds",
+    "ConversionPlan": "access",
+    "ConvertibleFamily": "access",
+    "Costs": "bounds",
+    "LRCGlobalMerge": "lrc",
+    "LRCMerge": "bounds",
+    "PiggybackMerge": "piggyback",
+    "costs": "bounds",
+    "lrc_bandwidth_bound": "bounds",
+    "merge_plan": "access",
+    "split_plan": "access",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

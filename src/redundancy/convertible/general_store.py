@@ -17,17 +17,22 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from redundancy.convertible.access import ConversionPlan
 from redundancy.convertible.general import GeneralConversion
 from redundancy.convertible.plan_run import run_plan
-from redundancy.convertible.spec import parse_rs, parse_spec
+from redundancy.convertible.safe_paths import check_paths
+from redundancy.convertible.spec import canonical, parse_spec
 from redundancy.convertible.stores import (
     ConvertedManifest,
     Member,
+    check_checksums,
+    check_members,
+    check_stripes,
     load_initial,
     member_chunk,
+    member_targets,
     read_chunk,
     read_manifest,
 )
@@ -50,6 +55,11 @@ class GeneralManifest(ConvertedManifest):
     stripes: int = Field(ge=0)
     members: list[Member]
 
+    @model_validator(mode="after")
+    def _consistent(self) -> GeneralManifest:
+        check_stripes(self.shards, self.members, self.stripes)
+        return self
+
 
 def is_general_store(store: Path) -> bool:
     """Does ``store`` hold the result of a general-regime conversion?"""
@@ -68,6 +78,11 @@ def load_general(store: Path) -> tuple[GeneralManifest, GeneralConversion]:
         raise IntegrityError(f"{path}: format or shard count disagrees with {manifest.code}")
     if len(manifest.members) != c.lambda_i:
         raise IntegrityError(f"{path}: {len(manifest.members)} members, expected {c.lambda_i}")
+    check_members(manifest.members, c.k_i, manifest.stripe_size, str(path))
+    if manifest.stripes != max(m.stripes for m in manifest.members):
+        raise IntegrityError(f"{path}: stripes={manifest.stripes} disagrees with its members")
+    check_checksums(manifest.shards, manifest.members, c.k_i, manifest.stripes, str(path))
+    check_paths(Path(store), [s.path for s in manifest.shards], str(path))
     return manifest, gen
 
 
@@ -117,7 +132,7 @@ def convert_general(
             f"stores: {len(stores)} given, but {family.spec} converts lambda_I={c.lambda_i} "
             f"codewords ({c.describe()})"
         )
-    if to is not None and parse_rs(to, "to") != (c.k_f, c.r_f):
+    if to is not None and canonical(to, "to") != f"rs:{c.k_f},{c.r_f}":
         raise ParameterError(
             f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f}"
         )
@@ -148,14 +163,20 @@ def convert_general(
     return report
 
 
-def decode_general(store: Path, out_dir: Path) -> list[Path]:
-    """Recover every member file; each final codeword decodes from any k_F of its n_F shards."""
+def decode_general(
+    store: Path,
+    out_dir: Path,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Recover every member file; each final codeword decodes from any k_F of its n_F shards.
+
+    Existing files are replaced only with ``force``; ``progress(n)`` gets the bytes decoded.
+    """
     store, out_dir = Path(store), Path(out_dir)
     manifest, gen = load_general(store)
     c, final, size = gen.conversion, gen.final_code(), manifest.stripe_size
-    targets = [out_dir / m.file_name for m in manifest.members]
-    if len(set(targets)) != len(targets):
-        targets = [out_dir / f"{t}-{m.file_name}" for t, m in enumerate(manifest.members)]
+    targets = member_targets(manifest.members, out_dir, force)
 
     def chunk(index: int, stripe: int, length: int) -> np.ndarray | None:
         entry = manifest.shards[index]
@@ -190,6 +211,8 @@ def decode_general(store: Path, out_dir: Path) -> list[Path]:
                     digests[t].update(part)
                     outs[t].write(part)
                     remaining[t] -= part.size
+                    if progress:
+                        progress(part.size)
         for member, digest in zip(manifest.members, digests, strict=True):
             if digest.hexdigest() != member.sha256:
                 raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,14 +25,20 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from redundancy import gf256
 from redundancy.convertible.bounds import Conversion
 from redundancy.convertible.lrc import LRCGlobalMerge
 from redundancy.convertible.piggyback import PiggybackMerge
-from redundancy.convertible.spec import parse_lrc_spec, parse_rs
-from redundancy.convertible.stores import Member, read_manifest
+from redundancy.convertible.safe_paths import (
+    MAX_STRIPE_SIZE,
+    check_new_file,
+    check_paths,
+    relative_path,
+)
+from redundancy.convertible.spec import lrc_name, parse_lrc_spec, parse_rs
+from redundancy.convertible.stores import Member, check_members, member_targets, read_manifest
 from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc_ok
 from redundancy.erasure.manifest import MANIFEST_NAME, stripe_count
 from redundancy.erasure.store import shard_relpath
@@ -49,7 +56,7 @@ class LayeredFamily:
     """A vector-code merge of lam initial codewords into one, as the stores see it."""
 
     spec: str
-    final_spec: str  # what ``--to`` must say: lrc:K_F,G_F,r,l or rs:K_F,R_F
+    final_spec: str  # what ``--to`` must say: lrc:K_F,L_F,G_F or rs:K_F,R_F
     alpha: int
     lam: int
     k_i: int
@@ -80,7 +87,11 @@ def _from_lrc(spec: str, code: LRCGlobalMerge) -> LayeredFamily:
     first_global = fin.k + fin.l * fin.groups
     return LayeredFamily(
         spec=spec,
-        final_spec=f"lrc:{fin.k},{m.g_f},{m.r},{m.l}",
+        final_spec=(
+            lrc_name(fin.k, fin.groups, m.g_f)
+            if m.l == 1
+            else f"LRC (k, g, r, l) = ({fin.k}, {m.g_f}, {m.r}, {m.l}), which lrc:K,L,G cannot name"
+        ),
         alpha=code.alpha,
         lam=m.lam,
         k_i=lay.k,
@@ -153,6 +164,11 @@ class LayeredShard(BaseModel):
     path: str = Field(min_length=1)
     crc32: list[list[int]]
 
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        return relative_path(path, "shard path")
+
 
 class LayeredManifest(BaseModel):
     """``layered.json``: an initial (one member) or final (lam members) store."""
@@ -160,7 +176,7 @@ class LayeredManifest(BaseModel):
     format: str
     code: str
     stage: Literal["initial", "final"]
-    stripe_size: int = Field(gt=0)
+    stripe_size: int = Field(gt=0, le=MAX_STRIPE_SIZE)
     stripes: int = Field(ge=0)
     last_chunk: int = Field(ge=0)
     members: list[Member]
@@ -176,6 +192,11 @@ class LayeredManifest(BaseModel):
             raise ValueError("shards must be listed in index order 0..n-1")
         if any(len(s.crc32) != self.stripes for s in self.shards):
             raise ValueError(f"every shard needs {self.stripes} checksum lists (one per stripe)")
+        if self.last_chunk > self.stripe_size or (self.stripes > 0) != (self.last_chunk > 0):
+            raise ValueError(
+                f"last_chunk={self.last_chunk} must be 1..stripe_size={self.stripe_size} "
+                "(0 only for an empty store)"
+            )
         return self
 
     def chunk(self, stripe: int) -> int:
@@ -214,6 +235,12 @@ def load_layered(store: Path) -> tuple[LayeredManifest, LayeredFamily]:
         raise IntegrityError(f"{path}: chunk sizes must be multiples of alpha={alpha}")
     if any(len(c) != alpha for s in manifest.shards for c in s.crc32):
         raise IntegrityError(f"{path}: every stripe of a shard needs {alpha} layer checksums")
+    check_members(manifest.members, family.k_i, manifest.stripe_size, str(path))
+    if any(m.stripes != manifest.stripes for m in manifest.members):
+        raise IntegrityError(
+            f"{path}: every member must span the store's {manifest.stripes} stripes"
+        )
+    check_paths(Path(store), [s.path for s in manifest.shards], str(path))
     return manifest, family
 
 
@@ -225,19 +252,24 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def encode_layered_store(
-    source: Path, store: Path, spec: str, stripe_size: int = 0
+    source: Path,
+    store: Path,
+    spec: str,
+    stripe_size: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> LayeredManifest:
     """Encode ``source`` with the initial code of ``spec``.
 
     ``stripe_size`` 0 picks about 1 MiB, a multiple of alpha pages, so every layer of a chunk
-    is page-aligned (the GF(2^8) kernel runs markedly slower on unaligned rows).
+    is page-aligned (the GF(2^8) kernel runs markedly slower on unaligned rows). ``progress(n)``
+    is called with the bytes encoded after every stripe.
     """
     source, store = Path(source), Path(store)
     family = layered_family(spec)
     alpha, k, n = family.alpha, family.k_i, family.n_i
     unit = alpha * PAGE
     stripe_size = stripe_size or unit * max(1, (1 << 20) // unit)
-    check_range("stripe_size", stripe_size, alpha, 1 << 30)
+    check_range("stripe_size", stripe_size, alpha, MAX_STRIPE_SIZE)
     if stripe_size % alpha:
         raise ParameterError(f"stripe_size={stripe_size} must be a multiple of alpha={alpha}")
     if not source.is_file():
@@ -262,6 +294,8 @@ def encode_layered_store(
             remaining -= take
             coded = gf256.matmul(family.initial_generator, data.reshape(k * alpha, -1))
             writer.write(list(coded.reshape(n, -1)))
+            if progress:
+                progress(take)
     member = Member(
         file_name=source.name, file_size=size, sha256=digest.hexdigest(), stripes=stripes, source=""
     )
@@ -326,16 +360,23 @@ def _stripe_data(
     return rows.reshape(k, -1)
 
 
-def decode_layered(store: Path, output: Path) -> list[Path]:
-    """Recover an initial store's file (into ``output``) or a final store's members (folder)."""
+def decode_layered(
+    store: Path,
+    output: Path,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Recover an initial store's file (into ``output``) or a final store's members (folder).
+
+    Existing files are replaced only with ``force``; ``progress(n)`` gets the bytes decoded.
+    """
     store, output = Path(store), Path(output)
     manifest, family = load_layered(store)
     if manifest.stage == "initial":
+        check_new_file(output, force)
         targets = [output]
     else:
-        targets = [output / m.file_name for m in manifest.members]
-        if len(set(targets)) != len(targets):
-            targets = [output / f"{t}-{m.file_name}" for t, m in enumerate(manifest.members)]
+        targets = member_targets(manifest.members, output, force)
     counter = CountingReader(Phases())
     k = family.k_i
     with ExitStack() as stack:
@@ -350,6 +391,8 @@ def decode_layered(store: Path, output: Path) -> list[Path]:
                 digests[t].update(part)
                 outs[t].write(part)
                 remaining[t] -= part.size
+                if progress:
+                    progress(part.size)
         for member, digest in zip(manifest.members, digests, strict=True):
             if digest.hexdigest() != member.sha256:
                 raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")

@@ -28,6 +28,7 @@ from redundancy.convertible.layered import (
     read_node,
     solve,
 )
+from redundancy.convertible.spec import canonical
 from redundancy.convertible.stripe_io import (
     BufferRing,
     ConvertReport,
@@ -81,7 +82,7 @@ def _check_initial(
         raise ParameterError(
             f"stores: {len(stores)} given, but {specs.pop()} merges lambda={family.lam} codewords"
         )
-    if to is not None and to.strip() != family.final_spec:
+    if to is not None and canonical(to, "to") != family.final_spec:
         raise ParameterError(
             f"to={to!r} does not match the stores' family: its final code is "
             f"{family.final_spec} (the target is fixed when the stores are encoded)"

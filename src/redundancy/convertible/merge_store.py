@@ -19,7 +19,7 @@ from redundancy.convertible.general_store import convert_general, is_general_sto
 from redundancy.convertible.layered import is_layered_store
 from redundancy.convertible.layered_merge import convert_layered_stores
 from redundancy.convertible.plan_run import run_plan
-from redundancy.convertible.spec import parse_rs
+from redundancy.convertible.spec import canonical
 from redundancy.convertible.split_store import convert_split, is_split_store
 from redundancy.convertible.stores import (
     MERGED_FORMAT,
@@ -115,7 +115,7 @@ def convert_stores(
             f"stores: {len(stores)} given, but {specs.pop()} merges k_F/k_I = "
             f"{c.k_f / c.k_i:g} codewords ({c.describe()})"
         )
-    if to is not None and parse_rs(to, "to") != (c.k_f, c.r_f):
+    if to is not None and canonical(to, "to") != f"rs:{c.k_f},{c.r_f}":
         raise ParameterError(
             f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f} "
             "(the target is fixed when the stores are encoded)"

@@ -15,13 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from pydantic import model_validator
 
 from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
 from redundancy.convertible.plan_run import run_plan
-from redundancy.convertible.spec import parse_rs, parse_spec
+from redundancy.convertible.safe_paths import check_new_file, check_paths
+from redundancy.convertible.spec import canonical, parse_spec
 from redundancy.convertible.stores import (
     ConvertedManifest,
     Member,
+    check_checksums,
+    check_members,
+    check_stripes,
     load_initial,
     member_chunk,
     read_chunk,
@@ -45,6 +50,11 @@ class SplitManifest(ConvertedManifest):
 
     member: Member
 
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitManifest:
+        check_stripes(self.shards, [self.member], self.member.stripes)
+        return self
+
 
 def is_split_store(store: Path) -> bool:
     """Does ``store`` hold the result of a split?"""
@@ -59,6 +69,10 @@ def load_split(store: Path) -> tuple[SplitManifest, ConvertibleFamily]:
     c = family.conversion
     if manifest.format != SPLIT_FORMAT or len(manifest.shards) != c.k_i + c.lambda_f * c.r_f:
         raise IntegrityError(f"{path}: format or shard count disagrees with {manifest.code}")
+    check_members([manifest.member], c.k_i, manifest.stripe_size, str(path))
+    stripes = manifest.member.stripes
+    check_checksums(manifest.shards, [manifest.member] * c.lambda_f, c.k_f, stripes, str(path))
+    check_paths(Path(store), [s.path for s in manifest.shards], str(path))
     return manifest, family
 
 
@@ -98,7 +112,7 @@ def convert_split(
     c = family.conversion
     if out.resolve() == store.resolve():
         raise ParameterError(f"out={out} must be a new folder, not the initial store")
-    if to is not None and parse_rs(to, "to") != (c.k_f, c.r_f):
+    if to is not None and canonical(to, "to") != f"rs:{c.k_f},{c.r_f}":
         raise ParameterError(
             f"to={to!r} does not match the store's family: its final code is rs:{c.k_f},{c.r_f}"
         )
@@ -133,10 +147,19 @@ def convert_split(
     return report
 
 
-def decode_split(store: Path, output: Path) -> list[Path]:
-    """Recover the original file; each final codeword decodes from any k_F of its n_F shards."""
+def decode_split(
+    store: Path,
+    output: Path,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Recover the original file; each final codeword decodes from any k_F of its n_F shards.
+
+    An existing ``output`` is replaced only with ``force``; ``progress(n)`` gets bytes decoded.
+    """
     store, output = Path(store), Path(output)
     manifest, family = load_split(store)
+    check_new_file(output, force)
     c, final = family.conversion, family.final_code()
     member, size = manifest.member, manifest.stripe_size
     digest = hashlib.sha256()
@@ -169,6 +192,8 @@ def decode_split(store: Path, output: Path) -> list[Path]:
             digest.update(part)
             out.write(part)
             remaining -= part.size
+            if progress:
+                progress(part.size)
         if digest.hexdigest() != member.sha256:
             raise DecodeError(f"{store}: decoded file fails its SHA-256")
     return [output]

@@ -13,15 +13,23 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from redundancy import gf256
 from redundancy.convertible.access import ConvertibleFamily
+from redundancy.convertible.safe_paths import (
+    MAX_STRIPE_SIZE,
+    check_new_file,
+    check_paths,
+    plain_name,
+    relative_path,
+)
 from redundancy.convertible.spec import parse_spec
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.codes import LinearCode
@@ -43,12 +51,19 @@ MERGED_NAME = "convertible.json"
 
 # --------------------------------------------------------------------------- initial stores
 def encode_store(
-    source: Path, store: Path, spec: str = "cvt:10,4:20,4", stripe_size: int = 1 << 20
+    source: Path,
+    store: Path,
+    spec: str = "cvt:10,4:20,4",
+    stripe_size: int = 1 << 20,
+    progress: Callable[[int], None] | None = None,
 ) -> Manifest:
-    """Encode ``source`` with the family's initial code into an ``ec``-format store."""
+    """Encode ``source`` with the family's initial code into an ``ec``-format store.
+
+    ``progress(n)`` is called with the bytes of ``source`` encoded after every stripe.
+    """
     source, store = Path(source), Path(store)
     code = parse_spec(spec).initial_code()
-    check_range("stripe_size", stripe_size, 1, 1 << 30)
+    check_range("stripe_size", stripe_size, 1, MAX_STRIPE_SIZE)
     if not source.is_file():
         raise ParameterError(f"{source}: no such file")
     if (store / MANIFEST_NAME).exists() or (store / MERGED_NAME).exists():
@@ -74,6 +89,8 @@ def encode_store(
             for i, row in enumerate(np.vstack([data, gf256.matmul(code.parity_matrix, data)])):
                 outs[i].write(row)
                 sums[i].append(zlib.crc32(row))
+            if progress:
+                progress(take)
     manifest = Manifest(
         format=FORMAT,
         code=spec,
@@ -103,14 +120,23 @@ def load_initial(store: Path) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
     code = family.initial_code()
     if len(manifest.shards) != code.n:
         raise IntegrityError(f"{store}: {len(manifest.shards)} shards listed, code has n={code.n}")
+    if manifest.stripe_size > MAX_STRIPE_SIZE:
+        raise IntegrityError(
+            f"{store}: stripe_size={manifest.stripe_size} is absurd (at most {MAX_STRIPE_SIZE})"
+        )
     if stripe_count(manifest.file_size, code.k, manifest.stripe_size) != manifest.stripes:
         raise IntegrityError(f"{store}: stripe count disagrees with file_size and stripe_size")
+    check_paths(Path(store), [s.path for s in manifest.shards], f"{store}/{MANIFEST_NAME}")
     return manifest, family, code
 
 
-def decode_initial(store: Path, output: Path) -> Manifest:
-    """Recover an initial store's file (any k_I good shards per stripe; SHA-256 checked)."""
+def decode_initial(store: Path, output: Path, force: bool = False) -> Manifest:
+    """Recover an initial store's file (any k_I good shards per stripe; SHA-256 checked).
+
+    Refuses to replace an existing ``output`` unless ``force``.
+    """
     _, _, code = load_initial(Path(store))
+    check_new_file(Path(output), force)
     return ec_store.decode_store(store, output, code=code)
 
 
@@ -127,24 +153,39 @@ class Member(BaseModel):
     stripes: int = Field(ge=0)
     source: str
 
+    @field_validator("file_name")
+    @classmethod
+    def _plain(cls, name: str) -> str:
+        return plain_name(name, "member file name")
+
     @classmethod
     def of(cls, manifest: Manifest, store: Path) -> Member:
         """The member an initial store's manifest describes (its file, stored in ``store``)."""
-        return cls(
-            file_name=manifest.file_name,
-            file_size=manifest.file_size,
-            sha256=manifest.sha256,
-            stripes=manifest.stripes,
-            source=str(Path(store).resolve()),
-        )
+        try:
+            return cls(
+                file_name=manifest.file_name,
+                file_size=manifest.file_size,
+                sha256=manifest.sha256,
+                stripes=manifest.stripes,
+                source=str(Path(store).resolve()),
+            )
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise IntegrityError(f"{store}/{MANIFEST_NAME}: {message}") from None
 
 
 def read_manifest(path: Path, model: type[ModelT], what: str) -> ModelT:
-    """Parse and validate a JSON manifest; an IntegrityError names the file and the problem."""
+    """Parse and validate a JSON manifest; a one-line IntegrityError names the file and field."""
     try:
         return model.model_validate(json.loads(path.read_bytes()))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise IntegrityError(f"{path}: invalid {what} manifest ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "manifest"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise IntegrityError(f"{path}: invalid {what} manifest at {field}: {message}") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+        raise IntegrityError(f"{path}: unreadable {what} manifest ({reason})") from None
 
 
 class ConvertedManifest(BaseModel):
@@ -152,10 +193,17 @@ class ConvertedManifest(BaseModel):
 
     format: str
     code: str
-    stripe_size: int = Field(gt=0)
+    stripe_size: int = Field(gt=0, le=MAX_STRIPE_SIZE)
     shards: list[ShardEntry]
     bytes_read: int = Field(ge=0)
     bytes_written: int = Field(ge=0)
+
+    @field_validator("shards")
+    @classmethod
+    def _safe_paths(cls, shards: list[ShardEntry]) -> list[ShardEntry]:
+        for shard in shards:
+            relative_path(shard.path, "shard path")
+        return shards
 
 
 class MergedManifest(ConvertedManifest):
@@ -170,7 +218,40 @@ class MergedManifest(ConvertedManifest):
             raise ValueError(f"format {self.format!r} is not {MERGED_FORMAT!r}")
         if [s.index for s in self.shards] != list(range(len(self.shards))):
             raise ValueError("shards must be listed in index order 0..n-1")
+        check_stripes(self.shards, self.members, self.stripes)
         return self
+
+
+def check_stripes(shards: list[ShardEntry], members: list[Member], stripes: int) -> None:
+    """No shard has more checksums, and no member more stripes, than the store (ValueError)."""
+    if any(len(s.crc32) > stripes for s in shards):
+        raise ValueError(f"a shard lists more checksums than the store's {stripes} stripes")
+    if any(m.stripes > stripes for m in members):
+        raise ValueError(f"a member has more stripes than the store's {stripes}")
+
+
+def check_checksums(
+    shards: list[ShardEntry], members: list[Member], k: int, stripes: int, where: str
+) -> None:
+    """Data shard t*k + i has one CRC-32 per stripe of member t; the others one per stripe."""
+    for index, shard in enumerate(shards):
+        member = index // k
+        expected = members[member].stripes if member < len(members) else stripes
+        if len(shard.crc32) != expected:
+            raise IntegrityError(
+                f"{where}: shard {index} lists {len(shard.crc32)} checksums, expected {expected}"
+            )
+
+
+def check_members(members: list[Member], k: int, stripe_size: int, where: str) -> None:
+    """Each member's stripe count must follow from its size (else IntegrityError)."""
+    for member in members:
+        needed = stripe_count(member.file_size, k, stripe_size)
+        if needed != member.stripes:
+            raise IntegrityError(
+                f"{where}: member {member.file_name!r} declares {member.stripes} stripes, its "
+                f"file_size={member.file_size} needs {needed}"
+            )
 
 
 def member_chunk(member: Member, stripe: int, stripe_size: int, k: int) -> int:
@@ -192,6 +273,11 @@ def load_merged(store: Path) -> tuple[MergedManifest, ConvertibleFamily]:
     c = family.conversion
     if len(merged.members) != c.lambda_i or len(merged.shards) != c.k_f + c.r_f:
         raise IntegrityError(f"{path}: member or shard count disagrees with {merged.code}")
+    check_members(merged.members, c.k_i, merged.stripe_size, str(path))
+    if merged.stripes != max(m.stripes for m in merged.members):
+        raise IntegrityError(f"{path}: stripes={merged.stripes} disagrees with its members")
+    check_checksums(merged.shards, merged.members, c.k_i, merged.stripes, str(path))
+    check_paths(Path(store), [s.path for s in merged.shards], str(path))
     return merged, family
 
 
@@ -201,8 +287,11 @@ def save_merged(store: Path, merged: MergedManifest) -> None:
 
 
 def read_chunk(path: Path, offset: int, length: int, crc: int) -> np.ndarray | None:
-    """A stripe chunk of a shard file, or None if missing, short or failing its CRC-32."""
-    if not path.is_file():
+    """A stripe chunk of a shard file, or None if missing, short or failing its CRC-32.
+
+    The file's size is checked first, so a manifest declaring huge chunks allocates nothing.
+    """
+    if not path.is_file() or path.stat().st_size < offset + length:
         return None
     with path.open("rb") as handle:
         handle.seek(offset)
@@ -212,16 +301,38 @@ def read_chunk(path: Path, offset: int, length: int, crc: int) -> np.ndarray | N
     return np.frombuffer(raw, dtype=np.uint8)
 
 
-def decode_merged(store: Path, out_dir: Path) -> list[Path]:
-    """Recover every member file of a merged store into ``out_dir`` (SHA-256 checked)."""
+def member_targets(members: list[Member], out_dir: Path, force: bool) -> list[Path]:
+    """Where each member is decoded: ``out_dir/file_name`` (``t-file_name`` on a clash).
+
+    Raises ParameterError if ``out_dir`` is a file or a target exists and ``force`` is false.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"{out_dir} is a file; a store of several files decodes into a folder")
+    names = [plain_name(m.file_name, "member file name") for m in members]
+    if len(set(names)) != len(names):
+        names = [f"{t}-{name}" for t, name in enumerate(names)]
+    targets = [out_dir / name for name in names]
+    for target in targets:
+        check_new_file(target, force)
+    return targets
+
+
+def decode_merged(
+    store: Path,
+    out_dir: Path,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Recover every member file of a merged store into ``out_dir`` (SHA-256 checked).
+
+    Existing files are replaced only with ``force``; ``progress(n)`` gets the bytes decoded.
+    """
     store, out_dir = Path(store), Path(out_dir)
     merged, family = load_merged(store)
     code, c = family.final_code(), family.conversion
-    outputs = []
-    for t, member in enumerate(merged.members):
-        target = out_dir / member.file_name
-        if target in outputs:
-            target = out_dir / f"{t}-{member.file_name}"
+    outputs = member_targets(merged.members, out_dir, force)
+    for t, (member, target) in enumerate(zip(merged.members, outputs, strict=True)):
         digest = hashlib.sha256()
         with atomic_open(target) as out:
             remaining = member.file_size
@@ -238,9 +349,10 @@ def decode_merged(store: Path, out_dir: Path) -> list[Path]:
                 digest.update(data)
                 out.write(data)
                 remaining -= data.size
+                if progress:
+                    progress(data.size)
             if digest.hexdigest() != member.sha256:
                 raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")
-        outputs.append(target)
     return outputs
 
 
@@ -268,10 +380,10 @@ def _degraded_stripe(
     return [[full[t * c.k_i + i][: lengths[t]] for i in range(c.k_i)] for t in range(c.lambda_i)]
 
 
-def decode_any(store: Path, output: Path) -> list[Path]:
+def decode_any(store: Path, output: Path, force: bool = False) -> list[Path]:
     """Decode an initial store into the file ``output`` or a merged store into folder ``output``."""
     store = Path(store)
     if (store / MERGED_NAME).is_file():
-        return decode_merged(store, output)
-    decode_initial(store, output)
+        return decode_merged(store, output, force)
+    decode_initial(store, output, force)
     return [Path(output)]

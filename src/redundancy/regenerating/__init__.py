@@ -2,24 +2,39 @@
 
 Repair one lost node by downloading d symbols per stripe (one from each of d helpers) instead of
 the whole file as Reed-Solomon does; hide the data from any l watched nodes; survive b liars.
+
+The names below load on first use, so ``import redundancy.regenerating.cli`` (what the command
+line does to list commands) imports no numpy.
 """
 
-from redundancy.regenerating.code import RegeneratingCode
-from redundancy.regenerating.files import decode_file, encode_file, repair_file
-from redundancy.regenerating.params import RegenParams
-from redundancy.regenerating.robust import Report, robust_decode, robust_repair
-from redundancy.regenerating.security import leakage, observation_matrix, worst_leakage
+from __future__ import annotations
 
-__all__ = [
-    "RegenParams",
-    "RegeneratingCode",
-    "Report",
-    "decode_file",
-    "encode_file",
-    "leakage",
-    "observation_matrix",
-    "repair_file",
-    "robust_decode",
-    "robust_repair",
-    "worst_leakage",
-]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "RegenParams": "params",
+    "RegeneratingCode": "code",
+    "Report": "robust",
+    "decode_file": "files",
+    "encode_file": "files",
+    "leakage": "security",
+    "observation_matrix": "security",
+    "repair_file": "files",
+    "robust_decode": "robust",
+    "robust_repair": "robust",
+    "worst_leakage": "security",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

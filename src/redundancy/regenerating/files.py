@@ -3,20 +3,27 @@
 A node file is ``MAGIC``, a 4-byte little-endian header length, a JSON header (parameters, node
 index, file size, stripes L, SHA-256 of the file) and the node's alpha x L payload. Every write is
 atomic. The SHA-256 is the last guard: data that fails it is never returned.
+
+Node files are untrusted input: every header field is checked (types, index in 0..n-1, stripes
+equal to what the file size needs, payload size) before it is used, two files claiming one index
+are refused, and the only files written are ``nodeXXX.regen`` inside the folder and the chosen
+output, neither replaced without ``force``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from redundancy.errors import DecodeError, IntegrityError, ParameterError
+from redundancy.errors import DecodeError, IntegrityError, ParameterError, RedundancyError
 from redundancy.regenerating.code import RegeneratingCode
 from redundancy.regenerating.params import RegenParams
 from redundancy.regenerating.robust import Report, robust_decode, robust_repair
@@ -24,6 +31,9 @@ from redundancy.storage_io import atomic_open
 
 MAGIC = b"REGEN\x01"
 SHARED_FIELDS = ("params", "size", "stripes", "sha256")
+HEADER_FIELDS = {*SHARED_FIELDS, "index"}
+NODE_NAME = re.compile(r"^node\d{3}\.regen$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def node_path(folder: Path, index: int) -> Path:
@@ -38,22 +48,62 @@ def write_node(path: Path, header: dict, content: np.ndarray) -> None:
         handle.write(np.ascontiguousarray(content).tobytes())
 
 
+def _integer(header: dict, field: str, path: Path) -> int:
+    value = header[field]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise IntegrityError(f"{path}: header field {field}={value!r} is not a count (int >= 0)")
+    return value
+
+
+def check_header(header: object, path: Path) -> RegenParams:
+    """Validate a node-file header; return its parameters.
+
+    Raises
+    ------
+    IntegrityError
+        If a field is missing, unknown or of the wrong type, the index is outside 0..n-1, the
+        SHA-256 is not 64 hex digits, or the stripe count is not what ``size`` bytes need.
+    """
+    if not isinstance(header, dict) or set(header) != HEADER_FIELDS:
+        fields = sorted(header) if isinstance(header, dict) else type(header).__name__
+        raise IntegrityError(
+            f"{path}: header has fields {fields}, expected {sorted(HEADER_FIELDS)}"
+        )
+    try:
+        params = RegenParams.from_dict(header["params"])
+    except (RedundancyError, TypeError) as exc:
+        raise IntegrityError(f"{path}: bad code parameters in header ({exc})") from None
+    index, size, stripes = (_integer(header, f, path) for f in ("index", "size", "stripes"))
+    if index >= params.n:
+        raise IntegrityError(f"{path}: node index {index} is outside 0..{params.n - 1}")
+    if not isinstance(header["sha256"], str) or not _SHA256.match(header["sha256"]):
+        raise IntegrityError(f"{path}: header sha256 is not 64 lowercase hex digits")
+    needed = max(1, -(-size // params.secure_symbols))
+    if stripes != needed:
+        raise IntegrityError(
+            f"{path}: header says {stripes} stripes, a {size}-byte file needs {needed}"
+        )
+    return params
+
+
 def read_node(path: Path) -> tuple[dict, np.ndarray]:
     """Read and validate one node file: (header, (alpha, L) content)."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise IntegrityError(f"cannot read node file {path}: {exc}") from exc
+        raise IntegrityError(f"cannot read node file {path}: {exc.strerror}") from None
     if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + 4:
         raise IntegrityError(f"{path} is not a regenerating-code node file")
     (size,) = struct.unpack_from("<I", raw, len(MAGIC))
     start = len(MAGIC) + 4
+    if size > len(raw) - start:
+        raise IntegrityError(f"{path}: header length {size} runs past the end of the file")
     try:
         header = json.loads(raw[start : start + size])
-        params = RegenParams.from_dict(header["params"])
-        stripes = int(header["stripes"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"{path}: bad header ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(f"{path}: header is not JSON ({str(exc).splitlines()[0]})") from None
+    params = check_header(header, Path(path))
+    stripes = header["stripes"]
     payload = np.frombuffer(raw, dtype=np.uint8, offset=start + size)
     if payload.size != params.alpha * stripes:
         raise IntegrityError(
@@ -78,16 +128,23 @@ class NodeSet:
     @classmethod
     def open(cls, folder: Path) -> NodeSet:
         """Index the node files in ``folder``; raise IntegrityError if they disagree."""
+        if not Path(folder).is_dir():
+            raise ParameterError(f"{folder}: no such folder (expected a folder of node files)")
         paths: dict[int, Path] = {}
         header: dict | None = None
         for path in sorted(Path(folder).glob("node*.regen")):
             head, _ = read_node(path)
-            shared = {f: head.get(f) for f in SHARED_FIELDS}
+            shared = {f: head[f] for f in SHARED_FIELDS}
             if header is None:
                 header = shared
             elif shared != header:
                 raise IntegrityError(f"{path.name} belongs to a different encoding than the rest")
-            paths[int(head["index"])] = path
+            index = head["index"]
+            if index in paths:
+                raise IntegrityError(
+                    f"{paths[index].name} and {path.name} both claim to be node {index}"
+                )
+            paths[index] = path
         if header is None:
             raise DecodeError(f"no node files (node*.regen) in {folder}")
         return cls(Path(folder), header, paths)
@@ -102,17 +159,39 @@ def _header_bytes(header: dict) -> bytes:
     return MAGIC + struct.pack("<I", len(blob)) + blob
 
 
+def _existing_nodes(folder: Path) -> list[Path]:
+    """The node files (``nodeXXX.regen``) already in ``folder``."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if NODE_NAME.match(p.name))
+
+
 def encode_file(
-    source: Path, folder: Path, params: RegenParams, rng: np.random.Generator | None = None
+    source: Path,
+    folder: Path,
+    params: RegenParams,
+    rng: np.random.Generator | None = None,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Encode ``source`` into n node files in ``folder``; return their paths.
 
     Streamed block by block (:meth:`RegeneratingCode.encode_blocks`): verbatim rows are written
     straight from the input and computed rows from one reused block buffer, so the n x alpha x L
     output is never held in memory. Each file is written atomically (all or none replaced).
+    A folder that already holds node files is refused unless ``force`` (which also removes
+    node files of the old encoding beyond the new n). ``progress(n)`` gets stripes encoded.
     """
+    folder = Path(folder)
     if not Path(source).is_file():
         raise ParameterError(f"file={source} does not exist or is not a regular file")
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"out={folder} is a file; expected a folder for the node files")
+    old = _existing_nodes(folder)
+    if old and not force:
+        raise ParameterError(
+            f"{folder} already holds {len(old)} node file(s); pass --force to replace them"
+        )
     data = Path(source).read_bytes()
     code = RegeneratingCode(params)
     stripes, blocks = code.encode_blocks(data, rng)
@@ -129,37 +208,75 @@ def encode_file(
         for i, handle in enumerate(handles):
             handle.write(_header_bytes({**header, "index": i}))
             bases.append(handle.tell())
-        for start, _, rows in blocks:
+        for start, stop, rows in blocks:
             for r, row in enumerate(rows):
                 node, symbol = divmod(r, params.alpha)
                 handle = handles[node]
                 handle.seek(bases[node] + symbol * stripes + start)
                 handle.write(memoryview(row))
+            if progress:
+                progress(stop - start)
+    for stale in set(old) - set(paths):
+        stale.unlink(missing_ok=True)
     return paths
 
 
-def decode_file(folder: Path, target: Path) -> Report:
-    """Rebuild the original file from the node files in ``folder`` (on-demand, b liars fixed)."""
+def decode_bytes(folder: Path) -> tuple[bytes, Report]:
+    """The original file's bytes from the node files in ``folder`` (on-demand, b liars fixed).
+
+    Raises
+    ------
+    IntegrityError
+        If a node file is malformed or the files disagree.
+    DecodeError
+        If too few nodes are left or more than b lie (the SHA-256 check fails).
+    """
     nodes = NodeSet.open(folder)
     code = RegeneratingCode(nodes.params)
     data, report = robust_decode(code, nodes.content, nodes.header["size"], sorted(nodes.paths))
     if hashlib.sha256(data).hexdigest() != nodes.header["sha256"]:
-        raise IntegrityError("decoded data fails its SHA-256: more nodes are corrupt than b")
-    with atomic_open(Path(target)) as handle:
+        raise DecodeError(
+            f"{folder}: decoded data fails its SHA-256: more nodes are corrupt than b="
+            f"{nodes.params.b}"
+        )
+    return data, report
+
+
+def decode_file(folder: Path, target: Path, force: bool = False) -> Report:
+    """Rebuild the original file from the node files in ``folder`` into ``target``.
+
+    ``target`` is written atomically and only after the SHA-256 check; an existing file is
+    replaced only with ``force``.
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise ParameterError(f"{target} is a folder; expected a file name")
+    if target.exists() and not force:
+        raise ParameterError(f"{target} exists; pass --force to replace it")
+    data, report = decode_bytes(folder)
+    with atomic_open(target) as handle:
         handle.write(data)
     return report
 
 
-def repair_file(folder: Path, failed: int, helpers: list[int] | None = None) -> tuple[Path, Report]:
+def repair_file(
+    folder: Path, failed: int, helpers: list[int] | None = None, force: bool = False
+) -> tuple[Path, Report]:
     """Regenerate node ``failed`` into ``folder`` from its helpers; return path and report.
 
-    Each helper reads its own file and sends only its beta = 1 symbol per stripe.
+    Each helper reads its own file and sends only its beta = 1 symbol per stripe. A node file
+    that still exists (e.g. one found corrupt) is replaced only with ``force``.
     """
     nodes = NodeSet.open(folder)
     params = nodes.params
     if not 0 <= failed < params.n:
         raise ParameterError(f"failed={failed} is out of range (allowed: 0..{params.n - 1})")
+    path = node_path(folder, failed)
+    if (failed in nodes.paths or path.exists()) and not force:
+        raise ParameterError(f"{path} exists; pass --force to regenerate it anyway")
     available = [j for j in sorted(nodes.paths) if j != failed]
+    if helpers is not None and len(set(helpers)) != len(helpers):
+        raise ParameterError(f"helpers={helpers} lists a node twice")
     order = available if helpers is None else helpers
     missing = sorted(set(order) - set(available))
     if missing:
@@ -168,6 +285,5 @@ def repair_file(folder: Path, failed: int, helpers: list[int] | None = None) -> 
     content, report = robust_repair(
         code, failed, lambda j: code.helper_symbols(nodes.content(j), failed), order
     )
-    path = node_path(folder, failed)
     write_node(path, {**nodes.header, "index": failed}, content)
     return path, report
