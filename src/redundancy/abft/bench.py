@@ -49,8 +49,8 @@ def progress_steps(repeats: int, strategies: tuple[str, ...] = STRATEGY_ORDER) -
     ParameterError
         If ``repeats`` is outside 1..1000.
 
-    Example
-    -------
+    Examples
+    --------
     >>> progress_steps(5)  # 4 strategies + the A/A control + 5 rounds
     10
     """

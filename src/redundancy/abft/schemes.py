@@ -113,8 +113,8 @@ def unsupported_reason(module: nn.Module) -> str | None:
     str or None
         A short reason in the user's terms, or None.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from torch import nn
     >>> unsupported_reason(nn.Linear(2, 2)) is None
     True
@@ -149,8 +149,8 @@ def protectable_layers(model: nn.Module) -> tuple[dict[str, nn.Module], dict[str
         ``(layers, skipped)``: name -> module for the layers that get a check, and
         name -> reason for the Linear/Conv2d layers that do not.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from torch import nn
     >>> attention = nn.MultiheadAttention(8, 2)
     >>> layers, skipped = protectable_layers(nn.Sequential(nn.Linear(8, 8), attention))

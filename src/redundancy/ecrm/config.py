@@ -197,8 +197,8 @@ def describe_error(error: Mapping, labels: Mapping[str, str] | None = None) -> s
     str
         A one-line message without pydantic's boilerplate.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pydantic import ValidationError
     >>> try:
     ...     TrainConfig.model_validate({"model": {"dim": 0}})
@@ -264,8 +264,8 @@ def make_config(**fields: object) -> TrainConfig:
     ParameterError
         A setting is out of range or inconsistent with another; the message names it.
 
-    Example
-    -------
+    Examples
+    --------
     >>> make_config(steps=30, fail_at=10).fail_at
     10
     """
@@ -358,8 +358,8 @@ def with_overrides(
     ParameterError, ConfigError
         The merged settings are invalid; the message names the setting or flag and the range.
 
-    Example
-    -------
+    Examples
+    --------
     >>> with_overrides(make_config(steps=200, fail_at=100), {"steps": 30, "fail_at": 10}).steps
     30
     """

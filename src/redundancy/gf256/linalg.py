@@ -164,3 +164,53 @@ def left_solve(target: np.ndarray, basis: np.ndarray) -> np.ndarray:
     if not np.array_equal(matmul_small(result, basis), target):
         raise DecodeError("the target rows are not combinations of the basis rows")
     return result
+
+
+def nonsingular_batch(matrices: np.ndarray) -> np.ndarray:
+    """Which of a stack of square matrices are nonsingular over GF(2^8), all at once.
+
+    Gaussian elimination runs on every matrix of the stack in lock-step (one numpy operation per
+    pivot column), which checks tens of thousands of small matrices in milliseconds where
+    :func:`rank` on each would take seconds.
+
+    Parameters
+    ----------
+    matrices
+        A (count, d, d) uint8 array.
+
+    Returns
+    -------
+    numpy.ndarray
+        A (count,) bool array, True where the matrix is invertible.
+
+    Raises
+    ------
+    ParameterError
+        If ``matrices`` is not a stack of square matrices.
+
+    Examples
+    --------
+    >>> nonsingular_batch(np.array([[[1, 1], [1, 1]], [[1, 0], [1, 1]]], dtype=np.uint8))
+    array([False,  True])
+    """
+    stack = _as_u8(matrices)
+    if stack.ndim != 3 or stack.shape[1] != stack.shape[2]:
+        raise ParameterError(f"expected a (count, d, d) stack of matrices, got {stack.shape}")
+    work = stack.copy()
+    count, size, _ = work.shape
+    invertible = np.ones(count, dtype=bool)
+    every = np.arange(count)
+    inverses = inv(np.arange(1, 256, dtype=np.uint8))
+    inverse_of = np.concatenate([np.zeros(1, dtype=np.uint8), inverses])  # 0 -> 0 (no pivot)
+    for column in range(size):
+        nonzero = work[:, column:, column] != 0
+        invertible &= nonzero.any(axis=1)
+        pivot = column + nonzero.argmax(axis=1)
+        top = work[every, column].copy()
+        work[every, column] = work[every, pivot]
+        work[every, pivot] = top
+        factors = MUL_TABLE[
+            work[:, column + 1 :, column], inverse_of[work[:, column, column]][:, None]
+        ]
+        work[:, column + 1 :, :] ^= MUL_TABLE[factors[:, :, None], work[:, column][:, None, :]]
+    return invertible

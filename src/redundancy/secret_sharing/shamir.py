@@ -133,8 +133,8 @@ def recover(shares: Iterable[Share | str], *, tolerate_bad: bool = False) -> Rec
         Fewer than k shares, or no k of them combine to a secret that passes its tag: too few
         good shares (exit code 3).
 
-    Example
-    -------
+    Examples
+    --------
     >>> parts = split(b"key", n=4, k=2)
     >>> forged = Share(**{**parts[0].__dict__, "payload": bytes(len(parts[0].payload))})
     >>> found = recover([forged, *parts[1:]], tolerate_bad=True)

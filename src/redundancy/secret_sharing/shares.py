@@ -103,8 +103,8 @@ def read_shares(data: bytes, source: str = "input") -> list[Share]:
     IntegrityError
         The data is not ASCII text, or a line is not a valid share (the message names the line).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from redundancy.secret_sharing import split
     >>> text = "".join(s.to_text() + "\\n" for s in split(b"key", n=3, k=2))
     >>> [s.index for s in read_shares(("# my shares\\n" + text).encode())]

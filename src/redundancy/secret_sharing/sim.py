@@ -58,8 +58,8 @@ class RunResult:
         dict of str to Share
             Participant name -> its share of field ``SNEAK_FIELD`` at index alpha.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import networkx as nx
         >>> from redundancy.secret_sharing import combine
         >>> from redundancy.secret_sharing.network import Network

@@ -5,11 +5,12 @@ message at a time by returning the messages it sends; runtimes (the event simula
 :mod:`.sim`, the TCP runtime in :mod:`.tcp`) only deliver them. Arithmetic is in GF(p),
 p = 2^61 - 1 (Python integers: not constant-time; see :mod:`.prime`).
 
-Algebra. The dealer draws a symmetric k x k matrix M with M[0][0] = s (k(k+1)/2 - 1 random
+Algebra. The dealer draws a symmetric k x k matrix M with ``M[0][0] = s`` (k(k+1)/2 - 1 random
 symbols). Participant i has point a_i and psi_i = (1, a_i, ..., a_i^(k-1)); its *row* is
-r_i = M psi_i (= psi_i^T M by symmetry). Its Shamir share is r_i[0] = f(a_i), f(x) = sum_b
-M[0][b] x^b, f(0) = s. Node j tells node m the single symbol psi_m . r_j = psi_j^T M psi_m
-= psi_j . r_m, i.e. r_m's polynomial at a_j, so k symbols from distinct senders give r_m.
+r_i = M psi_i (= psi_i^T M by symmetry). Its Shamir share is ``r_i[0] = f(a_i)``,
+``f(x) = sum_b M[0][b] x^b``, f(0) = s. Node j tells node m the single symbol
+psi_m . r_j = psi_j^T M psi_m = psi_j . r_m, i.e. r_m's polynomial at a_j, so k symbols from
+distinct senders give r_m.
 
 Byte strings. The secret is any byte string (default: a fresh 32-byte key). The dealer appends the
 tag ``SHA-256(id || secret)[:16]`` and cuts ``secret || tag`` into 7-byte chunks, one GF(p) symbol
@@ -80,8 +81,8 @@ def check_threshold(k: int, participants: int) -> None:
         k < 2 (each share would be the secret in clear) or k > participants (no k shares would
         ever exist, so nobody could recover the secret).
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_threshold(3, 5)
     """
     if isinstance(k, bool) or not isinstance(k, int):
@@ -271,8 +272,8 @@ def decode_message(line: bytes, *, k: int, chunks: int, p: int = SNEAK_PRIME) ->
         Anything else (not UTF-8 JSON, unknown kind, missing or extra keys, a sender name that is
         not 1..256 characters, wrong shapes, a symbol that is not an integer below p).
 
-    Example
-    -------
+    Examples
+    --------
     >>> decode_message(b'{"t": "sym", "from": "a", "value": [1, 2]}', k=3, chunks=2)
     {'t': 'sym', 'from': 'a', 'value': [1, 2]}
     """

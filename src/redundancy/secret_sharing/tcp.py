@@ -58,8 +58,8 @@ def max_participants() -> int:
     int
         ``(soft RLIMIT_NOFILE - FD_RESERVE) // 3`` (see the module docstring for the count).
 
-    Example
-    -------
+    Examples
+    --------
     >>> max_participants() >= 1
     True
     """

@@ -65,8 +65,8 @@ class RunResult:
         IntegrityError
             If a query id was answered twice or is not one of the queries sent.
 
-        Example
-        -------
+        Examples
+        --------
         >>> RunResult("none", [], 0, 0, torch.zeros(0), 0.0).accounting()["unaccounted"]
         0
         """
