@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from redundancy.coral.allocation import allocate
-from redundancy.coral.baselines import homo_plan
-from redundancy.coral.catalog import load_scenario
-from redundancy.coral.joint import joint_optimum, joint_size
-from redundancy.coral.templates import build_library
+from redundancy.coral.baselines.planners import homo_plan
+from redundancy.coral.planner.allocation import allocate
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.planner.joint import joint_optimum, joint_size
+from redundancy.coral.planner.templates import build_library
 
 PAPER = {
     "core": {"ilp": 0.24, "ratio": 1.62, "build": "hours (hundreds of cores)"},

@@ -21,14 +21,18 @@ import time
 
 from redundancy.coral.analysis import CLASSES, cost_floor, gpu_usage, model_runs, unit_costs
 from redundancy.coral.compare import Outcome, compare, comparison_scenario
-from redundancy.coral.simulator import SimConfig
-from redundancy.coral.templates import build_library
+from redundancy.coral.planner.templates import build_library
+from redundancy.coral.sim.simulator import SimConfig
 
 PAPER = {  # (baseline, metric, paper ratio)
-    "core": [("homo", "cost", 1.62), ("cauchy", "cost", 1.60)],
-    "extended": [("homo", "cost", 3.14), ("cauchy", "cost", 2.66)],
-    "scarce-core": [("homo", "goodput", 1.24)],
-    "scarce-extended": [("homo", "goodput", 7.64), ("cauchy", "goodput", 2.39)],
+    "core": [("homo", "cost", 1.62), ("homo-one-type", "cost", 1.62), ("cauchy", "cost", 1.60)],
+    "extended": [("homo", "cost", 3.14), ("homo-one-type", "cost", 3.14), ("cauchy", "cost", 2.66)],
+    "scarce-core": [("homo", "goodput", 1.24), ("homo-one-type", "goodput", 1.24)],
+    "scarce-extended": [
+        ("homo", "goodput", 7.64),
+        ("homo-one-type", "goodput", 7.64),
+        ("cauchy", "goodput", 2.39),
+    ],
     "helix-cluster": [("helix", "cost", 1 / 0.79), ("helix", "goodput", 1.26)],
 }
 

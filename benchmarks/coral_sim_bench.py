@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from redundancy.coral.baselines import PLANNERS
+from redundancy.coral.baselines.planners import PLANNERS
 from redundancy.coral.compare import compare, comparison_scenario
-from redundancy.coral.simulator import simulate
-from redundancy.coral.workload import synthetic_trace
+from redundancy.coral.sim.simulator import simulate
+from redundancy.coral.sim.workload import synthetic_trace
 
 
 def main() -> None:

@@ -28,10 +28,13 @@ def toy_spec(demand_a: float = 2.0, demand_b: float = 1.0, availability=None, **
                  "params_b": 12, "active_params_b": 12,
                  "slo": {"prefill_ms": 1500, "decode_ms": 80}},
             ],
-            "regions": [
-                {"name": "toy-region", "gpu_hour_price": {"L4": 0.8, "L40S": 2.2},
-                 "availability": availability},
+            "instances": [
+                {"cloud": "toy", "type": f"{gpu.lower()}-{n}", "gpu": gpu, "gpus": n,
+                 "interconnect": "PCIe" if n > 1 else "-", "network_gbps": 25,
+                 "prices": {"toy-region": n * price}, "source": "test"}
+                for gpu, price in (("L4", 0.8), ("L40S", 2.2)) for n in (1, 2)
             ],
+            "regions": [{"name": "toy-region", "availability": availability}],
         },
     }  # fmt: skip
     spec.update(extra)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from conftest import toy_spec
 
-from redundancy.coral import allocation
-from redundancy.coral.allocation import _Goal, _problem, allocate, options_for
-from redundancy.coral.catalog import load_scenario
-from redundancy.coral.solver import ScipySolver
-from redundancy.coral.templates import build_library, prune
+from redundancy.coral.planner import allocation
+from redundancy.coral.planner.allocation import _Goal, _problem, allocate, options_for
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.planner.solver import ScipySolver
+from redundancy.coral.planner.templates import build_library, prune
 from redundancy.errors import ParameterError
 
 
@@ -176,14 +176,14 @@ def test_goodput_scarce_objective_equals_brute_force_and_beats_fair(availability
     fair = allocate(scenario, pruned, scarce_objective="fair")
     assert fair.mode == "max_goodput"
     assert sum(goodput.served.values()) >= sum(fair.served.values()) - 1e-6
-    assert load_scenario(spec).scarce_objective == "fair"  # the default is unchanged
+    assert load_scenario(spec).scarce_objective is None  # default: fair, not asked for
 
 
 def test_goodput_scarce_objective_through_plan_and_the_cli_option():
     from typer.testing import CliRunner
 
     from redundancy.coral.cli import app
-    from redundancy.coral.plan import plan
+    from redundancy.coral.planner.plan import plan
 
     spec = toy_spec(500.0, 400.0, availability={"L40Sx1": 2})
     scenario = load_scenario(spec)

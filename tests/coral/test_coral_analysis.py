@@ -4,10 +4,10 @@ import pytest
 from conftest import toy_spec
 
 from redundancy.coral.analysis import CLASSES, cost_floor, gpu_usage, model_runs, unit_costs
-from redundancy.coral.baselines import PLANNERS
-from redundancy.coral.catalog import load_scenario
+from redundancy.coral.baselines.planners import PLANNERS
 from redundancy.coral.compare import compare
-from redundancy.coral.templates import build_library
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.planner.templates import build_library
 
 CLASS_OF = {"coral": "coral", "homo": "single", "melange": "single", "cauchy": "cauchy",
             "coral-homogeneous": "homogeneous"}  # fmt: skip

@@ -9,10 +9,11 @@ import pytest
 from conftest import toy_spec
 from typer.testing import CliRunner
 
-from redundancy.coral.catalog import default_catalog, load_scenario
 from redundancy.coral.cli import app
-from redundancy.coral.perf import load_profile, throughput_table
-from redundancy.coral.plan import Plan, plan
+from redundancy.coral.planner.catalog import default_catalog, load_scenario
+from redundancy.coral.planner.perf import load_profile, throughput_table
+from redundancy.coral.planner.plan import plan
+from redundancy.coral.schema import Plan
 from redundancy.errors import ConfigError, ParameterError
 
 CLI = str(Path(sys.executable).with_name("redundancy"))  # the venv's console script
@@ -20,12 +21,41 @@ CLI = str(Path(sys.executable).with_name("redundancy"))  # the venv's console sc
 
 def test_embedded_catalog_and_scenarios():
     catalog = default_catalog()
-    assert {"H100", "A100", "L40S", "L4", "A10G"} <= set(catalog.gpus)
+    assert {"H100", "A100-80", "A100-40", "L40S", "L4", "A10G", "V100", "T4"} <= set(catalog.gpus)
     assert catalog.models["Qwen3-235B"].slo.decode_ms == 120
-    assert len(load_scenario("core").configs) == 12
+    core = load_scenario("core")
+    # AWS sells g5/g6/g6e with 1, 4 or 8 GPUs: no 2-GPU nodes.
+    assert sorted(c.name for c in core.configs) == sorted(
+        f"{g}x{n}" for g in ("L40S", "L4", "A10G") for n in (1, 4, 8)
+    )
     extended = load_scenario("extended")
-    assert len(extended.configs) == 20 and len(extended.models) == 6
-    assert load_scenario("core").template_key() != extended.template_key()
+    names = {c.name for c in extended.configs}
+    assert "L4x2" in names and "H100x1" not in names and len(extended.models) == 6
+    gcp = next(r for r in extended.regions if r.name == "gcp-us-central1")
+    assert not any(extended.offered(gcp, c) for c in extended.configs if c.gpu.name == "L40S")
+    assert core.template_key() != extended.template_key()
+
+
+def test_nodes_are_priced_as_sold_not_n_times_one_gpu():
+    core = load_scenario("core")
+    ohio = core.regions[0]
+    configs = {c.name: c for c in core.configs}
+    # AWS list prices (instances.yaml): g6e.xlarge, g6e.12xlarge, g6.48xlarge.
+    assert core.price(ohio, configs["L40Sx1"]) == pytest.approx(1.861)
+    assert core.price(ohio, configs["L40Sx4"]) == pytest.approx(10.493)
+    assert core.price(ohio, configs["L4x8"]) == pytest.approx(13.3504)
+    assert core.price(ohio, configs["L4x8"]) > 8 * core.price(ohio, configs["L4x1"]) * 2
+    assert configs["L4x8"].interconnect == "PCIe" and configs["L40Sx1"].interconnect == "-"
+
+
+def test_models_as_shipped():
+    models = default_catalog().models
+    # GPT-OSS ships MXFP4 experts: 13.8 GB / 65.3 GB of safetensors, not 2 bytes a parameter.
+    assert models["GPT-OSS-20B"].weight_bytes == pytest.approx(13.8e9)
+    assert models["GPT-OSS-120B"].weight_bytes == pytest.approx(65.3e9)
+    assert models["Qwen3-32B"].weight_bytes == pytest.approx(65.6e9)
+    # K and V, kv_heads x head_dim each, BF16: Llama-3-70B 8 x 128 x 2 x 2 bytes per layer.
+    assert models["Llama3-70B"].kv_bytes_per_token == 4096
 
 
 @pytest.mark.parametrize(
@@ -89,11 +119,10 @@ def test_throughput_is_monotone_and_memory_bound():
 def test_cli_plan_explain_templates(tmp_path):
     runner = CliRunner()
     out = tmp_path / "plan.json"
-    result = runner.invoke(app, ["plan", "--out", str(out), "--deploy", str(tmp_path / "sky")])
+    result = runner.invoke(app, ["plan", "--out", str(out)])
     assert result.exit_code == 0, result.output
     saved = Plan.load(out)
     assert saved.mode == "min_cost" and all(m.unmet_rps == 0 for m in saved.models)
-    assert len(list((tmp_path / "sky").glob("*.yaml"))) == len(saved.instances)
     explained = runner.invoke(app, ["explain", str(out)])
     assert explained.exit_code == 0 and "VLLM_PP_LAYER_PARTITION" in explained.output
     shown = runner.invoke(app, ["templates", "show", "--top", "1"])

@@ -5,10 +5,10 @@ import pytest
 from conftest import toy_spec
 from test_coral_allocation import _brute_force
 
-from redundancy.coral.allocation import allocate
-from redundancy.coral.catalog import load_scenario
-from redundancy.coral.joint import joint_optimum
-from redundancy.coral.templates import build_library
+from redundancy.coral.planner.allocation import allocate
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.planner.joint import joint_optimum
+from redundancy.coral.planner.templates import build_library
 
 
 def _small_spec(seed: int) -> dict:

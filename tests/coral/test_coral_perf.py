@@ -2,17 +2,18 @@
 
 import pytest
 
-from redundancy.coral.catalog import load_scenario
-from redundancy.coral.perf import LayerShape, NodeRates, batch_table
-from redundancy.coral.plan import plan
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.planner.perf import LayerShape, NodeRates, batch_table
+from redundancy.coral.planner.plan import plan
 
-# Qwen3-32B (64 GB) fits only across two A10Gx2 nodes, whose KV room is then tight.
+# Qwen3-32B (66 GB) fits only across two A100-40x1 nodes (GCP a2-highgpu-1g), whose KV room is
+# then tight.
 TIGHT = {
     "name": "tight",
     "models": {"Qwen3-32B": 1.0},
-    "gpus": ["A10G"],
-    "gpus_per_node": [2],
-    "regions": ["aws-us-east-2"],
+    "gpus": ["A100-40"],
+    "gpus_per_node": [1],
+    "regions": ["gcp-us-central1"],
     "max_nodes": 2,
 }
 

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redundancy.coral.placement import best_placement, place_dp, place_ilp, stage_throughput
+from redundancy.coral.planner.placement import best_placement, place_dp, place_ilp, stage_throughput
 
 
 def _table(rates, layers, cuts):

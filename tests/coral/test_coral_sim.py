@@ -5,12 +5,12 @@ import pytest
 from conftest import toy_spec
 from typer.testing import CliRunner
 
-from redundancy.coral.baselines import PLANNERS, homo_planner
-from redundancy.coral.catalog import load_scenario
+from redundancy.coral.baselines.planners import PLANNERS, homo_planner
 from redundancy.coral.cli import app
-from redundancy.coral.engine import DONE, TIMED_OUT, engine_model, run_engine
-from redundancy.coral.simulator import SimConfig, simulate
-from redundancy.coral.workload import Trace, synthetic_trace
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.sim.engine import DONE, TIMED_OUT, engine_model, run_engine
+from redundancy.coral.sim.simulator import SimConfig, simulate
+from redundancy.coral.sim.workload import Trace, synthetic_trace
 from redundancy.errors import ParameterError
 
 

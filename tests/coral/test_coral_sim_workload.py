@@ -5,14 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redundancy.coral.availability import (
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.sim.availability import (
     constant_availability,
     fluctuating_availability,
     load_availability,
     save_availability,
 )
-from redundancy.coral.catalog import load_scenario
-from redundancy.coral.workload import load_trace, synthetic_trace
+from redundancy.coral.sim.workload import load_trace, synthetic_trace
 from redundancy.errors import ConfigError, ParameterError
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import toy_spec
 
-from redundancy.coral.allocation import covering_floors
-from redundancy.coral.catalog import load_scenario
-from redundancy.coral.placement import best_placement, place_above
-from redundancy.coral.templates import build_library, cache_path, prune
+from redundancy.coral.planner.allocation import covering_floors
+from redundancy.coral.planner.catalog import load_scenario
+from redundancy.coral.planner.placement import best_placement, place_above
+from redundancy.coral.planner.templates import build_library, cache_path, prune
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -79,3 +79,21 @@ def test_library_is_kept_in_memory_across_replans(tmp_path):
     fresh = build_library(scenario, cache_dir=tmp_path, use_cache=False)
     assert fresh is not first
     assert {t.key: t.throughput for t in fresh.all()} == {t.key: t.throughput for t in first.all()}
+
+
+def test_shipped_core_library_is_current_and_exact():
+    """The core library shipped for a fresh install's first plan (no kernel compile) has the
+    current key and equals a fresh build (regenerate: benchmarks/coral_ship_templates.py)."""
+    from importlib import resources
+
+    from redundancy.coral.planner.templates import Library, cache_path
+
+    scenario = load_scenario("core").model_copy(update={"max_nodes": 3})
+    shipped = resources.files("redundancy.coral").joinpath(
+        "data", "libraries", cache_path(scenario).name
+    )
+    assert shipped.is_file(), "stale shipped library: run benchmarks/coral_ship_templates.py"
+    loaded = Library.model_validate_json(shipped.read_text())
+    fresh = build_library(scenario, use_cache=False)
+    as_set = lambda lib: {(t.key, round(t.throughput, 9)) for t in lib.all()}  # noqa: E731
+    assert as_set(loaded) == as_set(fresh)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from redundancy.coral.allocation import options_for
-from redundancy.coral.catalog import Scenario
-from redundancy.coral.cauchy import combo_templates
-from redundancy.coral.simulator import SimResult
-from redundancy.coral.templates import Template
+from redundancy.coral.baselines.cauchy import combo_templates
+from redundancy.coral.planner.allocation import options_for
+from redundancy.coral.planner.catalog import Scenario
+from redundancy.coral.planner.templates import Template
+from redundancy.coral.sim.simulator import SimResult
 
 CLASSES = ("single", "homogeneous", "cauchy", "coral")
 

@@ -6,6 +6,15 @@ from pathlib import Path
 
 import typer
 
+from redundancy import ui
+
+_JSON = typer.Option(False, "--json", help="Print the result as one JSON document on stdout.")
+_FORCE = typer.Option(False, "--force", help="Replace existing output files.")
+
+# Read without importing this module (`redundancy --help` stays instant): command -> help.
+MOUNT = {
+    "coral": "Coral: plan replicas and pipeline layouts of several LLMs on heterogeneous GPUs.",
+}
 NAME = "coral"
 app = typer.Typer(
     help="Coral: plan replicas and pipeline layouts of several LLMs on heterogeneous GPUs.",
@@ -40,7 +49,7 @@ _ADMISSION = typer.Option(
 
 
 def _sim_config(admission: float | None):
-    from redundancy.coral.simulator import SimConfig
+    from redundancy.coral.sim.simulator import SimConfig
     from redundancy.errors import ParameterError
 
     if admission is not None and not 0 < admission <= 10:
@@ -49,7 +58,7 @@ def _sim_config(admission: float | None):
 
 
 def _objective(value: str | None) -> str | None:
-    from redundancy.coral.allocation import SCARCE_OBJECTIVES
+    from redundancy.coral.planner.allocation import SCARCE_OBJECTIVES
     from redundancy.errors import ParameterError
 
     if value is not None and value not in SCARCE_OBJECTIVES:
@@ -59,7 +68,7 @@ def _objective(value: str | None) -> str | None:
 
 
 def _scenario(source: str | None, max_nodes: int | None):
-    from redundancy.coral.catalog import load_scenario
+    from redundancy.coral.planner.catalog import load_scenario
     from redundancy.errors import check_range
 
     scenario = load_scenario(source or "core")
@@ -79,21 +88,65 @@ def plan_cmd(
     deploy: Path = typer.Option(None, "--deploy", help="Write SkyPilot YAML per instance here."),
     workers: int = typer.Option(1, "--workers", help="Processes for building templates."),
     scarce_objective: str = _SCARCE,
+    json_output: bool = _JSON,
+    force: bool = _FORCE,
+    vllm_only: bool = typer.Option(
+        False,
+        "--vllm-only",
+        help="Use only pipelines one `vllm serve` can run (one node per "
+        "stage, one GPU count for all stages), so every replica can be deployed.",
+    ),
 ) -> None:
-    """Plan the cheapest deployment meeting every model's demand (or the most goodput)."""
-    from redundancy.coral.deploy import skypilot_task
-    from redundancy.coral.plan import plan, print_plan
+    """Plan the cheapest deployment meeting every model's demand (or the most goodput).
+
+    With --json, stdout is the plan document (the same schema as the --out file).
+    """
+    from redundancy.coral.deploy import deploy_files, unsupported
+    from redundancy.coral.planner.plan import plan, print_plan
+    from redundancy.errors import check_range
     from redundancy.storage_io import atomic_write_bytes
 
+    check_range("--workers", workers, 1, 256)
     objective = _objective(scarce_objective)
-    result = plan(_scenario(scenario, max_nodes), workers=workers, scarce_objective=objective)
-    print_plan(result)
+    if out:
+        ui.check_output(out, force=force)
+    chosen = _scenario(scenario, max_nodes)
+    with ui.progress(f"planning {chosen.name}"):
+        result = plan(chosen, workers=workers, scarce_objective=objective, vllm_only=vllm_only)
+    if json_output:
+        ui.print_json(result.model_dump(mode="json"))
+    else:
+        print_plan(result)
     if out:
         result.save(out)
+    refused = []
     if deploy:
+        files = {}
         for i, inst in enumerate(result.instances):
             name = f"{i:03d}-{inst.model.lower()}"
-            atomic_write_bytes(deploy / f"{name}.yaml", skypilot_task(inst, name).encode())
+            if unsupported(inst):
+                refused.append(f"{name} ({'; '.join(unsupported(inst))})")
+                continue
+            files |= {deploy / f: text for f, text in deploy_files(inst, name, chosen).items()}
+        for path in files:
+            ui.check_output(path, force=force)
+        for path, text in files.items():
+            atomic_write_bytes(path, text.encode())
+    short = [m for m in result.models if m.unmet_rps > 1e-9]
+    if short and objective is None and chosen.scarce_objective is None:
+        gaps = ", ".join(f"{m.model} {m.served_rps:.2f}/{m.demand_rps:g} req/s" for m in short)
+        ui.err().print(
+            f"error: the plan serves less than the demand ({gaps}): availability is too small; "
+            "pass --scarce-objective fair|goodput to accept the most goodput instead",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        raise typer.Exit(1)
+    if refused:
+        ui.err().print(
+            f"error: vLLM cannot run {len(refused)} replica(s), not written: {'; '.join(refused)}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        raise typer.Exit(1)
 
 
 @templates_app.command("build")
@@ -106,7 +159,7 @@ def templates_build(
     """Build (or load) the template library and say where it is cached."""
     import time
 
-    from redundancy.coral.templates import build_library, cache_path
+    from redundancy.coral.planner.templates import build_library, cache_path
 
     chosen = _scenario(scenario, max_nodes)
     if rebuild:
@@ -124,7 +177,7 @@ def templates_show(
     top: int = typer.Option(5, "--top", help="Templates per model, best req/s first."),
 ) -> None:
     """Print the best templates of each model."""
-    from redundancy.coral.templates import build_library
+    from redundancy.coral.planner.templates import build_library
 
     library = build_library(_scenario(scenario, max_nodes))
     for model, items in library.templates.items():
@@ -140,7 +193,7 @@ def explain_cmd(
 ) -> None:
     """Say why each replica is in the plan and how to launch it."""
     from redundancy.coral.deploy import explain
-    from redundancy.coral.plan import Plan
+    from redundancy.coral.schema import Plan
 
     for line in explain(Plan.load(plan_path)):
         typer.echo(line)
@@ -168,8 +221,13 @@ def compare_cmd(
         help="Cap each allocation solve (seconds): best plan found, not proven optimal "
         "(large-heavy needs it to finish in minutes).",
     ),
+    json_output: bool = _JSON,
 ) -> None:
-    """Run every planner on the same scenario and trace through the simulator."""
+    """Run every planner on the same scenario and trace through the simulator.
+
+    JSON schema (--json): {"scenario": str, "planners": [{"planner", "cost_per_hour",
+    "goodput_tps", "attainment", "solve_s"}]}.
+    """
     from redundancy.coral.compare import compare, comparison_scenario, scenario_profile
     from redundancy.coral.compare import plot as plot_outcomes
     from redundancy.errors import ParameterError, check_range
@@ -181,13 +239,24 @@ def compare_cmd(
     chosen = comparison_scenario(scenario, max_nodes, _objective(scarce_objective), time_limit)
     names = [p.strip() for p in planners.split(",") if p.strip()] or None
     table = scenario_profile(profile, chosen) if profile else None
-    outcomes = compare(chosen, names, duration, seed, fluctuate, config, table)
-    typer.echo(
-        f"{'planner':20s} {'$/h':>8s} {'goodput tok/s':>14s} {'SLO att.':>9s} {'solve s':>8s}"
-    )
-    for o in outcomes:
-        typer.echo(f"{o.planner:20s} {o.cost_per_hour:8.2f} {o.goodput_tps:14.0f} "
-                   f"{o.attainment:9.3f} {o.solve_s:8.2f}")  # fmt: skip
+    if time_limit is not None and not 0 < time_limit <= 86400:
+        raise ParameterError(f"--time-limit={time_limit} is out of range (allowed: 0 < s <= 86400)")
+    with ui.progress(f"planning and simulating {chosen.name}"):
+        outcomes = compare(chosen, names, duration, seed, fluctuate, config, table)
+    fields = ("planner", "cost_per_hour", "goodput_tps", "attainment", "solve_s")
+    if json_output:
+        planners_out = [{f: getattr(o, f) for f in fields} for o in outcomes]
+        ui.print_json({"scenario": chosen.name, "planners": planners_out})
+    else:
+        ui.print_table(
+            ("planner", "$/h", "goodput tok/s", "SLO attainment", "solve s"),
+            [
+                (o.planner, f"{o.cost_per_hour:.2f}", f"{o.goodput_tps:.0f}",
+                 f"{o.attainment:.3f}", f"{o.solve_s:.2f}")
+                for o in outcomes
+            ],
+            title=f"coral compare ({chosen.name})",
+        )  # fmt: skip
     if plot:
         plot_outcomes(outcomes, plot, chosen.name)
 
@@ -206,15 +275,20 @@ def simulate_cmd(
     seed: int = typer.Option(0, "--seed"),
     profile: Path = _PROFILE,
     admission: float = _ADMISSION,
+    json_output: bool = _JSON,
 ) -> None:
-    """Simulate one planner on a synthetic or loaded trace; per-model goodput and SLO attainment."""
+    """Simulate one planner on a synthetic or loaded trace; per-model goodput and SLO attainment.
+
+    JSON schema (--json): {"planner", "scenario", "cost_per_hour", "goodput_tps",
+    "attainment", "models": {name: {"requests", "dropped", "attainment", "goodput_tps"}}}.
+    """
     from functools import partial
 
-    from redundancy.coral.availability import load_availability
-    from redundancy.coral.baselines import PLANNERS
+    from redundancy.coral.baselines.planners import PLANNERS
     from redundancy.coral.compare import comparison_scenario, scenario_profile
-    from redundancy.coral.simulator import simulate
-    from redundancy.coral.workload import load_trace, synthetic_trace
+    from redundancy.coral.sim.availability import load_availability
+    from redundancy.coral.sim.simulator import simulate
+    from redundancy.coral.sim.workload import load_trace, synthetic_trace
     from redundancy.errors import ParameterError, check_range
 
     check_range("--max-nodes", max_nodes, 1, 8)
@@ -222,6 +296,8 @@ def simulate_cmd(
         raise ParameterError(f"--duration={duration} is out of range (allowed: 1..86400 s)")
     if planner not in PLANNERS:
         raise ParameterError(f"--planner {planner!r} is unknown (allowed: {', '.join(PLANNERS)})")
+    if not 0 < rate_scale <= 1000:
+        raise ParameterError(f"--rate-scale={rate_scale} is out of range (allowed: 0 < x <= 1000)")
     chosen = comparison_scenario(scenario, max_nodes)
     models = [m.name for m in chosen.models]
     if trace:
@@ -232,7 +308,20 @@ def simulate_cmd(
     table = scenario_profile(profile, chosen) if profile else None
     chosen_planner = partial(PLANNERS[planner], profile=table) if table else PLANNERS[planner]
     config = _sim_config(admission)
-    result = simulate(chosen, requests, chosen_planner, avail, config, duration, table)
+    with ui.progress(f"simulating {planner} on {chosen.name}"):
+        result = simulate(chosen, requests, chosen_planner, avail, config, duration, table)
+    if json_output:
+        ui.print_json(
+            {
+                "planner": planner,
+                "scenario": chosen.name,
+                "cost_per_hour": result.cost_per_hour,
+                "goodput_tps": result.goodput(),
+                "attainment": result.attainment(),
+                "models": result.per_model(),
+            }
+        )
+        return
     head = f"{planner} on {chosen.name}: ${result.cost_per_hour:.2f}/h, goodput "
     typer.echo(head + f"{result.goodput():.0f} tokens/s, SLO attainment {result.attainment():.3f}")
     for name, row in result.per_model().items():

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from redundancy.coral.allocation import SCARCE_OBJECTIVES
-from redundancy.coral.availability import fluctuating_availability
-from redundancy.coral.baselines import PLANNERS, SINGLE_MODEL, coral_planner
-from redundancy.coral.catalog import Scenario, load_scenario
-from redundancy.coral.perf import ProfileTable, load_profile
-from redundancy.coral.simulator import SimConfig, SimResult, simulate
-from redundancy.coral.workload import synthetic_trace
+from redundancy.coral.baselines.planners import PLANNERS, SINGLE_MODEL, coral_planner
+from redundancy.coral.planner.allocation import SCARCE_OBJECTIVES
+from redundancy.coral.planner.catalog import Scenario, load_scenario
+from redundancy.coral.planner.perf import ProfileTable, load_profile
+from redundancy.coral.sim.availability import fluctuating_availability
+from redundancy.coral.sim.simulator import SimConfig, SimResult, simulate
+from redundancy.coral.sim.workload import synthetic_trace
 from redundancy.errors import ConfigError, ParameterError
 
 SCENARIOS = (

@@ -1,73 +1,139 @@
-"""Deployment artefacts for a plan: ``vllm serve`` commands and SkyPilot task YAML per instance.
+"""Deployment artefacts for a plan: one SkyPilot task per pipeline stage plus a launch script.
 
-vLLM runs one model per server with ``--pipeline-parallel-size S`` and the layer split in
-``VLLM_PP_LAYER_PARTITION``; it assumes one tensor-parallel size for all stages and one node per
-stage, so stages with several data-parallel nodes or mixed GPU counts are flagged in the YAML.
+A replica (an ``Instance``) with S stages runs as ONE ``vllm serve`` over a Ray cluster of S
+nodes: ``--pipeline-parallel-size S``, ``--tensor-parallel-size`` = GPUs per node and the layer
+split in ``VLLM_PP_LAYER_PARTITION``. Each stage gets its own SkyPilot task (``num_nodes: 1``,
+its own instance type and accelerators), so a heterogeneous pipeline launches exactly the
+planned nodes; the stage-0 task starts the Ray head and runs ``vllm serve`` once the other
+stages have joined, the others join as Ray workers (``launch.sh`` passes the head's IP).
+
+vLLM cannot run (``unsupported``): stages with different GPU counts (one TP size for all stages),
+a stage of several data-parallel nodes (one pipeline = one node per stage; that needs a router
+across vLLM servers), and prefill/decode disaggregation. Such replicas are refused, naming why.
 """
 
 from __future__ import annotations
 
+import shlex
+
 import yaml
 
-from redundancy.coral.catalog import Catalog, default_catalog
-from redundancy.coral.plan import Instance, Plan
+from redundancy.coral.planner.catalog import Scenario
+from redundancy.coral.schema import Instance, Plan
+from redundancy.errors import ParameterError
+
+RAY_PORT = 6379
 
 
-def _tp_size(instance: Instance) -> int:
-    return min(int(name.rsplit("x", 1)[1]) for s in instance.stages for name in s.nodes)
+def _count(config: str) -> int:
+    return int(config.rsplit("x", 1)[1])
 
 
-def _hf_id(model: str, catalog: Catalog) -> str:
-    spec = catalog.models.get(model)
-    return spec.hf_id if spec and spec.hf_id else model
-
-
-def vllm_command(instance: Instance, catalog: Catalog | None = None) -> str:
-    """The ``vllm serve`` command line (with its layer-partition environment variable)."""
-    catalog = catalog or default_catalog()
-    partition = ",".join(str(s.layer_end - s.layer_start) for s in instance.stages)
-    return (
-        f'VLLM_PP_LAYER_PARTITION="{partition}" vllm serve {_hf_id(instance.model, catalog)} '
-        f"--pipeline-parallel-size {len(instance.stages)} "
-        f"--tensor-parallel-size {_tp_size(instance)}"
-    )
+def _gpu(config: str) -> str:
+    return config.rsplit("x", 1)[0]
 
 
 def unsupported(instance: Instance) -> list[str]:
-    """What this instance needs that one ``vllm serve`` cannot express."""
-    notes = []
+    """Why one ``vllm serve`` cannot run this replica (empty when it can)."""
+    reasons = []
     for index, stage in enumerate(instance.stages):
-        if sum(stage.nodes.values()) > 1:
-            notes.append(f"stage {index}: {sum(stage.nodes.values())} data-parallel nodes (router)")
-    sizes = {int(n.rsplit("x", 1)[1]) for s in instance.stages for n in s.nodes}
+        nodes = sum(stage.nodes.values())
+        if nodes > 1:
+            reasons.append(
+                f"stage {index} has {nodes} data-parallel nodes (vLLM runs one node per pipeline "
+                "stage; data parallelism inside a stage needs a router across servers)"
+            )
+    sizes = sorted({_count(n) for s in instance.stages for n in s.nodes})
     if len(sizes) > 1:
-        notes.append(f"stages use different GPU counts {sorted(sizes)} (per-stage TP size)")
-    return notes
+        reasons.append(f"stages use different GPU counts {sizes} (vLLM has one TP size for all)")
+    if instance.prefill_nodes:
+        reasons.append("prefill/decode disaggregation is not a single vLLM pipeline")
+    return reasons
 
 
-def skypilot_task(instance: Instance, name: str, catalog: Catalog | None = None) -> str:
-    """A SkyPilot task YAML launching this instance's nodes in its region."""
-    accelerators = sorted({n for s in instance.stages for n in s.nodes})
-    task = {
-        "name": name,
-        "num_nodes": sum(sum(s.nodes.values()) for s in instance.stages),
-        "resources": {
-            "region": instance.region.split("-", 1)[1],
-            "cloud": instance.region.split("-", 1)[0],
-            "any_of": [{"accelerators": a.replace("x", ":")} for a in accelerators],
-        },
-        "envs": {
-            "MODEL": _hf_id(instance.model, catalog or default_catalog()),
-            "VLLM_PP_LAYER_PARTITION": ",".join(
-                str(s.layer_end - s.layer_start) for s in instance.stages
-            ),
-        },
-        "run": vllm_command(instance, catalog),
-    }
-    notes = unsupported(instance)
-    if notes:
-        task["coral_unsupported_by_vllm"] = notes
-    return yaml.safe_dump(task, sort_keys=False)
+def partition(instance: Instance) -> str:
+    """``VLLM_PP_LAYER_PARTITION``: layers per stage, in pipeline order."""
+    return ",".join(str(s.layer_end - s.layer_start) for s in instance.stages)
+
+
+def vllm_command(instance: Instance, hf_id: str) -> str:
+    """The ``vllm serve`` command line (with its layer-partition environment variable)."""
+    tp = _count(next(iter(instance.stages[0].nodes)))
+    backend = " --distributed-executor-backend ray" if len(instance.stages) > 1 else ""
+    return (
+        f"VLLM_PP_LAYER_PARTITION={partition(instance)} vllm serve {shlex.quote(hf_id)} "
+        f"--pipeline-parallel-size {len(instance.stages)} --tensor-parallel-size {tp}{backend}"
+    )
+
+
+def _hf_id(instance: Instance, scenario: Scenario) -> str:
+    spec = next((m for m in scenario.models if m.name == instance.model), None)
+    return spec.hf_id if spec and spec.hf_id else instance.model
+
+
+def stage_tasks(instance: Instance, name: str, scenario: Scenario) -> list[dict]:
+    """One SkyPilot task per stage of a replica vLLM can run; ParameterError naming the reason
+    when it cannot."""
+    reasons = unsupported(instance)
+    if reasons:
+        raise ParameterError(f"replica {name} ({instance.template}) cannot be deployed with vLLM: "
+                             + "; ".join(reasons))  # fmt: skip
+    region = instance.region
+    chips = {c.name: c.gpu for c in scenario.configs}
+    hf_id = _hf_id(instance, scenario)
+    stages = len(instance.stages)
+    tasks = []
+    for index, stage in enumerate(instance.stages):
+        config = next(iter(stage.nodes))
+        sold = scenario.instance_type(region, config)
+        cloud_region = region.split("-", 1)[1] if region.startswith(sold.cloud + "-") else region
+        head = index == 0
+        if stages == 1:
+            run = vllm_command(instance, hf_id)
+        elif head:
+            run = (
+                f"ray start --head --port {RAY_PORT} && "
+                f"python -c 'import ray, time; ray.init(); "
+                f"[time.sleep(5) for _ in iter(lambda: len(ray.nodes()) < {stages}, False)]' && "
+                + vllm_command(instance, hf_id)
+            )
+        else:
+            run = f"ray start --address $HEAD_IP:{RAY_PORT} --block"
+        accelerator = chips[config].sky or _gpu(config)
+        tasks.append({
+            "name": f"{name}-stage{index}",
+            "num_nodes": 1,
+            "resources": {
+                "cloud": sold.cloud,
+                "region": cloud_region,
+                "instance_type": sold.type,
+                "accelerators": f"{accelerator}:{_count(config)}",
+            },
+            "envs": {
+                "MODEL": hf_id,
+                "CORAL_STAGE": index,
+                "CORAL_LAYERS": f"{stage.layer_start}-{stage.layer_end}",
+                "VLLM_PP_LAYER_PARTITION": partition(instance),
+                **({} if head else {"HEAD_IP": ""}),
+            },
+            "run": run,
+        })  # fmt: skip
+    return tasks
+
+
+def deploy_files(instance: Instance, name: str, scenario: Scenario) -> dict[str, str]:
+    """File name -> text: ``<name>-stage<s>.yaml`` per stage and ``<name>-launch.sh``."""
+    tasks = stage_tasks(instance, name, scenario)
+    files = {f"{t['name']}.yaml": yaml.safe_dump(t, sort_keys=False) for t in tasks}
+    lines = ["#!/bin/sh", "set -eu", f"# {instance.model} replica {name}: {instance.template}"]
+    lines.append(f"sky launch -y -d -c {tasks[0]['name']} {tasks[0]['name']}.yaml")
+    if len(tasks) > 1:
+        lines.append(f"HEAD_IP=$(sky status --ip {tasks[0]['name']})")
+        for task in tasks[1:]:
+            lines.append(f"sky launch -y -d -c {task['name']} --env HEAD_IP=$HEAD_IP "
+                         f"{task['name']}.yaml")  # fmt: skip
+    files[f"{name}-launch.sh"] = "\n".join(lines) + "\n"
+    return files
 
 
 def explain(result: Plan) -> list[str]:
@@ -78,9 +144,15 @@ def explain(result: Plan) -> list[str]:
         lines.append(f"{m.model}: {m.replicas} replica(s), ${m.cost_per_hour:.2f}/h, {share}")
     for i, inst in enumerate(result.instances):
         per = inst.price_per_hour / inst.throughput_rps
+        reasons = unsupported(inst)
+        how = ("vLLM cannot run it: " + "; ".join(reasons)) if reasons else (
+            f"VLLM_PP_LAYER_PARTITION={partition(inst)}, PP {len(inst.stages)}"
+        )  # fmt: skip
         lines.append(
             f"  #{i} {inst.model} in {inst.region}: {inst.template} gives "
             f"{inst.throughput_rps:.2f} req/s for ${inst.price_per_hour:.2f}/h (${per:.3f} per "
-            f"req/s); {len(inst.stages)} stage(s): {vllm_command(inst)}"
+            f"req/s); {len(inst.stages)} stage(s): {how}"
         )
+    for note in result.notes:
+        lines.append(f"note: {note}")
     return lines

@@ -29,15 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from redundancy.coral.catalog import ModelSpec, NodeConfig, PerfParams, Scenario
-from redundancy.coral.perf import (
+from redundancy.coral.planner.catalog import ModelSpec, NodeConfig, PerfParams, Scenario
+from redundancy.coral.planner.perf import (
     LayerShape,
     NodeRates,
     ProfileTable,
     roofline_decode_ms,
     throughput_table,
 )
-from redundancy.coral.plan import Instance
+from redundancy.coral.schema import Instance
 
 DONE, NO_INSTANCE, TIMED_OUT = 0, 1, 2
 

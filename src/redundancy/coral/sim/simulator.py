@@ -20,12 +20,12 @@ from itertools import pairwise
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from redundancy.coral.availability import AvailabilityTrace, constant_availability
-from redundancy.coral.catalog import Scenario
-from redundancy.coral.engine import DONE, NO_INSTANCE, EngineModel, engine_model, run_engine
-from redundancy.coral.perf import ProfileTable
-from redundancy.coral.plan import Instance, Plan
-from redundancy.coral.workload import Trace
+from redundancy.coral.planner.catalog import Scenario
+from redundancy.coral.planner.perf import ProfileTable
+from redundancy.coral.schema import Instance, Plan
+from redundancy.coral.sim.availability import AvailabilityTrace, constant_availability
+from redundancy.coral.sim.engine import DONE, NO_INSTANCE, EngineModel, engine_model, run_engine
+from redundancy.coral.sim.workload import Trace
 from redundancy.errors import ParameterError
 
 Planner = Callable[[Scenario, dict[tuple[str, str], int]], Plan]

@@ -16,13 +16,14 @@ import math
 import time
 from dataclasses import dataclass
 
-from redundancy.coral.allocation import Allocation, Option, allocate
-from redundancy.coral.catalog import ModelSpec, Scenario
-from redundancy.coral.cauchy import cauchy_planner
-from redundancy.coral.helix import helix_planner
-from redundancy.coral.perf import ProfileTable, throughput_table
-from redundancy.coral.plan import Plan, check_servable, to_plan
-from redundancy.coral.templates import Library, Stage, Template, build_library
+from redundancy.coral.baselines.cauchy import cauchy_planner
+from redundancy.coral.baselines.helix import helix_planner
+from redundancy.coral.planner.allocation import Allocation, Option, allocate
+from redundancy.coral.planner.catalog import ModelSpec, Scenario
+from redundancy.coral.planner.perf import ProfileTable, throughput_table
+from redundancy.coral.planner.plan import check_servable, to_plan
+from redundancy.coral.planner.templates import Library, Stage, Template, build_library
+from redundancy.coral.schema import Plan
 
 
 @dataclass
@@ -35,8 +36,13 @@ class HomoResult:
     model_cost: dict[str, float]
 
 
-def homo_plan(scenario: Scenario, profile: ProfileTable | None = None) -> HomoResult:
-    """Greedy best goodput-per-dollar single-node replicas, sharing availability across models."""
+def homo_plan(
+    scenario: Scenario, profile: ProfileTable | None = None, only: str | None = None
+) -> HomoResult:
+    """Greedy best goodput-per-dollar single-node replicas, sharing availability across models.
+
+    ``only`` restricts every model to that one node config (the "one GPU type" definition).
+    """
     left = {(r.name, c): n for r in scenario.regions for c, n in r.availability.items()}
     replicas: dict[tuple[str, str, str], int] = {}
     served: dict[str, float] = {}
@@ -47,6 +53,8 @@ def homo_plan(scenario: Scenario, profile: ProfileTable | None = None) -> HomoRe
         choices = []
         for region in scenario.regions:
             for config, rate in zip(scenario.configs, table, strict=True):
+                if only is not None and config.name != only:
+                    continue
                 if rate > 0 and scenario.offered(region, config):
                     price = scenario.price(region, config)
                     choices.append((rate / price, rate, price, region.name, config.name))
@@ -82,14 +90,28 @@ def _single_node_rates(model: ModelSpec, scenario: Scenario, profile: ProfileTab
     return throughput_table(model, scenario.configs, scenario.perf, 1, profile)[1, :, model.layers]
 
 
+def homo_one_type_plan(scenario: Scenario, profile: ProfileTable | None = None) -> HomoResult:
+    """Homo, second definition: ONE node config for every model, the cheapest that serves the
+    most demand (then the cheapest)."""
+    best = None
+    for config in scenario.configs:
+        result = homo_plan(scenario, profile, only=config.name)
+        key = (-round(sum(result.served.values()), 9), result.cost)
+        if best is None or key < best[0]:
+            best = (key, result)
+    return best[1]
+
+
 def homo_planner(
     scenario: Scenario,
     previous: dict[tuple[str, str], int] | None = None,
     profile: ProfileTable | None = None,
+    one_type: bool = False,
 ) -> Plan:
-    """The Homo baseline as a Plan (greedy, so ``previous`` is ignored)."""
+    """The Homo baseline as a Plan (greedy, so ``previous`` is ignored); ``one_type``: one node
+    config for all models instead of the best per model."""
     start = time.perf_counter()
-    result = homo_plan(scenario, profile)
+    result = homo_one_type_plan(scenario, profile) if one_type else homo_plan(scenario, profile)
     configs = {c.name: c for c in scenario.configs}
     regions = {r.name: r for r in scenario.regions}
     counts, options = {}, []
@@ -201,9 +223,17 @@ def melange_planner(
     return _sequential(scenario, templates, previous)
 
 
+def homo_one_type_planner(
+    scenario: Scenario, previous: Previous = None, profile: ProfileTable | None = None
+) -> Plan:
+    """Homo with one node config for every model (the paper's "one GPU type" reading)."""
+    return homo_planner(scenario, previous, profile, one_type=True)
+
+
 PLANNERS = {
     "coral": coral_planner,
     "homo": homo_planner,
+    "homo-one-type": homo_one_type_planner,
     "melange": melange_planner,
     "cauchy": cauchy_planner,
     "coral-homogeneous": homogeneous_planner,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from redundancy.coral.catalog import Scenario
+from redundancy.coral.planner.catalog import Scenario
 from redundancy.errors import ConfigError, ParameterError
 
 Key = tuple[str, str]  # (region, config)

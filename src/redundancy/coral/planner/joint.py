@@ -22,8 +22,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from redundancy.coral.catalog import ModelSpec, Region, Scenario
-from redundancy.coral.perf import throughput_table
+from redundancy.coral.planner.catalog import ModelSpec, Region, Scenario
+from redundancy.coral.planner.perf import throughput_table
 
 
 @dataclass(frozen=True)

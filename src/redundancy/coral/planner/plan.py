@@ -1,86 +1,16 @@
-"""The planner's output: a JSON-serialisable plan (instances -> stages -> nodes + layer ranges).
-
-The plan is plain pydantic data so a simulator or a launcher can consume it without the planner.
-"""
+"""The planning driver: both stages (template library, allocation ILP) into a ``schema.Plan``."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
-from redundancy.coral.allocation import Allocation, ScarceObjective, allocate
-from redundancy.coral.catalog import Scenario
-from redundancy.coral.solver import Solver
-from redundancy.coral.templates import Library, Template, build_library
-from redundancy.errors import ConfigError, ParameterError
-from redundancy.storage_io import atomic_write_bytes
-
-
-class PlannedStage(BaseModel):
-    """One stage: data-parallel nodes (config -> count) serving layers [layer_start, layer_end)."""
-
-    nodes: dict[str, int]
-    layer_start: int
-    layer_end: int
-
-
-class Instance(BaseModel):
-    """One replica (a pipeline) of a model in a region.
-
-    ``prefill_nodes`` non-empty means prefill/decode disaggregation: those nodes (each holding the
-    whole model) run prefills, ``stages`` decode, and each prompt's KV cache crosses a link of
-    ``kv_link_gbps`` Gbit/s before decoding starts.
-    """
-
-    model: str
-    region: str
-    template: str
-    stages: list[PlannedStage]
-    throughput_rps: float
-    price_per_hour: float
-    prefill_nodes: dict[str, int] = Field(default_factory=dict)
-    kv_link_gbps: float = 0.0
-
-
-class ModelOutcome(BaseModel):
-    """Per model: demand, planned capacity, served and unmet demand (req/s), cost ($/h)."""
-
-    model: str
-    demand_rps: float
-    capacity_rps: float
-    served_rps: float
-    unmet_rps: float
-    replicas: int
-    cost_per_hour: float
-
-
-class Plan(BaseModel):
-    """A complete plan: the instances to run and what they achieve."""
-
-    scenario: str
-    mode: str
-    instances: list[Instance]
-    models: list[ModelOutcome]
-    cost_per_hour: float
-    churn_cost: float
-    templates: int
-    stage1_seconds: float
-    stage2_seconds: float
-    notes: list[str]
-
-    def save(self, path: Path) -> None:
-        """Write the plan as JSON (atomically)."""
-        atomic_write_bytes(Path(path), self.model_dump_json(indent=2).encode())
-
-    @classmethod
-    def load(cls, path: Path) -> Plan:
-        """Read a plan written by ``save``."""
-        try:
-            return cls.model_validate_json(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read plan {path}: {exc}") from None
+from redundancy.coral.planner.allocation import Allocation, ScarceObjective, allocate
+from redundancy.coral.planner.catalog import Scenario
+from redundancy.coral.planner.solver import Solver
+from redundancy.coral.planner.templates import Library, Template, build_library
+from redundancy.coral.schema import Instance, ModelOutcome, Plan, PlannedStage
+from redundancy.errors import ParameterError
 
 
 def _instance(template: Template, region: str, price: float) -> Instance:
@@ -159,30 +89,62 @@ def plan(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     scarce_objective: ScarceObjective | None = None,
+    vllm_only: bool = False,
 ) -> Plan:
     """Both stages: the (cached) template library, then the allocation ILP.
 
     ``scarce_objective`` overrides the scenario's order when demand cannot be met ("fair" or
-    "goodput"; see ``allocation``).
+    "goodput"; see ``allocation``). ``vllm_only`` keeps only templates one ``vllm serve`` can run
+    (one node per stage, one GPU count for all stages): every replica deploys, at a cost >= the
+    unrestricted optimum (a template whose best layout is not runnable is dropped, not re-placed).
     """
     start = time.perf_counter()
     library = build_library(scenario, workers=workers, cache_dir=cache_dir, use_cache=use_cache)
+    templates = library.all()
+    if vllm_only:
+        templates = [t for t in templates if vllm_runnable(t)]
+        library = Library(key=library.key, templates={
+            m.name: [t for t in templates if t.model == m.name] for m in scenario.models
+        })  # fmt: skip
     check_servable(scenario, library)
     t1 = time.perf_counter() - start
     start = time.perf_counter()
     allocation = allocate(
-        scenario, library.all(), previous=previous, solver=solver, scarce_objective=scarce_objective
+        scenario, templates, previous=previous, solver=solver, scarce_objective=scarce_objective
     )
     t2 = time.perf_counter() - start
-    return to_plan(scenario, allocation, len(library.all()), t1, t2)
+    result = to_plan(scenario, allocation, len(templates), t1, t2)
+    result.notes.extend(performance_notes(scenario, result))
+    return result
+
+
+def vllm_runnable(template: Template) -> bool:
+    """Whether one ``vllm serve`` runs ``template``: one node per stage, one GPU count for all."""
+    if any(sum(stage.nodes.values()) != 1 for stage in template.stages):
+        return False
+    return len({name.rsplit("x", 1)[1] for stage in template.stages for name in stage.nodes}) == 1
+
+
+def performance_notes(scenario: Scenario, result: Plan) -> list[str]:
+    """Flag the node configs in ``result`` whose timing is the uncalibrated roofline."""
+    from redundancy.coral.planner.perf import NodeRates
+
+    configs = {c.name: c for c in scenario.configs}
+    used = sorted({n for inst in result.instances for s in inst.stages for n in s.nodes})
+    rough = [n for n in used if NodeRates.of(configs[n], scenario.perf).source == "roofline"]
+    if not rough:
+        return []
+    return [f"performance of {', '.join(rough)} is the uncalibrated roofline (no measurements "
+            "of these GPUs); the others are calibrated on measured vLLM times"]  # fmt: skip
 
 
 def print_plan(result: Plan) -> None:
     """Rich tables: instances grouped by template, then per-model outcome."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from redundancy import ui
+
+    console = ui.out()
     table = Table(title=f"Coral plan ({result.scenario}, {result.mode})")
     for column in (
         "model",

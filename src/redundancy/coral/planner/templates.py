@@ -18,17 +18,17 @@ import json
 import os
 from collections.abc import Iterator
 from functools import cached_property
+from importlib import resources
 from itertools import combinations_with_replacement
 from pathlib import Path
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from pydantic import BaseModel, ConfigDict
 
-from redundancy.coral.catalog import ModelSpec, Scenario
-from redundancy.coral.perf import ProfileTable, throughput_table
-from redundancy.coral.placement import place_rows
+from redundancy.coral.planner.catalog import ModelSpec, Scenario
+from redundancy.coral.planner.perf import ProfileTable, throughput_table
+from redundancy.coral.planner.placement import in_threads, place_rows
 from redundancy.errors import ConfigError
 from redundancy.storage_io import atomic_write_bytes
 
@@ -104,19 +104,19 @@ def _known(codes: np.ndarray, values: np.ndarray, code: int) -> float:
     return 0.0  # outside the memory window below: holds nothing
 
 
-@njit(cache=True, parallel=True)
-def _split_values(combos: np.ndarray, base: int, codes: np.ndarray, values: np.ndarray):
-    """For each multiset (sorted indices), the most that two disjoint smaller ones serve together.
+@njit(cache=True, nogil=True)
+def _split_range(combos, base, codes, values, out, start, stop):
+    """out[i] (i in start..stop-1) = the most two disjoint smaller multisets of ``combos[i]``
+    serve together.
 
     ``codes`` (sorted) / ``values``: V of every smaller multiset in the window, V = the best of its
     own placement and of its splits (0 below the window: such nodes cannot hold the model).
     """
-    n, size = combos.shape
-    out = np.zeros(n)
-    for i in prange(n):
+    size = combos.shape[1]
+    left = np.empty(size, dtype=np.int64)
+    right = np.empty(size, dtype=np.int64)
+    for i in range(start, stop):
         row = combos[i]
-        left = np.empty(size, dtype=np.int64)
-        right = np.empty(size, dtype=np.int64)
         for mask in range(1, 2**size - 1):  # a split = which positions go left
             skip = False
             for p in range(1, size):  # equal configs: only a prefix of each run goes left
@@ -136,6 +136,14 @@ def _split_values(combos: np.ndarray, base: int, codes: np.ndarray, values: np.n
             value = _known(codes, values, _code(left[:a], base))
             value += _known(codes, values, _code(right[:b], base))
             out[i] = max(out[i], value)
+
+
+def _split_values(
+    combos: np.ndarray, base: int, codes: np.ndarray, values: np.ndarray, workers: int = 1
+) -> np.ndarray:
+    """For each multiset (sorted indices), the most two disjoint smaller ones serve together."""
+    out = np.zeros(combos.shape[0])
+    in_threads(_split_range, combos.shape[0], workers, combos, base, codes, values, out)
     return out
 
 
@@ -153,7 +161,7 @@ def model_templates(
 
     With ``decompose``, a multiset is kept only if it beats every split into two smaller
     templates: its placement search starts above the best split (and stops at once when the
-    bounds say it cannot beat it). ``workers`` numba threads share the work.
+    bounds say it cannot beat it). ``workers`` threads share the work.
     """
     tables = throughput_table(model, scenario.configs, scenario.perf, scenario.max_nodes, profile)
     names = [c.name for c in scenario.configs]
@@ -162,33 +170,31 @@ def model_templates(
         raise ConfigError(f"{len(names)} configs x max_nodes {scenario.max_nodes}: too many")
     codes, values = np.zeros(0, dtype=np.int64), np.zeros(0)
     templates = []
-    threads = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        for combos in multisets(model, scenario, tables):
-            if not len(combos):
-                continue
-            floors = (
-                _split_values(combos, base, codes, values) if decompose else np.zeros(len(combos))
-            )
-            placed = np.zeros(len(combos))
-            for at in range(0, len(combos), CHUNK):
-                part = slice(at, at + CHUNK)
-                rows = np.zeros((len(combos[part]), len(names)), dtype=np.int64)
-                np.add.at(rows, (np.arange(len(rows))[:, None], combos[part]), 1)
-                best, stages, stage_counts, stage_layers = place_rows(rows, tables, floors[part])
-                placed[part] = best
-                for i in np.flatnonzero(stages):
-                    used = stages[i]
-                    layout = (stage_counts[i, :used], stage_layers[i, :used])
-                    templates.append(_template(model.name, names, rows[i], float(best[i]), *layout))
-            weights = base ** np.arange(combos.shape[1] - 1, -1, -1, dtype=np.int64)
-            codes = np.concatenate([codes, (combos + 1) @ weights])
-            values = np.concatenate([values, placed])
-            order = np.argsort(codes, kind="stable")
-            codes, values = codes[order], values[order]
-    finally:
-        numba.set_num_threads(threads)
+    for combos in multisets(model, scenario, tables):
+        if not len(combos):
+            continue
+        floors = (
+            _split_values(combos, base, codes, values, workers)
+            if decompose
+            else np.zeros(len(combos))
+        )
+        placed = np.zeros(len(combos))
+        for at in range(0, len(combos), CHUNK):
+            part = slice(at, at + CHUNK)
+            rows = np.zeros((len(combos[part]), len(names)), dtype=np.int64)
+            np.add.at(rows, (np.arange(len(rows))[:, None], combos[part]), 1)
+            placed_rows = place_rows(rows, tables, floors[part], workers)
+            best, stages, stage_counts, stage_layers = placed_rows
+            placed[part] = best
+            for i in np.flatnonzero(stages):
+                used = stages[i]
+                layout = (stage_counts[i, :used], stage_layers[i, :used])
+                templates.append(_template(model.name, names, rows[i], float(best[i]), *layout))
+        weights = base ** np.arange(combos.shape[1] - 1, -1, -1, dtype=np.int64)
+        codes = np.concatenate([codes, (combos + 1) @ weights])
+        values = np.concatenate([values, placed])
+        order = np.argsort(codes, kind="stable")
+        codes, values = codes[order], values[order]
     return templates
 
 
@@ -243,7 +249,7 @@ def prune(
 
 
 # Bump when the performance model or the template search changes: old caches are then ignored.
-LIBRARY_VERSION = 3
+LIBRARY_VERSION = 4
 MEMORY_LIBRARIES = 2  # libraries kept in memory per process (most recently used)
 _memory: dict[Path, Library] = {}
 
@@ -271,11 +277,14 @@ def build_library(
 ) -> Library:
     """Templates of every model in ``scenario``: from memory, the disk cache, or built and cached.
 
-    With ``use_cache`` the library is also kept in memory per process (keyed by the cache path,
-    so by the same inputs): re-plans in a simulation do not re-read it. Treat it as read-only.
+    Libraries of the embedded core scenario ship with the package (``coral/data/libraries``,
+    written by ``benchmarks/coral_ship_templates.py``, same key): a fresh install's first plan of
+    it compiles no kernel. With ``use_cache`` the library is also kept in memory per process
+    (keyed by the cache path, so by the same inputs): re-plans in a simulation do not re-read
+    it. Treat it as read-only.
 
     ``pruned=False`` keeps every positive-throughput template (for checking that pruning is
-    lossless); ``workers`` > 1 places multisets on that many numba threads.
+    lossless); ``workers`` > 1 places multisets on that many threads.
     """
     path = cache_path(scenario, cache_dir, pruned)
     if profile:
@@ -283,11 +292,13 @@ def build_library(
     if use_cache and path in _memory:
         _memory[path] = _memory.pop(path)  # most recently used last
         return _memory[path]
-    if use_cache and path.is_file():
+    shipped = resources.files("redundancy.coral").joinpath("data", "libraries", path.name)
+    if use_cache and (path.is_file() or shipped.is_file()):
+        source = path if path.is_file() else shipped
         try:
-            result = Library.model_validate_json(path.read_text())
+            result = Library.model_validate_json(source.read_text())
         except ValueError as exc:
-            raise ConfigError(f"template cache {path} is corrupt ({exc}); delete it") from None
+            raise ConfigError(f"template cache {source} is corrupt ({exc}); delete it") from None
     else:
         library = {}
         for model in scenario.models:

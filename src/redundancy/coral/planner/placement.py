@@ -17,9 +17,10 @@ nodes are data-parallel copies holding the same ``j`` layers, so its throughput 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from scipy.optimize import LinearConstraint, milp
 
 NEG = -(10**9)
@@ -229,20 +230,10 @@ def _best_above(counts: np.ndarray, tables: np.ndarray, floor: float, only: int)
     return best, best_stages, stage_counts, stage_layers
 
 
-@njit(cache=True, parallel=True)
-def place_rows(rows: np.ndarray, tables: np.ndarray, floors: np.ndarray):
-    """``_best_above`` for each row of node counts (over all of ``tables``' configs), in parallel.
-
-    Returns values (floor where nothing beats it), stage counts, stage_counts[row, stage, config]
-    and stage_layers[row, stage] (rows of the first ``stages[row]`` stages are filled).
-    """
-    n, k = rows.shape
-    depth = tables.shape[0] - 1
-    values = np.zeros(n)
-    stages = np.zeros(n, dtype=np.int64)
-    stage_counts = np.zeros((n, depth, k), dtype=np.int64)
-    stage_layers = np.zeros((n, depth), dtype=np.int64)
-    for i in prange(n):
+@njit(cache=True, nogil=True)
+def _place_range(rows, tables, floors, values, stages, stage_counts, stage_layers, start, stop):
+    """``_best_above`` for rows ``start..stop-1`` of node counts, written into the outputs."""
+    for i in range(start, stop):
         distinct = np.flatnonzero(rows[i])
         sub = np.empty((tables.shape[0], distinct.shape[0], tables.shape[2]))
         for d in range(distinct.shape[0]):
@@ -254,6 +245,39 @@ def place_rows(rows: np.ndarray, tables: np.ndarray, floors: np.ndarray):
             stage_layers[i, s] = layers[s]
             for d in range(distinct.shape[0]):
                 stage_counts[i, s, distinct[d]] = counts[s, d]
+
+
+def in_threads(kernel, n: int, workers: int, *arrays) -> None:
+    """Run ``kernel(*arrays, start, stop)`` over 0..n-1 in ``workers`` threads (the kernels
+    release the GIL), or in one call when ``workers`` is 1."""
+    if workers <= 1 or n < 2 * workers:
+        kernel(*arrays, 0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, n, 4 * workers + 1).astype(np.int64)
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = [pool.submit(kernel, *arrays, int(a), int(b)) for a, b in pairwise(bounds) if b > a]
+        for job in jobs:
+            job.result()
+
+
+def place_rows(rows: np.ndarray, tables: np.ndarray, floors: np.ndarray, workers: int = 1):
+    """``_best_above`` for each row of node counts (over all of ``tables``' configs).
+
+    Returns values (floor where nothing beats it), stage counts, stage_counts[row, stage, config]
+    and stage_layers[row, stage] (rows of the first ``stages[row]`` stages are filled).
+    ``workers`` threads share the rows (one compiled kernel either way: a first plan on a fresh
+    install compiles no parallel variant).
+    """
+    n, k = rows.shape
+    depth = tables.shape[0] - 1
+    values = np.zeros(n)
+    stages = np.zeros(n, dtype=np.int64)
+    stage_counts = np.zeros((n, depth, k), dtype=np.int64)
+    stage_layers = np.zeros((n, depth), dtype=np.int64)
+    arrays = (rows, tables, floors, values, stages, stage_counts, stage_layers)
+    in_threads(_place_range, n, workers, *arrays)
     return values, stages, stage_counts, stage_layers
 
 

@@ -18,27 +18,63 @@ from pathlib import Path
 
 import numpy as np
 
-from redundancy.coral.catalog import ModelSpec, NodeConfig, PerfParams
+from redundancy.coral.planner.catalog import ModelSpec, NodeConfig, PerfParams
 from redundancy.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class NodeRates:
-    """Effective rates of a node (tensor parallel over its GPUs, with efficiency factors)."""
+    """Effective rates of a node of ``count`` GPUs, tensor parallel over them.
+
+    ``bandwidth`` streams weights and KV cache, ``flops`` runs prefill GEMMs, ``decode_flops``
+    the (smaller, less efficient) decode GEMMs; ``overhead_ms`` is a fixed per-layer launch cost;
+    a TP node pays two all-reduces of the layer's activations per layer over its interconnect
+    (``link_bytes_per_s`` bus bandwidth, ``link_latency_s`` each). ``source`` says whether the
+    numbers are calibrated on measurements or the uncalibrated roofline (flagged in plans).
+    """
 
     memory_bytes: float
     bandwidth: float  # bytes/s
-    flops: float  # FLOP/s
+    flops: float  # FLOP/s (prefill)
+    decode_flops: float = 0.0  # FLOP/s at large decode batches (0: same as flops)
+    overhead_ms: float = 0.0
+    smooth: float = 0.0  # generalised-mean exponent joining memory and compute time (0: max)
+    count: int = 1
+    link_bytes_per_s: float = float("inf")
+    link_latency_s: float = 0.0
+    source: str = "roofline"
 
     @classmethod
     def of(cls, config: NodeConfig, perf: PerfParams) -> NodeRates:
-        """Rates of ``config``: each doubling of the GPU count costs a factor ``tp_efficiency``."""
-        tp = perf.tp_efficiency ** np.log2(config.count)
-        gpu = config.gpu
+        """Rates of ``config``: calibrated where ``perf.model`` is "calibrated" and the GPU has
+        fitted factors (``calibration.yaml``), else the roofline with ``perf``'s efficiencies."""
+        from redundancy.coral.planner.calibration import shipped_calibration
+
+        gpu, n = config.gpu, config.count
+        memory = n * gpu.memory_gb * 1e9 * perf.memory_utilisation
+        fit = shipped_calibration().gpus.get(gpu.name) if perf.model == "calibrated" else None
+        if fit is None:
+            tp = perf.tp_efficiency ** np.log2(n)
+            return cls(
+                memory_bytes=memory,
+                bandwidth=n * gpu.bandwidth_tbs * 1e12 * perf.eta_bandwidth * tp,
+                flops=n * gpu.tflops * 1e12 * perf.eta_compute * tp,
+                count=n,
+                source="roofline",
+            )
+        calibration = shipped_calibration()
+        link = calibration.links.get(config.interconnect) if n > 1 else None
         return cls(
-            memory_bytes=config.count * gpu.memory_gb * 1e9 * perf.memory_utilisation,
-            bandwidth=config.count * gpu.bandwidth_tbs * 1e12 * perf.eta_bandwidth * tp,
-            flops=config.count * gpu.tflops * 1e12 * perf.eta_compute * tp,
+            memory_bytes=memory,
+            bandwidth=n * gpu.bandwidth_tbs * 1e12 * fit.eta_bandwidth,
+            flops=n * gpu.tflops * 1e12 * fit.eta_prefill,
+            decode_flops=n * gpu.tflops * 1e12 * fit.eta_decode,
+            overhead_ms=fit.overhead_ms,
+            smooth=calibration.smooth,
+            count=n,
+            link_bytes_per_s=link.bus_gbs * 1e9 if link else float("inf"),
+            link_latency_s=link.latency_us * 1e-6 if link else 0.0,
+            source=f"calibrated ({fit.source})",
         )
 
 
@@ -50,6 +86,7 @@ class LayerShape:
     kv_bytes_per_token: float
     flops_per_token: float
     active_fraction: float
+    activation_bytes_per_token: float = 0.0  # hidden state (BF16) passed on / all-reduced
 
     @classmethod
     def of(cls, model: ModelSpec, perf: PerfParams) -> LayerShape:
@@ -57,28 +94,65 @@ class LayerShape:
         context = perf.input_tokens + perf.output_tokens / 2
         return cls(
             weight_bytes=model.weight_bytes / model.layers,
-            kv_bytes_per_token=2 * model.kv_heads * model.head_dim * model.bytes_per_param,
+            kv_bytes_per_token=model.kv_bytes_per_token,
             flops_per_token=2 * model.active_params_b * 1e9 / model.layers
             + 4 * context * model.hidden,
             active_fraction=model.active_params_b / model.params_b,
+            activation_bytes_per_token=2.0 * model.hidden,
         )
 
 
+def _join(memory_s: np.ndarray, compute_s: np.ndarray, smooth: float) -> np.ndarray:
+    """max(memory, compute) (smooth = 0) or their generalised mean (m^p + c^p)^(1/p)."""
+    if smooth <= 0:
+        return np.maximum(memory_s, compute_s)
+    return (memory_s**smooth + compute_s**smooth) ** (1.0 / smooth)
+
+
+def allreduce_ms(shape: LayerShape, rates: NodeRates, tokens: np.ndarray) -> np.ndarray:
+    """Tensor-parallel cost (ms) of one layer for ``tokens`` tokens: two ring all-reduces of the
+    hidden states over the node's interconnect (0 on one GPU)."""
+    tokens = np.asarray(tokens, dtype=float)
+    if rates.count <= 1:
+        return np.zeros_like(tokens)
+    n = rates.count
+    volume = 2 * (n - 1) / n * tokens * shape.activation_bytes_per_token
+    return 1e3 * 2 * (rates.link_latency_s + volume / rates.link_bytes_per_s)
+
+
 def roofline_decode_ms(shape: LayerShape, rates: NodeRates, perf: PerfParams, batch: np.ndarray):
-    """Decode step time (ms) of ONE layer for each batch size: max(bytes/BW, FLOPs/peak)."""
+    """Decode step time (ms) of ONE layer for each batch size: weights (MoE: the experts some
+    token touches) and KV cache over bandwidth joined with FLOPs over decode peak, plus the
+    per-layer overhead and the TP all-reduces."""
     batch = np.asarray(batch, dtype=float)
     # MoE: the chance that an expert is touched by at least one of B tokens.
     touched = np.maximum(shape.active_fraction, 1 - (1 - shape.active_fraction) ** batch)
     context = perf.input_tokens + perf.output_tokens / 2
     bytes_moved = shape.weight_bytes * touched + batch * context * shape.kv_bytes_per_token
-    compute = batch * shape.flops_per_token / rates.flops
-    return 1e3 * np.maximum(bytes_moved / rates.bandwidth, compute)
+    compute = batch * shape.flops_per_token / (rates.decode_flops or rates.flops)
+    core = _join(bytes_moved / rates.bandwidth, compute, rates.smooth)
+    return rates.overhead_ms + 1e3 * core + allreduce_ms(shape, rates, batch)
 
 
 def roofline_prefill_ms(shape: LayerShape, rates: NodeRates, perf: PerfParams) -> float:
     """Prefill time (ms) of ONE layer for one prompt of ``input_tokens`` tokens."""
-    compute = perf.input_tokens * shape.flops_per_token / rates.flops
-    return 1e3 * max(compute, shape.weight_bytes / rates.bandwidth)
+    tokens = perf.input_tokens
+    compute = tokens * shape.flops_per_token / rates.flops
+    core = _join(
+        np.float64(shape.weight_bytes / rates.bandwidth), np.float64(compute), rates.smooth
+    )
+    return float(rates.overhead_ms + 1e3 * core + allreduce_ms(shape, rates, np.float64(tokens)))
+
+
+def hop_ms(shape: LayerShape, config: NodeConfig, tokens: np.ndarray) -> np.ndarray:
+    """Time (ms) to send ``tokens`` tokens' hidden states to the next pipeline stage over the
+    node's network (``network_gbps``)."""
+    return (
+        1e3
+        * np.asarray(tokens, dtype=float)
+        * shape.activation_bytes_per_token
+        / (config.network_gbps * 1e9 / 8)
+    )
 
 
 @dataclass
@@ -160,14 +234,20 @@ def _feasible_rates(
         kv = j * batch[None, :] * context_max * shape.kv_bytes_per_token
         per_request_s = 1e-3 * (j * prefill + perf.output_tokens * step / batch[None, :])
         rate = 1.0 / per_request_s
+        # Between stages each request's hidden states cross the network: prompt and output tokens.
+        nic_cap = config.network_gbps * 1e9 / 8 / (context_max * shape.activation_bytes_per_token)
+        hop_step = hop_ms(shape, config, batch)[None, :]
+        hop_prefill = float(hop_ms(shape, config, np.float64(perf.input_tokens)))
         for stages in range(1, max_stages + 1):
+            piped = stages > 1
             # A full S-stage pipeline keeps S microbatches of B requests in flight on every node.
             ok = (
                 (j * shape.weight_bytes + stages * kv <= rates.memory_bytes)
-                & (step <= model.slo.decode_ms / stages)
-                & (j * prefill <= model.slo.prefill_ms / stages)
+                & (step + piped * hop_step <= model.slo.decode_ms / stages)
+                & (j * prefill + piped * hop_prefill <= model.slo.prefill_ms / stages)
             )
-            yield stages, ci, np.where(ok, rate, 0.0)
+            capped = np.minimum(rate, nic_cap) if piped else rate
+            yield stages, ci, np.where(ok, capped, 0.0)
 
 
 def throughput_table(

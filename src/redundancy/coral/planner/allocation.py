@@ -24,8 +24,8 @@ from typing import Literal
 import numpy as np
 from scipy.sparse import coo_matrix, vstack
 
-from redundancy.coral.catalog import Scenario
-from redundancy.coral.solver import (
+from redundancy.coral.planner.catalog import Scenario
+from redundancy.coral.planner.solver import (
     MilpProblem,
     MilpResult,
     ScipySolver,
@@ -34,7 +34,7 @@ from redundancy.coral.solver import (
     lp_solution,
     solve_reduced,
 )
-from redundancy.coral.templates import Template
+from redundancy.coral.planner.templates import Template
 from redundancy.errors import ParameterError
 
 KEEP = 1 - 1e-9  # how much of an earlier lexicographic optimum a later stage must keep
@@ -394,7 +394,7 @@ def allocate(
     ``scarce_objective`` (default: the scenario's) picks the scarce order: "fair" (max-min served
     fraction, then total, then cost) or "goodput" (most served tokens/s, then cost).
     """
-    objective = scarce_objective or scenario.scarce_objective
+    objective = scarce_objective or scenario.scarce_objective or "fair"
     if objective not in SCARCE_OBJECTIVES:
         raise ParameterError(
             f"scarce objective {objective!r} is unknown (allowed: {', '.join(SCARCE_OBJECTIVES)})"

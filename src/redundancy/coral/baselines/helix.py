@@ -24,9 +24,9 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import lil_matrix
 
-from redundancy.coral.catalog import ModelSpec, Region, Scenario
-from redundancy.coral.perf import ProfileTable, throughput_table
-from redundancy.coral.plan import Instance, ModelOutcome, Plan, PlannedStage
+from redundancy.coral.planner.catalog import ModelSpec, Region, Scenario
+from redundancy.coral.planner.perf import ProfileTable, throughput_table
+from redundancy.coral.schema import Instance, ModelOutcome, Plan, PlannedStage
 from redundancy.errors import ParameterError
 
 Range = tuple[int, int, int]  # (config index, first layer, end layer)

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from redundancy.coral.allocation import allocate
-from redundancy.coral.catalog import ModelSpec, Scenario
-from redundancy.coral.engine import LayerTimes
-from redundancy.coral.perf import ProfileTable
-from redundancy.coral.plan import Plan, to_plan
-from redundancy.coral.templates import Stage, Template
+from redundancy.coral.planner.allocation import allocate
+from redundancy.coral.planner.catalog import ModelSpec, Scenario
+from redundancy.coral.planner.perf import ProfileTable
+from redundancy.coral.planner.plan import to_plan
+from redundancy.coral.planner.templates import Stage, Template
+from redundancy.coral.schema import Plan
+from redundancy.coral.sim.engine import LayerTimes
 from redundancy.errors import ParameterError
 
 DEFAULT_LINK_GBPS = 25.0  # inter-node network of the instances the paper uses (g5/g6/g6e)
