@@ -99,9 +99,9 @@ def test_split_refuses_more_final_parities():
         split_plan(ConvertibleFamily.build(Conversion(6, 1, 3, 2)))
 
 
-def test_general_regime_has_no_construction():
-    with pytest.raises(ParameterError, match="general"):
-        ConvertibleFamily.build(Conversion(5, 1, 12, 1))
+def test_general_regime_family_builds_both_codes():
+    fam = ConvertibleFamily.build(Conversion(5, 1, 12, 1))
+    assert (fam.initial_code().n, fam.final_code().n) == (6, 13)
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_mds_merge_of_unequal_stores_pipeline_on_or_off(size_a, size_b):
         for t, size in enumerate((size_a, size_b)):
             files.append(work / f"f{t}.bin")
             files[-1].write_bytes(rng.integers(0, 256, size, np.uint8).tobytes())
-            encode_store(files[-1], work / f"s{t}", "cvt:4,2:8,2", stripe_size=256)
+            encode_store(files[-1], work / f"s{t}", "grs:4,2:8,2", stripe_size=256)
         stores = [work / "s0", work / "s1"]
         on = convert_stores(stores, work / "on")
         off = convert_stores(stores, work / "off", pipeline=False)

@@ -53,7 +53,7 @@ def _build(root: Path, kind: str) -> tuple[Path, list[bytes]]:
         sources[-1].write_bytes(rng.integers(0, 256, 1200 - 300 * t, np.uint8).tobytes())
     if kind == MERGED_NAME:
         for t, src in enumerate(sources):
-            encode_store(src, root / f"s{t}", "cvt:4,2:8,2", stripe_size=128)
+            encode_store(src, root / f"s{t}", "grs:4,2:8,2", stripe_size=128)
     else:
         sources[1].write_bytes(sources[1].read_bytes() + bytes(300))  # LRC members: equal sizes
         for t, src in enumerate(sources):

@@ -21,7 +21,7 @@ from redundancy.erasure.store import shard_relpath
 from redundancy.errors import IntegrityError, ParameterError
 
 CLI = str(Path(sys.executable).with_name("redundancy"))
-SPEC = "cvt:3,2:4,2"  # (5,3) x4 -> (6,4) x3
+SPEC = "grs:3,2:4,2"  # (5,3) x4 -> (6,4) x3
 STRIPE = 256
 
 
@@ -40,7 +40,7 @@ def _direct(files: list[Path], spec: str, stripes: int) -> list[bytes]:
     """Every new parity, by encoding each final codeword's data (layout) directly."""
     family = parse_spec(spec)
     c, code = family.conversion, family.final_code()
-    gen = GeneralConversion(c, family.thetas)
+    gen = GeneralConversion(family)
     out = [b""] * (c.lambda_f * c.r_f)
     for stripe in range(stripes):  # equal-size members with full stripes
         data = [
@@ -55,7 +55,7 @@ def _direct(files: list[Path], spec: str, stripes: int) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize(("spec", "count"), [(SPEC, 4), ("cvt:5,1:12,1", 12)])
+@pytest.mark.parametrize(("spec", "count"), [(SPEC, 4), ("grs:5,1:12,1", 12)])
 def test_reads_the_bound_and_equals_direct_encoding(tmp_path, spec, count):
     c = parse_spec(spec).conversion
     files, stores = _stores(tmp_path, [c.k_i * STRIPE * 2] * count, spec)
@@ -139,7 +139,7 @@ def test_missing_shard_refused_or_degraded_and_bad_input(tmp_path):
     with pytest.raises(ParameterError, match="to="):
         convert_stores(stores, tmp_path / "x", to="rs:4,1")
     (tmp_path / "o").mkdir()
-    _, other = _stores(tmp_path / "o", [100], "cvt:3,2:6,2")  # a merge family
+    _, other = _stores(tmp_path / "o", [100], "grs:3,2:6,2")  # a merge family
     with pytest.raises(ParameterError, match="different codes"):
         convert_stores([*stores[:3], other[0]], tmp_path / "x")
 

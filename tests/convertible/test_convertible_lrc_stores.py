@@ -186,7 +186,7 @@ def test_mismatched_stores_are_refused(tmp_path):
     encode_layered_store(src, tmp_path / "longer", SPEC, stripe_size=STRIPE)
     with pytest.raises(ParameterError, match="shard size"):
         convert_stores([stores[0], tmp_path / "longer"], tmp_path / "m")
-    encode_store(src, tmp_path / "rs", "cvt:6,1:12,1", stripe_size=STRIPE)
+    encode_store(src, tmp_path / "rs", "grs:6,1:12,1", stripe_size=STRIPE)
     with pytest.raises(ParameterError, match="LRC"):
         convert_stores([stores[0], tmp_path / "rs"], tmp_path / "m")
     with pytest.raises(ParameterError, match="to="):

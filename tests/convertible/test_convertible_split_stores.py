@@ -20,7 +20,7 @@ from redundancy.erasure.store import shard_relpath
 from redundancy.errors import IntegrityError, ParameterError
 
 CLI = str(Path(sys.executable).with_name("redundancy"))
-SPEC = "cvt:8,2:4,2"
+SPEC = "grs:8,2:4,2"
 STRIPE = 512
 
 

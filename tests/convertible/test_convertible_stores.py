@@ -17,7 +17,7 @@ from redundancy.erasure import store as ec_store
 from redundancy.errors import IntegrityError, ParameterError
 
 CLI = str(Path(sys.executable).with_name("redundancy"))  # the venv's console script
-SPEC = "cvt:4,2:8,2"
+SPEC = "grs:4,2:8,2"
 STRIPE = 1024
 
 
@@ -100,7 +100,7 @@ def test_bad_inputs(tmp_path):
     other = tmp_path / "other"
     src = tmp_path / "x.bin"
     src.write_bytes(b"x" * 100)
-    encode_store(src, other, "cvt:4,2:8,1", stripe_size=STRIPE)
+    encode_store(src, other, "grs:4,2:8,1", stripe_size=STRIPE)
     with pytest.raises(ParameterError, match="different codes"):
         convert_stores([stores[0], other], tmp_path / "m")
     with pytest.raises(ParameterError, match="to="):

@@ -45,7 +45,7 @@ def merged_store(tmp: Path) -> tuple[Path, list[Path]]:
     files = _files(tmp, [1500, 900])
     stores = []
     for t, src in enumerate(files):
-        encode_store(src, tmp / f"s{t}", "cvt:4,2:8,2", stripe_size=STRIPE)
+        encode_store(src, tmp / f"s{t}", "grs:4,2:8,2", stripe_size=STRIPE)
         stores.append(tmp / f"s{t}")
     convert_stores(stores, tmp / "store")
     return tmp / "store", files
@@ -54,7 +54,7 @@ def merged_store(tmp: Path) -> tuple[Path, list[Path]]:
 def split_store(tmp: Path) -> tuple[Path, list[Path]]:
     """One (10,8) store split into two (6,4) codewords: `split.json`."""
     (src,) = _files(tmp, [2100])
-    encode_store(src, tmp / "s0", "cvt:8,2:4,2", stripe_size=STRIPE)
+    encode_store(src, tmp / "s0", "grs:8,2:4,2", stripe_size=STRIPE)
     convert_stores([tmp / "s0"], tmp / "store")
     return tmp / "store", [src]
 
@@ -63,7 +63,7 @@ def general_store(tmp: Path) -> tuple[Path, list[Path]]:
     """Four (5,3) stores converted into three (6,4) codewords, general regime: `general.json`."""
     files = _files(tmp, [700, 650, 600, 500])
     for t, src in enumerate(files):
-        encode_store(src, tmp / f"s{t}", "cvt:3,2:4,2", stripe_size=STRIPE)
+        encode_store(src, tmp / f"s{t}", "grs:3,2:4,2", stripe_size=STRIPE)
     convert_stores([tmp / f"s{t}" for t in range(4)], tmp / "store")
     return tmp / "store", files
 
@@ -152,7 +152,7 @@ def test_symlinked_shard_folder_is_neither_read_nor_deleted_by_retire(tmp_path):
     """A shard folder that links out of the store: retire would delete the file it points to."""
     files = _files(tmp_path, [1500, 900])
     for t, src in enumerate(files):
-        encode_store(src, tmp_path / f"s{t}", "cvt:4,2:8,2", stripe_size=STRIPE)
+        encode_store(src, tmp_path / f"s{t}", "grs:4,2:8,2", stripe_size=STRIPE)
     elsewhere = tmp_path / "elsewhere"
     (tmp_path / "s0" / "node-000").rename(elsewhere)
     (tmp_path / "s0" / "node-000").symlink_to(elsewhere)
@@ -239,7 +239,7 @@ def test_decode_never_replaces_a_file_without_force_and_uses_the_umask_mode(tmp_
 
 def test_cli_decode_to_stdout_and_exit_codes(tmp_path):
     (src,) = _files(tmp_path, [3000])
-    encode_store(src, tmp_path / "one", "cvt:4,2:8,2", stripe_size=STRIPE)
+    encode_store(src, tmp_path / "one", "grs:4,2:8,2", stripe_size=STRIPE)
     done = subprocess.run(
         [CLI, "convert", "decode", str(tmp_path / "one"), "-"], capture_output=True
     )

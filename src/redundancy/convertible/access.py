@@ -1,63 +1,102 @@
-"""Access-optimal MDS conversion (merge and split) for codes of one verified Vandermonde family.
+"""Access-optimal MDS conversion (merge and split): the codes, read sets and conversion matrices.
 
-Merge (lambda codewords -> one): final parity j = sum_t theta_j^(t k_I) p_j^(t), so only r_F
-parities of each initial codeword are read (when r_F <= r_I and r_F < k_I) and r_F parities are
-written: the access lower bound r_F + lambda min(k_I, r_F). Split (one codeword -> lambda): the
-parities of all blocks but the last are computed from their data, the last block's from the
-initial parities minus the others: (lambda - 1) k_F + r_F reads, the read-access bound.
-A plan is a matrix from the shards it reads to the parities it writes, so the bytes it moves are
-exactly len(reads) and len(writes) shards.
+Two constructions give the initial and final codes. ``grs`` (the default, ``algebra.grs``): explicit
+GRS codes, MDS by construction for every n <= 255, the initial code depending only on (k_I, r_I).
+``cvt`` (earlier stores): the searched Vandermonde family, parity j = sum_i theta_j^i d_i, verified
+by checking every square submatrix, only for small parameters. Either way a plan lists the shards it
+reads and the matrix from them to the parities it writes, solved over GF(2^8) from the two codes:
+a merge reads r_F parities per initial codeword (when r_F <= r_I and r_F < k_I, else its data) and
+writes r_F, the access lower bound r_F + lambda min(k_I, r_F); a split reads the data of blocks
+1..lambda-1 and r_F parities ((lambda - 1) k_F + r_F, the read-access bound) and recovers block 0's
+parities as the initial parities minus the other blocks' contribution.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from redundancy import gf256
+from redundancy.convertible.algebra.grs import GRSCode
 from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.family import family_code, search_thetas
+from redundancy.convertible.family import parity_rows, search_thetas
 from redundancy.erasure.codes import LinearCode
-from redundancy.errors import ParameterError
+from redundancy.errors import DecodeError, ParameterError
 
 Shard = tuple[int, int]  # (codeword, shard index within it)
+CONSTRUCTIONS = ("grs", "cvt")
 
 
 @dataclass(frozen=True)
 class ConvertibleFamily:
-    """The initial and final codes of a conversion, sharing verified thetas."""
+    """The initial and final codes of a conversion (``construction`` names how they are built).
+
+    Parameters
+    ----------
+    conversion : Conversion
+        (k_I, r_I) -> (k_F, r_F).
+    construction : str
+        ``"grs"`` (explicit, any n <= 255) or ``"cvt"`` (searched Vandermonde, earlier stores).
+
+    Example
+    -------
+    >>> fam = ConvertibleFamily.build(Conversion.merge(12, 4, 2, 4))
+    >>> fam.spec, fam.final_code().n
+    ('grs:12,4:24,4', 28)
+    """
 
     conversion: Conversion
-    thetas: tuple[int, ...]
+    construction: str = "grs"
 
     @classmethod
-    def build(cls, conversion: Conversion) -> ConvertibleFamily:
-        """Search thetas so that both codes are MDS (every parity submatrix checked)."""
-        c = conversion
-        if c.regime == "general":
+    def build(cls, conversion: Conversion, construction: str = "grs") -> ConvertibleFamily:
+        """Build (and, for ``cvt``, search and verify) the family of ``conversion``.
+
+        Raises
+        ------
+        ParameterError
+            If a code is longer than 255 shards (``grs``), no verified Vandermonde family exists
+            (``cvt``), or ``construction`` is unknown.
+        """
+        if construction not in CONSTRUCTIONS:
             raise ParameterError(
-                f"{c.describe()} is in the general regime; constructions cover merge "
-                "(k_F = lambda k_I) and split (k_I = lambda k_F); use general.GeneralConversion"
+                f"construction={construction!r} is not one of {list(CONSTRUCTIONS)}"
             )
-        shapes = tuple(sorted({(c.k_i, c.r_i), (c.k_f, c.r_f)}))
-        return cls(c, search_thetas(shapes))
+        family = cls(conversion, construction)
+        family.parities  # noqa: B018 - build (and check) the codes now, not at first use
+        return family
 
     @property
     def spec(self) -> str:
-        """Code spec stored in manifests: cvt:K_I,R_I:K_F,R_F."""
+        """Code spec stored in manifests: grs:K_I,R_I:K_F,R_F (or cvt: for the old family)."""
         c = self.conversion
-        return f"cvt:{c.k_i},{c.r_i}:{c.k_f},{c.r_f}"
+        return f"{self.construction}:{c.k_i},{c.r_i}:{c.k_f},{c.r_f}"
+
+    @cached_property
+    def parities(self) -> tuple[np.ndarray, np.ndarray]:
+        """(initial r_I x k_I, final r_F x k_F) parity matrices."""
+        c = self.conversion
+        if self.construction == "grs":
+            initial = GRSCode.base(c.k_i, c.r_i)
+            return initial.parity_matrix, initial.converted(c.k_f, c.r_f).parity_matrix
+        thetas = search_thetas(tuple(sorted({(c.k_i, c.r_i), (c.k_f, c.r_f)})))
+        return parity_rows(thetas[: c.r_i], c.k_i), parity_rows(thetas[: c.r_f], c.k_f)
 
     def initial_code(self) -> LinearCode:
         """The [n_I, k_I] code the initial stores are written with."""
-        c = self.conversion
-        return family_code(self.thetas, c.k_i, c.r_i, f"{self.spec}/initial")
+        return _systematic(self.parities[0], f"{self.spec}/initial")
 
     def final_code(self) -> LinearCode:
         """The [n_F, k_F] code after conversion."""
-        c = self.conversion
-        return family_code(self.thetas, c.k_f, c.r_f, f"{self.spec}/final")
+        return _systematic(self.parities[1], f"{self.spec}/final")
+
+
+def _systematic(parity: np.ndarray, name: str) -> LinearCode:
+    k = parity.shape[1]
+    return LinearCode(np.vstack([np.eye(k, dtype=np.uint8), parity]), name=name)
 
 
 @dataclass(frozen=True)
@@ -77,8 +116,54 @@ class ConversionPlan:
         return dict(zip(self.writes, out, strict=True))
 
 
-def _theta_pow(theta: int, exponent: int) -> int:
-    return int(gf256.power(theta, exponent))
+def solve_plan(
+    family: ConvertibleFamily,
+    layout: Sequence[Sequence[Shard]],
+    reads: Sequence[Shard],
+) -> ConversionPlan:
+    """The matrix from ``reads`` to every final parity (u, j), solved over GF(2^8).
+
+    Parameters
+    ----------
+    family : ConvertibleFamily
+        The two codes.
+    layout : sequence of sequences of Shard
+        ``layout[u]``: final codeword u's data, as (initial codeword, data shard) in order.
+    reads : sequence of Shard
+        The initial shards read (index >= k_I: a parity).
+
+    Returns
+    -------
+    ConversionPlan
+        Reads, writes (u, j) and the matrix.
+
+    Raises
+    ------
+    ParameterError
+        If some final parity is not a combination of the shards read.
+    """
+    c = family.conversion
+    initial, final = family.parities
+    codewords = max(t for t, _ in reads) + 1 if reads else 0
+    codewords = max([codewords] + [t + 1 for shards in layout for t, _ in shards])
+    basis = np.zeros((len(reads), codewords * c.k_i), dtype=np.uint8)
+    for row, (t, idx) in enumerate(reads):
+        if idx < c.k_i:
+            basis[row, t * c.k_i + idx] = 1
+        else:
+            basis[row, t * c.k_i : (t + 1) * c.k_i] = initial[idx - c.k_i]
+    writes = [(u, j) for u in range(len(layout)) for j in range(c.r_f)]
+    targets = np.zeros((len(writes), codewords * c.k_i), dtype=np.uint8)
+    for row, (u, j) in enumerate(writes):
+        for pos, (t, i) in enumerate(layout[u]):
+            targets[row, t * c.k_i + i] = final[j, pos]
+    try:
+        matrix = gf256.left_solve(targets, basis)
+    except DecodeError:
+        raise ParameterError(
+            f"{c.describe()}: a final parity is not a combination of the shards read"
+        ) from None
+    return ConversionPlan(tuple(reads), tuple(writes), matrix)
 
 
 def merge_plan(family: ConvertibleFamily, read_data: bool = False) -> ConversionPlan:
@@ -86,21 +171,14 @@ def merge_plan(family: ConvertibleFamily, read_data: bool = False) -> Conversion
     c = family.conversion
     if c.regime != "merge":
         raise ParameterError(f"merge_plan needs the merge regime, {c.describe()} is {c.regime}")
-    lam, th = c.lambda_i, family.thetas
     use_parity = not read_data and c.r_f <= c.r_i and c.r_f < c.k_i
     reads: list[Shard] = []
-    for t in range(lam):
+    for t in range(c.lambda_i):
         reads += (
             [(t, c.k_i + j) for j in range(c.r_f)] if use_parity else [(t, i) for i in range(c.k_i)]
         )
-    matrix = np.zeros((c.r_f, len(reads)), dtype=np.uint8)
-    for col, (t, idx) in enumerate(reads):
-        for j in range(c.r_f):
-            if use_parity and idx == c.k_i + j:
-                matrix[j, col] = _theta_pow(th[j], t * c.k_i)
-            elif not use_parity:
-                matrix[j, col] = _theta_pow(th[j], t * c.k_i + idx)
-    return ConversionPlan(tuple(reads), tuple((0, j) for j in range(c.r_f)), matrix)
+    layout = [[(t, i) for t in range(c.lambda_i) for i in range(c.k_i)]]
+    return solve_plan(family, layout, reads)
 
 
 def split_plan(family: ConvertibleFamily) -> ConversionPlan:
@@ -112,18 +190,7 @@ def split_plan(family: ConvertibleFamily) -> ConversionPlan:
         raise ParameterError(
             f"r_F={c.r_f} is out of range for a parity-reading split (allowed: r_F <= r_I={c.r_i})"
         )
-    lam, kf, th = c.lambda_f, c.k_f, family.thetas
-    last = lam - 1
-    reads = [(0, i) for i in range(last * kf)] + [(0, c.k_i + j) for j in range(c.r_f)]
-    writes = [(u, j) for u in range(lam) for j in range(c.r_f)]
-    matrix = np.zeros((len(writes), len(reads)), dtype=np.uint8)
-    for row, (u, j) in enumerate(writes):
-        if u < last:
-            for i in range(kf):
-                matrix[row, u * kf + i] = _theta_pow(th[j], i)
-            continue
-        scale = int(gf256.inv(_theta_pow(th[j], last * kf)))
-        matrix[row, last * kf + j] = scale
-        for i in range(last * kf):
-            matrix[row, i] = int(gf256.mul(scale, _theta_pow(th[j], i)))
-    return ConversionPlan(tuple(reads), tuple(writes), matrix)
+    kf = c.k_f
+    reads = [(0, i) for i in range(kf, c.k_i)] + [(0, c.k_i + j) for j in range(c.r_f)]
+    layout = [[(0, u * kf + a) for a in range(kf)] for u in range(c.lambda_f)]
+    return solve_plan(family, layout, reads)

@@ -1,15 +1,16 @@
 """Read-access-optimal conversion in the general regime (neither k_I nor k_F divides the other).
 
 lambda_I codewords of an [n_I, k_I] code become lambda_F codewords of an [n_F, k_F] code, both from
-one verified Vandermonde family (parity j = sum_i theta_j^i d_i). Write k_F = q k_I + s. Following
-Maturana, Mukka & Rashmi (ISIT 2020) the conversion is a split of m = lambda_I mod lambda_F initial
-codewords followed by merges: final codeword u takes q whole initial codewords (merged: only their
-first r_F parities are read) and s data shards from the split codewords. Split codeword t gives one
-final codeword a whole piece of s shards; its other k_I - s shards fill the final codewords that no
-split codeword serves whole. A split codeword is read as its r_F parities plus the k_I - s shards
-outside its s-piece (the s-piece's contribution is the parity minus the rest), or as all k_I data
-shards when that is cheaper (r_F >= s). Total: lambda_I r_F + m (k_I - max(s, r_F)), the bound.
-When r_F > r_I (or r_F >= k_I) no parity helps and every data shard is read.
+one ``ConvertibleFamily`` (explicit GRS codes by default; see ``algebra.grs``). Write k_F = q k_I +
+s. Following Maturana, Mukka & Rashmi (ISIT 2020) the conversion is a split of m = lambda_I mod
+lambda_F initial codewords followed by merges: final codeword u takes q whole initial codewords
+(merged: only their first r_F parities are read) and s data shards from the split codewords. Split
+codeword t gives one final codeword a whole piece of s shards; its other k_I - s shards fill the
+final codewords that no split codeword serves whole. A split codeword is read as its r_F parities
+plus the k_I - s shards outside its s-piece (the s-piece's contribution is the parity minus the
+rest), or as all k_I data shards when that is cheaper (r_F >= s). Total: lambda_I r_F + m (k_I -
+max(s, r_F)), the bound. When r_F > r_I (or r_F >= k_I) no parity helps and every data shard is
+read.
 
 Data shards never move (stable conversion): ``layout[u]`` lists the (codeword, shard) positions that
 are final codeword u's data, in order. The conversion matrix is solved over GF(2^8) from the read
@@ -26,11 +27,11 @@ from itertools import combinations
 import numpy as np
 
 from redundancy import gf256
-from redundancy.convertible.access import ConversionPlan, Shard
+from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, Shard, solve_plan
 from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.family import family_code, parity_rows, search_thetas, verify_mds
+from redundancy.convertible.family import verify_mds
 from redundancy.erasure.codes import LinearCode
-from redundancy.errors import DecodeError, ParameterError
+from redundancy.errors import ParameterError
 
 MEASURE_MAX_LCM = 120  # `convert cost` runs the construction up to this many data shards
 
@@ -39,29 +40,30 @@ MEASURE_MAX_LCM = 120  # `convert cost` runs the construction up to this many da
 class GeneralConversion:
     """Codes, data layout and read set of one general-regime conversion."""
 
-    conversion: Conversion
-    thetas: tuple[int, ...]
+    family: ConvertibleFamily
 
     @classmethod
-    def build(cls, conversion: Conversion) -> GeneralConversion:
-        """Search thetas so that the initial and final codes are both verified MDS."""
+    def build(cls, conversion: Conversion, construction: str = "grs") -> GeneralConversion:
+        """Build both codes (``construction`` as in ``ConvertibleFamily.build``)."""
         c = conversion
         if c.regime != "general":
             raise ParameterError(
                 f"{c.describe()} is in the {c.regime} regime; use merge_plan or split_plan"
             )
-        shapes = tuple(sorted({(c.k_i, c.r_i), (c.k_f, c.r_f)}))
-        return cls(c, search_thetas(shapes))
+        return cls(ConvertibleFamily.build(conversion, construction))
+
+    @property
+    def conversion(self) -> Conversion:
+        """The conversion's parameters."""
+        return self.family.conversion
 
     def initial_code(self) -> LinearCode:
         """The [n_I, k_I] code of every initial codeword."""
-        c = self.conversion
-        return family_code(self.thetas, c.k_i, c.r_i, f"general:{c.k_i},{c.r_i}/initial")
+        return self.family.initial_code()
 
     def final_code(self) -> LinearCode:
         """The [n_F, k_F] code of every final codeword."""
-        c = self.conversion
-        return family_code(self.thetas, c.k_f, c.r_f, f"general:{c.k_f},{c.r_f}/final")
+        return self.family.final_code()
 
     @property
     def split_count(self) -> int:
@@ -118,13 +120,13 @@ class GeneralConversion:
         if i < c.k_i:
             vec[t * c.k_i + i] = 1
         else:
-            vec[t * c.k_i : (t + 1) * c.k_i] = parity_rows([self.thetas[i - c.k_i]], c.k_i)[0]
+            vec[t * c.k_i : (t + 1) * c.k_i] = self.family.parities[0][i - c.k_i]
         return vec
 
     def target_vectors(self) -> dict[Shard, np.ndarray]:
         """Final parity (u, j) as a combination of the lcm(k_I, k_F) data shards."""
         c = self.conversion
-        rows = parity_rows(self.thetas[: c.r_f], c.k_f)
+        rows = self.family.parities[1]
         out = {}
         for u, shards in enumerate(self.layout):
             for j in range(c.r_f):
@@ -136,13 +138,7 @@ class GeneralConversion:
 
     def plan(self) -> ConversionPlan:
         """Matrix from ``reads`` to every final parity, solved over GF(2^8)."""
-        basis = np.array([self.symbol_vector(s) for s in self.reads], dtype=np.uint8)
-        targets = self.target_vectors()
-        try:
-            matrix = gf256.left_solve(np.array(list(targets.values()), dtype=np.uint8), basis)
-        except DecodeError:
-            raise ParameterError("a final parity is not a combination of the reads") from None
-        return ConversionPlan(self.reads, tuple(targets), matrix)
+        return solve_plan(self.family, self.layout, self.reads)
 
     def final_data(self, initial_data: list[np.ndarray]) -> list[np.ndarray]:
         """Final codewords' data (k_F x B each), gathered by ``layout`` from the initial data."""

@@ -72,7 +72,7 @@ def load_general(store: Path) -> tuple[GeneralManifest, GeneralConversion]:
     manifest = read_manifest(path, GeneralManifest, "general")
     family = parse_spec(manifest.code)
     c = family.conversion
-    gen = GeneralConversion(c, family.thetas)
+    gen = GeneralConversion(family)
     shards = c.lcm + c.lambda_f * c.r_f
     if manifest.format != GENERAL_FORMAT or c.regime != "general" or len(manifest.shards) != shards:
         raise IntegrityError(f"{path}: format or shard count disagrees with {manifest.code}")
@@ -136,7 +136,7 @@ def convert_general(
         raise ParameterError(
             f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f}"
         )
-    gen = GeneralConversion(c, family.thetas)
+    gen = GeneralConversion(family)
     plan = _reencode_plan(gen) if method == "reencode" else gen.plan()
     size = loaded[0][0].stripe_size
     members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]

@@ -24,6 +24,7 @@ import numpy as np
 from redundancy import gf256
 from redundancy.convertible.access import ConvertibleFamily
 from redundancy.convertible.bounds import Conversion
+from redundancy.convertible.family import search_thetas
 from redundancy.errors import DecodeError, ParameterError
 
 Symbol = tuple[int, int, int]  # (codeword, node, layer)
@@ -46,11 +47,17 @@ class PiggybackMerge:
                 f"r_F={c.r_f} is out of range for piggybacking (allowed: r_I={c.r_i} < r_F <= "
                 f"k_I={c.k_i}); outside it the scalar access-optimal code already meets the bound"
             )
-        return cls(ConvertibleFamily.build(conversion))
+        return cls(ConvertibleFamily.build(conversion, construction="cvt"))
 
     @property
     def conversion(self) -> Conversion:
         return self.family.conversion
+
+    @cached_property
+    def thetas(self) -> tuple[int, ...]:
+        """The verified Vandermonde family's thetas (parity j = sum_i theta_j^i d_i per layer)."""
+        c = self.conversion
+        return search_thetas(tuple(sorted({(c.k_i, c.r_i), (c.k_f, c.r_f)})))
 
     @property
     def alpha(self) -> int:
@@ -60,7 +67,7 @@ class PiggybackMerge:
     @cached_property
     def initial_generator(self) -> np.ndarray:
         """(n_I alpha) x (k_I alpha) symbol generator; row node*alpha + a, column i*alpha + a."""
-        c, a_n, th = self.conversion, self.alpha, self.family.thetas
+        c, a_n, th = self.conversion, self.alpha, self.thetas
         k, n = c.k_i, c.k_i + c.r_i
         g = np.zeros((n * a_n, k * a_n), dtype=np.uint8)
         for i in range(k):

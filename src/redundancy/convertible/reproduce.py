@@ -35,7 +35,7 @@ def store_access(workdir: Path, shard_bytes: int) -> tuple[int, int, int, int, f
     for t in range(2):
         src = workdir / f"f{t}.bin"
         src.write_bytes(rng.integers(0, 256, 10 * shard_bytes, dtype=np.uint8).tobytes())
-        encode_store(src, workdir / f"s{t}", "cvt:10,4:20,4", stripe_size=shard_bytes)
+        encode_store(src, workdir / f"s{t}", "grs:10,4:20,4", stripe_size=shard_bytes)
         stores.append(workdir / f"s{t}")
     start = time.perf_counter()
     ours = convert_stores(stores, workdir / "ours")

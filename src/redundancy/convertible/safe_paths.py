@@ -55,8 +55,8 @@ def relative_path(name: str, what: str) -> str:
         If ``name`` is empty, absolute, has ``..``/``.``/empty components, a backslash, a NUL or a
         control character (a ``ValueError`` so pydantic validators report it with the field).
 
-    Example
-    -------
+    Examples
+    --------
     >>> relative_path("node-000/shard-000.bin", "shard path")
     'node-000/shard-000.bin'
     """
@@ -72,8 +72,8 @@ def relative_path(name: str, what: str) -> str:
 def plain_name(name: str, what: str) -> str:
     """Return ``name`` if it is a plain file name (no folder part), else raise ``ValueError``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> plain_name("a.bin", "member file name")
     'a.bin'
     """

@@ -7,9 +7,10 @@ Users name codes with the toolkit's one grammar, shared with ``redundancy ec``:
   parities (``redundancy.erasure.codes.parse_code`` reads the same spec). The convertible LRC
   needs equal groups, so L must divide K; its group size is r = K / L.
 
-Stores record the family they were written with: ``cvt:K_I,R_I:K_F,R_F`` (RS merge, split or
-general regime), ``lrc-cvt:k,g,r,l:K_F,G_F,r,l`` (LRC global merge, internal (k, g, r, l) order,
-l local parities per group) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convertible.layered``).
+Stores record the family they were written with: ``grs:K_I,R_I:K_F,R_F`` (RS merge, split or
+general regime; ``cvt:`` in stores written before the explicit construction),
+``lrc-cvt:k,g,r,l:K_F,G_F,r,l`` (LRC global merge, internal (k, g, r, l) order, l local parities
+per group) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convertible.layered``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from pydantic import BaseModel, ValidationError
 
 from redundancy.convertible.access import ConvertibleFamily
 from redundancy.convertible.bounds import Conversion, LRCMerge
-from redundancy.convertible.general import GeneralConversion
 from redundancy.errors import ConfigError, ParameterError
 
-_SPEC = re.compile(r"^cvt:(\d+),(\d+):(\d+),(\d+)$")
+_SPEC = re.compile(r"^(grs|cvt):(\d+),(\d+):(\d+),(\d+)$")
 _RS = re.compile(r"^rs:(\d+),(\d+)$")
 _LRC = re.compile(r"^lrc:(\d+),(\d+),(\d+)$")
 RS_GRAMMAR = "rs:K,M (K data, M parity shards; e.g. rs:10,4)"
@@ -37,21 +37,24 @@ _LRC_SPEC = re.compile(r"^lrc-cvt:(\d+,\d+,\d+,\d+):(\d+,\d+,\d+,\d+)$")
 
 
 def parse_spec(spec: str) -> ConvertibleFamily:
-    """``cvt:10,4:20,4`` -> the verified family converting [14,10] codewords into [24,20].
+    """``grs:10,4:20,4`` -> the family converting [14,10] codewords into [24,20].
 
-    General-regime specs (e.g. ``cvt:5,1:12,1``) get the thetas of ``GeneralConversion``, so the
-    family's initial and final codes are the ones its construction verified.
+    ``grs:`` names the explicit GRS construction (``algebra.grs``, what new stores use); ``cvt:``
+    the searched Vandermonde family of earlier stores (still read and converted).
+
+    Raises
+    ------
+    ParameterError
+        If the spec is malformed or its codes cannot be built.
     """
     match = _SPEC.match(spec.strip())
     if not match:
         raise ParameterError(
-            f"code spec {spec!r}: expected cvt:K_I,R_I:K_F,R_F (e.g. cvt:10,4:20,4)"
+            f"code spec {spec!r}: expected grs:K_I,R_I:K_F,R_F (e.g. grs:10,4:20,4) or cvt:..."
         )
-    k_i, r_i, k_f, r_f = (int(g) for g in match.groups())
-    conversion = Conversion(k_i, r_i, k_f, r_f)
-    if conversion.regime == "general":  # same verified thetas as GeneralConversion.build
-        return ConvertibleFamily(conversion, GeneralConversion.build(conversion).thetas)
-    return ConvertibleFamily.build(conversion)
+    construction = match.group(1)
+    k_i, r_i, k_f, r_f = (int(g) for g in match.groups()[1:])
+    return ConvertibleFamily.build(Conversion(k_i, r_i, k_f, r_f), construction)
 
 
 def parse_rs(spec: str, field: str) -> tuple[int, int]:
@@ -63,10 +66,10 @@ def parse_rs(spec: str, field: str) -> tuple[int, int]:
 
 
 def family_spec(initial: str, final: str) -> str:
-    """``rs:10,4`` + ``rs:20,4`` -> ``cvt:10,4:20,4`` (validated by building the family)."""
+    """``rs:10,4`` + ``rs:20,4`` -> ``grs:10,4:20,4`` (validated by building the family)."""
     k_i, r_i = parse_rs(initial, "code")
     k_f, r_f = parse_rs(final, "to")
-    spec = f"cvt:{k_i},{r_i}:{k_f},{r_f}"
+    spec = f"grs:{k_i},{r_i}:{k_f},{r_f}"
     parse_spec(spec)
     return spec
 
@@ -118,8 +121,8 @@ def parse_lrc(spec: str, field: str) -> tuple[int, int, int]:
     ParameterError
         If ``spec`` is not ``lrc:K,L,G`` with 1 <= L <= K and L dividing K.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_lrc("lrc:12,2,2", "code")
     (12, 2, 6)
     """
@@ -149,8 +152,8 @@ def lrc_merge(initial: str, final: str) -> LRCMerge:
         If a spec is not ``lrc:K,L,G``, the group size K / L changes, or K_F is not a multiple
         of K_I (and the merge's own checks: g_F within the bound's range).
 
-    Example
-    -------
+    Examples
+    --------
     >>> lrc_merge("lrc:6,2,1", "lrc:12,4,2").lam
     2
     """

@@ -1,7 +1,7 @@
 """Convertible stores on disk: the initial stores (``ec`` manifest format) and merged stores.
 
 An initial store is exactly what ``redundancy ec encode`` writes (same manifest.json, shard paths
-and per-stripe CRC-32s); only its code spec is ``cvt:K_I,R_I:K_F,R_F``, the family's initial
+and per-stripe CRC-32s); only its code spec is ``grs:K_I,R_I:K_F,R_F``, the family's initial
 code, which ``parse_spec`` rebuilds deterministically. A merged store holds the lambda member
 files: its data shards are hard links to the members' data shards (stable conversion: data is
 never read nor moved), its parities are new, and ``convertible.json`` lists the members with their
@@ -53,7 +53,7 @@ MERGED_NAME = "convertible.json"
 def encode_store(
     source: Path,
     store: Path,
-    spec: str = "cvt:10,4:20,4",
+    spec: str = "grs:10,4:20,4",
     stripe_size: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
 ) -> Manifest:
@@ -111,7 +111,7 @@ def encode_store(
 def load_initial(store: Path) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
     """Manifest, family and initial code of an initial store, cross-checked."""
     manifest = load_manifest(Path(store))
-    if not manifest.code.startswith("cvt:"):
+    if not manifest.code.startswith(("grs:", "cvt:")):
         raise ParameterError(
             f"{store}: written with {manifest.code!r}, not a convertible code; re-encode it "
             "with `redundancy convert encode` (plain rs: generators do not convert cheaply)"

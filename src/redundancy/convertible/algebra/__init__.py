@@ -1,0 +1,1 @@
+"""The algebra of convertible codes: explicit constructions, apart from their store formats."""
