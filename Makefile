@@ -26,6 +26,7 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/erasure_bench.py
+	$(BIN)/python benchmarks/erasure_store_bench.py
 
 $(APT_STAMP):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -1,7 +1,9 @@
 """Erasure-coding benchmark: our kernel and store side by side with ISA-L, zfec and pyeclib.
 
 Run: .venv/bin/python benchmarks/erasure_bench.py [--quick]
-Prints Markdown tables (throughput in GB/s of data, ratio = ours / anchor).
+Prints Markdown tables (throughput in GB/s of data, ratio = ours / anchor). The file store against
+the disk's limit (encode vs a plain copy, decode vs cp, verify vs cat) is
+benchmarks/erasure_store_bench.py.
 """
 
 from __future__ import annotations
@@ -10,13 +12,9 @@ import argparse
 import ctypes
 import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
@@ -122,45 +120,6 @@ def decode_table(shard_bytes: int, repeats: int) -> list[str]:
     ]
 
 
-STORE_CHILD = """
-import sys, time
-from pathlib import Path
-from redundancy.erasure import store
-src, root, out = map(Path, sys.argv[1:4])
-t0 = time.perf_counter(); store.encode_file(src, root, "rs:10,4"); t1 = time.perf_counter()
-(root / "node-000" / "shard-000.bin").unlink()
-t2 = time.perf_counter(); store.decode_store(root, out); t3 = time.perf_counter()
-hwm_kib = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]  # reset by exec
-print(t1 - t0, t3 - t2, hwm_kib)
-"""
-
-
-def store_table(file_bytes: int) -> list[str]:
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
-        src = Path(tmp) / "big.bin"
-        chunk = np.random.default_rng(3).integers(0, 256, 1 << 24, dtype=np.uint8).tobytes()
-        with src.open("wb") as handle:
-            for _ in range(file_bytes // len(chunk)):
-                handle.write(chunk)
-        result = subprocess.run(
-            [sys.executable, "-c", STORE_CHILD, str(src), f"{tmp}/st", f"{tmp}/out.bin"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        enc, dec, rss_kib = result.stdout.split()
-        same = Path(f"{tmp}/out.bin").stat().st_size == file_bytes
-    gb = file_bytes / 1e9
-    return [
-        f"| file store, {file_bytes >> 20} MiB file, RS(10,4) | value |",
-        "|---|---|",
-        f"| encode (read, encode, CRC, SHA-256, write, fsync) | {gb / float(enc):.2f} GB/s |",
-        f"| decode with 1 data shard lost | {gb / float(dec):.2f} GB/s |",
-        f"| peak RSS (target < 300 MiB) | {int(rss_kib) / 1024:.0f} MiB |",
-        f"| output size correct | {same} |",
-    ]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds")
@@ -172,7 +131,6 @@ def main() -> None:
         kernel_table(sizes, repeats),
         peers_table((32 if args.quick else 256) << 20, repeats),
         decode_table(1 << 20 if args.quick else 16 << 20, repeats),
-        store_table((64 if args.quick else 1024) << 20),
     ):
         print("\n".join(table), end="\n\n")
     print(f"bench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10} MiB")

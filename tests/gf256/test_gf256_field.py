@@ -133,3 +133,36 @@ def test_left_solve_recovers_combinations_and_rejects_outsiders(rows, cols, rnd)
         outsider[0, next(c for c in range(cols) if c not in pivots)] = 1
         with pytest.raises(DecodeError, match="not combinations"):
             gf256.left_solve(outsider, basis)
+
+
+def slow_singular(matrix: list[list[int]]) -> bool:
+    """Gaussian elimination with the bit-level multiply; inverse by brute force."""
+    rows = [list(r) for r in matrix]
+    size = len(rows)
+    for col in range(size):
+        pivot = next((r for r in range(col, size) if rows[r][col]), None)
+        if pivot is None:
+            return True
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        inverse = next(x for x in range(1, 256) if slow_mul(rows[col][col], x) == 1)
+        for r in range(col + 1, size):
+            factor = slow_mul(rows[r][col], inverse)
+            rows[r] = [a ^ slow_mul(factor, b) for a, b in zip(rows[r], rows[col], strict=True)]
+    return False
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_nonsingular_batch_matches_bit_level_elimination(size):
+    rng = np.random.default_rng(size)
+    # Sparse entries make singular matrices common enough to test both answers.
+    stack = rng.integers(0, 256, (300, size, size), dtype=np.uint8)
+    stack[rng.random(stack.shape) < 0.5] = 0
+    stack[:5, :, 0] = 0  # a zero column
+    expected = [not slow_singular(m.tolist()) for m in stack]
+    assert gf256.nonsingular_batch(stack).tolist() == expected
+    assert 0 < sum(expected) < len(expected)
+
+
+def test_nonsingular_batch_rejects_non_square_stacks():
+    with pytest.raises(ParameterError, match="stack"):
+        gf256.nonsingular_batch(np.zeros((2, 2, 3), dtype=np.uint8))

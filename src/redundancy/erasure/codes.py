@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from math import comb
 
 import numpy as np
 
 from redundancy import gf256
+from redundancy.erasure.recoverability import (
+    MAX_PATTERNS,
+    data_groups,
+    maximally_recoverable_globals,
+    recovered_by_size,
+)
 from redundancy.errors import DecodeError, ParameterError, check_range
 
 MAX_SHARDS = 256
@@ -92,6 +99,26 @@ class LinearCode:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}, n={self.n}, k={self.k})"
+
+    def recovered_by_size(self) -> list[int]:
+        """How many sets of s lost shards still decode, for s = 0..m (exhaustive rank checks).
+
+        Returns
+        -------
+        list of int
+            ``counts[s]`` out of C(n, s) patterns (nothing beyond m = n - k lost decodes).
+
+        Raises
+        ------
+        ParameterError
+            If C(n, m) exceeds ``recoverability.MAX_PATTERNS``.
+
+        Examples
+        --------
+        >>> ReedSolomon(3, 1).recovered_by_size()
+        [1, 4]
+        """
+        return recovered_by_size(self.generator)
 
     # ------------------------------------------------------------------ data path
     def split(self, data: bytes | bytearray | memoryview) -> list[np.ndarray]:
@@ -299,44 +326,103 @@ class ReedSolomon(LinearCode):
         self.construction = construction
 
 
+CODE_VERSIONS = (1, 2)  # generator constructions; a store records its own (code_version)
+LATEST_CODE_VERSION = 2
+
+
 class LRC(LinearCode):
-    """Azure-style locally repairable code LRC(k, l, g).
+    """Azure-style locally repairable code LRC(k, l, g), maximally recoverable.
 
     The k data shards form l local groups (sizes differ by at most one), each with one XOR local
-    parity; g global parities (Cauchy rows) cover all data. A lost data shard is rebuilt from its
-    group alone. The construction is verified at build time to reach the optimal distance
-    g + 2 (any g + 1 lost shards are recoverable) by checking every erasure pattern.
+    parity; g global parities cover all data. A lost data shard is rebuilt from its group alone.
+
+    ``version=2`` (default) chooses the global coefficients so that the code recovers every
+    erasure pattern that any code with these local groups can recover (maximally recoverable;
+    see ``redundancy.erasure.recoverability``), verified exhaustively when it is built: e.g.
+    LRC(12,2,2) recovers all 1568 recoverable sets of 4 lost shards (Azure's figure).
+    ``version=1`` is the earlier construction (Cauchy rows on the first points that reach distance
+    g + 2; LRC(12,2,2) recovers 1555), kept so that stores written with it still decode. Codes
+    with more than ``recoverability.MAX_PATTERNS`` sets of l + g lost shards are too large to
+    search exhaustively: version 2 then uses the version-1 generator (distance g + 2 verified).
+
+    Parameters
+    ----------
+    k, l, g
+        Data shards (2..254), local groups (1..k), global parities.
+    version
+        Generator construction, 1 or 2.
+
+    Raises
+    ------
+    ParameterError
+        Out-of-range parameters, an unknown version, or too many erasure patterns to verify.
+
+    Examples
+    --------
+    >>> code = LRC(12, 2, 2)
+    >>> code.n, code.repair_plan([0]).read_count, code.recovered_by_size()[4]
+    (16, 6, 1568)
     """
 
-    def __init__(self, k: int, l: int, g: int) -> None:  # noqa: E741 - the papers' letter
+    def __init__(
+        self,
+        k: int,
+        l: int,  # noqa: E741 - the papers' letter
+        g: int,
+        *,
+        version: int = LATEST_CODE_VERSION,
+    ) -> None:
         check_range("k", k, 2, MAX_SHARDS - 2)
         check_range("l", l, 1, k)
         check_range("g", g, 0, MAX_SHARDS - k - l)
-        groups = [[int(i) for i in part] for part in np.array_split(np.arange(k), l)]
-        patterns = comb(k + l + g, g + 1)
-        if patterns > MAX_LRC_PATTERNS:
-            raise ParameterError(
-                f"LRC({k},{l},{g}) has {patterns} erasure patterns to verify "
-                f"(allowed: <= {MAX_LRC_PATTERNS}); use fewer shards or global parities"
-            )
-        local_rows = np.zeros((l, k), dtype=np.uint8)
-        for j, group in enumerate(groups):
-            local_rows[j, group] = 1
-        generator = None
-        for offset in range(0, 256 - k - g + 1):
-            x_points = list(range(k + offset, k + offset + g))
-            global_rows = (
-                gf256.cauchy(x_points, list(range(k))) if g else np.zeros((0, k), np.uint8)
-            )
-            candidate = np.vstack([np.eye(k, dtype=np.uint8), local_rows, global_rows])
-            if _tolerates_any(candidate, g + 1):
-                generator = candidate
-                break
-        if generator is None:
-            raise ParameterError(f"no verified LRC({k},{l},{g}) found over GF(2^8)")
+        if version not in CODE_VERSIONS:
+            raise ParameterError(f"LRC version={version!r} is not one of {list(CODE_VERSIONS)}")
+        groups = data_groups(k, l)
+        generator = _lrc_generator(k, l, g, version)
         members = [[*group, k + j] for j, group in enumerate(groups)]
         super().__init__(generator, local_groups=members, name=f"lrc:{k},{l},{g}")
-        self.l, self.g = l, g
+        self.l, self.g, self.version = l, g, version
+
+
+@lru_cache(maxsize=32)
+def _lrc_generator(k: int, l: int, g: int, version: int) -> np.ndarray:  # noqa: E741
+    local_rows = np.zeros((l, k), dtype=np.uint8)
+    for j, group in enumerate(data_groups(k, l)):
+        local_rows[j, group] = 1
+    identity = np.eye(k, dtype=np.uint8)
+    if version == 1 or comb(k + l + g, l + g) > MAX_PATTERNS:
+        # Too many patterns to search for maximal recoverability: the distance-verified
+        # construction (also version 2's generator for such codes, so it must stay so).
+        return _legacy_generator(k, l, g, identity, local_rows)
+    global_rows, failing = maximally_recoverable_globals(k, l, g)
+    generator = np.vstack([identity, local_rows, global_rows])
+    if failing and not _tolerates_any(generator, g + 1):
+        raise ParameterError(f"no LRC({k},{l},{g}) of distance {g + 2} found over GF(2^8)")
+    generator.setflags(write=False)
+    return generator
+
+
+def _legacy_generator(
+    k: int,
+    l: int,  # noqa: E741
+    g: int,
+    identity: np.ndarray,
+    local_rows: np.ndarray,
+) -> np.ndarray:
+    """Version 1: Cauchy rows on points k+o..k+o+g-1, the first offset o reaching distance g+2."""
+    patterns = comb(k + l + g, g + 1)
+    if patterns > MAX_LRC_PATTERNS:
+        raise ParameterError(
+            f"LRC({k},{l},{g}) has {patterns} erasure patterns to verify "
+            f"(allowed: <= {MAX_LRC_PATTERNS}); use fewer shards or global parities"
+        )
+    for offset in range(0, 256 - k - g + 1):
+        x_points = list(range(k + offset, k + offset + g))
+        global_rows = gf256.cauchy(x_points, list(range(k))) if g else np.zeros((0, k), np.uint8)
+        candidate = np.vstack([identity, local_rows, global_rows])
+        if _tolerates_any(candidate, g + 1):
+            return candidate
+    raise ParameterError(f"no verified LRC({k},{l},{g}) found over GF(2^8)")
 
 
 def _tolerates_any(generator: np.ndarray, erasures: int) -> bool:
@@ -349,8 +435,32 @@ def _tolerates_any(generator: np.ndarray, erasures: int) -> bool:
     )
 
 
-def parse_code(spec: str) -> LinearCode:
-    """Build a code from its spec: ``rs:K,M``, ``rs-vand:K,M`` or ``lrc:K,L,G``."""
+def parse_code(spec: str, version: int = LATEST_CODE_VERSION) -> LinearCode:
+    """Build a code from its spec: ``rs:K,M``, ``rs-vand:K,M`` or ``lrc:K,L,G``.
+
+    Parameters
+    ----------
+    spec
+        The code spec.
+    version
+        Generator construction of an LRC (see ``LRC``); Reed-Solomon has one construction,
+        the same under every version.
+
+    Returns
+    -------
+    LinearCode
+        The code.
+
+    Raises
+    ------
+    ParameterError
+        A malformed spec, out-of-range parameters or an unknown version.
+
+    Examples
+    --------
+    >>> parse_code("lrc:6,2,2", version=1).version
+    1
+    """
     kind, _, params = spec.partition(":")
     try:
         numbers = [int(p) for p in params.split(",")]
@@ -361,8 +471,10 @@ def parse_code(spec: str) -> LinearCode:
         raise ParameterError(f"code spec {spec!r}: kind must be one of {list(expected)}")
     if len(numbers) != expected[kind]:
         raise ParameterError(f"code spec {spec!r}: {kind} takes {expected[kind]} parameters")
+    if version not in CODE_VERSIONS:
+        raise ParameterError(f"code version={version!r} is not one of {list(CODE_VERSIONS)}")
     if kind == "rs":
         return ReedSolomon(*numbers)
     if kind == "rs-vand":
         return ReedSolomon(*numbers, construction="vandermonde")
-    return LRC(*numbers)
+    return LRC(*numbers, version=version)

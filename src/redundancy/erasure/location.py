@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -46,8 +47,8 @@ def check_name(text: object, what: str) -> str:
     IntegrityError
         Naming ``what``, the bad value and what is accepted.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_name("report.pdf", "file_name")
     'report.pdf'
     >>> check_name("../x", "file_name")  # doctest: +ELLIPSIS
@@ -95,8 +96,8 @@ def check_relpath(text: object, what: str) -> str:
     IntegrityError
         Naming ``what``, the bad value and what is accepted.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_relpath("node-003/shard-003.bin", "shard 3 path")
     'node-003/shard-003.bin'
     >>> check_relpath("/etc/passwd", "shard 3 path")  # doctest: +ELLIPSIS
@@ -159,6 +160,12 @@ class StoreLocation:
         check_relpath(rel, "store path")
         return str(self.remote_root / rel)
 
+    def exists(self) -> bool:
+        """True if the root folder exists (for a URL: the prefix exists or holds files)."""
+        if self.local_root is not None:
+            return self.local_root.is_dir()
+        return bool(self.fs.isdir(str(self.remote_root)))
+
     def size(self, rel: str) -> int | None:
         """Size in bytes of the file at ``rel``, or None if there is no such file."""
         if self.local_root is not None:
@@ -189,12 +196,27 @@ class StoreLocation:
             path = self._local(rel)
             if path.is_dir() or (path.parent.exists() and not path.parent.is_dir()):
                 raise IntegrityError(f"{path}: a folder or file is in the way of a shard file")
-            with atomic_open(path) as handle:
+            opener = atomic_open(path)
+            try:
+                handle = opener.__enter__()
+            except OSError as exc:  # a read-only or full disk, a missing mount...
+                raise ParameterError(
+                    f"cannot write {path} into {self.local_root} ({exc.strerror})"
+                ) from None
+            try:
                 yield handle
+            except BaseException:
+                if not opener.__exit__(*sys.exc_info()):
+                    raise
+            else:
+                opener.__exit__(None, None, None)
             return
         final = PurePosixPath(self._remote(rel))
         temp = str(final.with_name(f"{temp_prefix(final.name)}{secrets.token_hex(4)}{TEMP_SUFFIX}"))
-        self.fs.makedirs(str(final.parent), exist_ok=True)
+        try:
+            self.fs.makedirs(str(final.parent), exist_ok=True)
+        except OSError as exc:
+            raise ParameterError(f"cannot write {final} ({exc})") from None
         try:
             with self.fs.open(temp, "wb") as handle:
                 yield handle

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from redundancy.erasure.codes import LinearCode, parse_code
+from redundancy.erasure.codes import CODE_VERSIONS, LinearCode, parse_code
 from redundancy.erasure.location import StoreLocation, check_name, check_relpath
+from redundancy.erasure.nodes import check_recorded_root
 from redundancy.errors import IntegrityError
 
 FORMAT = "redundancy-ec/1"
@@ -46,6 +47,7 @@ class ShardEntry(BaseModel):
     index: int = Field(ge=0, le=255)
     path: str
     crc32: list[int]
+    node: int | None = Field(default=None, ge=0, le=255)
 
     @model_validator(mode="after")
     def _plain_path(self) -> ShardEntry:
@@ -62,7 +64,13 @@ class Manifest(BaseModel):
     """What ``ec encode`` wrote: code, sizes, and per-shard per-stripe checksums.
 
     ``file_mode`` (permission bits of the source file, optional) lets ``decode`` give the output
-    the original mode; manifests written before it existed simply lack it.
+    the original mode; manifests written before it existed simply lack it. ``code_version`` names
+    the generator construction the shards were written with (``codes.CODE_VERSIONS``; absent
+    means 1, the construction before the maximally recoverable LRC): decoding with another
+    generator would produce wrong bytes, so a version this program does not know is refused.
+    ``nodes`` (a store spread over several roots, see ``redundancy.erasure.nodes``) lists the
+    node roots as recorded relative to this manifest's folder, each shard naming its ``node``;
+    ``store_id`` identifies the store across the manifest copies kept in every root.
     """
 
     model_config = ConfigDict(strict=True)
@@ -78,12 +86,20 @@ class Manifest(BaseModel):
     stripes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     shards: list[ShardEntry]
+    code_version: int | None = None
+    nodes: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    store_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         if self.format != FORMAT:
             raise ValueError(f"format {self.format!r} is not {FORMAT!r}")
         check_name(self.file_name, "file_name")
+        if self.code_version is not None and self.code_version not in CODE_VERSIONS:
+            raise ValueError(
+                f"code_version {self.code_version} is not one this program knows "
+                f"{list(CODE_VERSIONS)}; the store was written by a newer redundancy: upgrade"
+            )
         if [s.index for s in self.shards] != list(range(len(self.shards))):
             raise ValueError("shards must be listed in index order 0..n-1")
         if any(len(s.crc32) != self.stripes for s in self.shards):
@@ -94,6 +110,17 @@ class Manifest(BaseModel):
                 "only an empty file has no stripes"
             )
         _check_distinct_paths([s.path for s in self.shards])
+        if self.nodes is None:
+            if any(s.node is not None for s in self.shards):
+                raise ValueError("shards name nodes but the manifest lists no nodes")
+        else:
+            for number, root in enumerate(self.nodes):
+                check_recorded_root(root, f"node {number}")
+            for s in self.shards:
+                if s.node is None or s.node >= len(self.nodes):
+                    raise ValueError(
+                        f"shard {s.index} node {s.node} is not one of the {len(self.nodes)} nodes"
+                    )
         return self
 
     def build_code(self, code: LinearCode | None = None) -> LinearCode:
@@ -103,7 +130,8 @@ class Manifest(BaseModel):
         ----------
         code
             A code whose spec ``parse_code`` does not know (e.g. a convertible code); it is
-            validated the same way. Default: ``parse_code(self.code)``.
+            validated the same way. Default: ``parse_code(self.code)`` with the generator of
+            the store's ``code_version``.
 
         Returns
         -------
@@ -117,7 +145,7 @@ class Manifest(BaseModel):
         ParameterError
             If the code spec does not parse.
         """
-        code = code or parse_code(self.code)
+        code = code or parse_code(self.code, version=self.code_version or 1)
         if code.n != len(self.shards):
             raise IntegrityError(
                 f"manifest lists {len(self.shards)} shards but {self.code} has n={code.n}"
@@ -198,8 +226,8 @@ def load_manifest(store: str | Path | StoreLocation) -> Manifest:
         If there is no manifest, or it is not valid JSON or not a valid manifest (the message
         names the field).
 
-    Example
-    -------
+    Examples
+    --------
     >>> load_manifest("/no/such/store")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     redundancy.errors.IntegrityError: /no/such/store/manifest.json: no manifest ...

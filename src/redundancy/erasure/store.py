@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import os
+import secrets
 import shutil
 import stat
 import tempfile
-import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -25,7 +27,8 @@ from typing import BinaryIO
 import numpy as np
 
 from redundancy import gf256
-from redundancy.erasure.codes import LinearCode, parse_code
+from redundancy.erasure.checksum import crc32
+from redundancy.erasure.codes import LATEST_CODE_VERSION, LinearCode, parse_code
 from redundancy.erasure.location import StoreLocation, check_name, temp_pattern
 from redundancy.erasure.manifest import (
     FORMAT,
@@ -38,11 +41,13 @@ from redundancy.erasure.manifest import (
     save_manifest,
     stripe_count,
 )
+from redundancy.erasure.nodes import Layout, record_root
 from redundancy.errors import DecodeError, ParameterError, RedundancyError, check_range
 from redundancy.storage_io import atomic_open, temp_prefix
 
 DEFAULT_STRIPE_SIZE = 1 << 20
 STREAM_BLOCK = 1 << 20
+WRITER_THREADS = 4  # rows written and checksummed at once (I/O and CRC release the GIL)
 Progress = Callable[[int], None] | None
 
 
@@ -54,6 +59,7 @@ class ShardStatus:
     path: str
     state: str  # ok | missing | wrong-size | corrupt
     corrupt_stripes: list[int] = field(default_factory=list)
+    node: int | None = None  # its node root (stores encoded with --nodes)
 
 
 @dataclass
@@ -64,6 +70,8 @@ class VerifyReport:
     recoverable: bool
     problem: str = ""
     unexpected_files: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)  # node roots, as this run resolved them
+    missing_roots: list[int] = field(default_factory=list)  # nodes whose root is gone
 
     @property
     def healthy(self) -> bool:
@@ -84,6 +92,7 @@ class RepairReport:
     bytes_read: int
     bytes_written: int
     removed_temporaries: list[str] = field(default_factory=list)
+    manifests_written: list[str] = field(default_factory=list)  # after --replace
 
 
 def shard_relpath(index: int) -> str:
@@ -105,10 +114,15 @@ class _BackgroundHash:
             self._pending.result()
         self._pending = self._worker.submit(self._digest.update, data)
 
-    def hexdigest(self) -> str:
-        """Wait for queued data, then return the digest."""
+    def wait(self) -> None:
+        """Return once every queued chunk is digested (its buffer may then be reused)."""
         if self._pending is not None:
             self._pending.result()
+            self._pending = None
+
+    def hexdigest(self) -> str:
+        """Wait for queued data, then return the digest."""
+        self.wait()
         return self._digest.hexdigest()
 
 
@@ -141,6 +155,7 @@ def encode_file(
     stripe_size: int = DEFAULT_STRIPE_SIZE,
     overwrite: bool = False,
     progress: Progress = None,
+    nodes: Sequence[str] | None = None,
 ) -> Manifest:
     """Encode ``source`` into shard files under ``store`` and write the manifest last.
 
@@ -162,6 +177,10 @@ def encode_file(
         Replace an existing store instead of refusing.
     progress
         Called with the number of source bytes done after each stripe.
+    nodes
+        Node roots (folders on other disks, fsspec URLs): shard i goes under root
+        ``i % len(nodes)``, the manifest into ``store`` and a copy into every root, so the
+        store opens from any of them. Default: every shard under ``store``.
 
     Returns
     -------
@@ -196,28 +215,23 @@ def encode_file(
             replaced = []  # an invalid old manifest names nothing we may remove
         location.unlink(MANIFEST_NAME)
     paths = [shard_relpath(i) for i in range(linear.n)]
-    _remove_stale_temporaries(location, [*paths, MANIFEST_NAME])
+    roots = _node_roots(nodes, location, overwrite)
+    homes = [location if not roots else roots[i % len(roots)] for i in range(linear.n)]
+    for home in {id(h): h for h in [location, *homes]}.values():
+        mine = [p for p, h in zip(paths, homes, strict=True) if h is home]
+        _remove_stale_temporaries(home, [MANIFEST_NAME, *mine])
     stripes = stripe_count(size, linear.k, stripe_size)
-    checksums: list[list[int]] = [[] for _ in range(linear.n)]
-    with ExitStack() as stack, source.open("rb") as reader:
-        outputs = [stack.enter_context(location.atomic_writer(path)) for path in paths]
-        hasher = _BackgroundHash(stack)
-        remaining = size
-        for stripe in range(stripes):
-            take = min(remaining, linear.k * stripe_size)
-            chunk = stripe_size if stripe < stripes - 1 else -(-take // linear.k)
-            data = np.zeros((linear.k, chunk), dtype=np.uint8)
-            got = reader.readinto(memoryview(data.reshape(-1))[:take])
-            if got != take:
-                raise ParameterError(f"{source}: file changed size while being encoded")
-            hasher.update(memoryview(data.reshape(-1))[:take])
-            remaining -= take
-            for i, row in enumerate(np.vstack([data, gf256.matmul(linear.parity_matrix, data)])):
-                outputs[i].write(row)
-                checksums[i].append(zlib.crc32(row))
-            if progress:
-                progress(take)
-        sha256 = hasher.hexdigest()
+    with ExitStack() as stack, source.open("rb", buffering=0) as reader:
+        outputs = [
+            stack.enter_context(home.atomic_writer(path))
+            for home, path in zip(homes, paths, strict=True)
+        ]
+        try:
+            checksums, sha256 = _encode_stripes(
+                reader, outputs, linear, size, stripe_size, progress
+            )
+        except _SourceChanged:
+            raise ParameterError(f"{source}: file changed size while being encoded") from None
     manifest = Manifest(
         format=FORMAT,
         code=code,
@@ -227,12 +241,151 @@ def encode_file(
         stripe_size=stripe_size,
         stripes=stripes,
         sha256=sha256,
-        shards=[ShardEntry(index=i, path=path, crc32=checksums[i]) for i, path in enumerate(paths)],
+        shards=[
+            ShardEntry(
+                index=i, path=path, crc32=checksums[i], node=i % len(roots) if roots else None
+            )
+            for i, path in enumerate(paths)
+        ],
+        code_version=LATEST_CODE_VERSION,
+        nodes=[record_root(root, location) for root in roots] or None,
+        store_id=secrets.token_hex(16) if roots else None,
     )
-    save_manifest(location, manifest)
+    _save_everywhere(manifest, location, roots)
     for old in sorted(set(replaced) - set(paths)):
         location.unlink(old)
     return manifest
+
+
+def _node_roots(
+    nodes: Sequence[str] | None, primary: StoreLocation, overwrite: bool
+) -> list[StoreLocation]:
+    """The roots named with --nodes, checked: distinct, and holding no other store."""
+    if not nodes:
+        return []
+    roots = [StoreLocation(text) for text in nodes]
+    keys = [_root_key(root) for root in roots]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise ParameterError(f"--nodes names {nodes[i]!r} twice; give each node its own root")
+    for root in roots:
+        local = root.local_root
+        if local is not None and local.exists() and not local.is_dir():
+            raise ParameterError(f"node root {root} is a file; expected a folder")
+        other = _root_key(root) != _root_key(primary)
+        if other and not overwrite and root.size(MANIFEST_NAME) is not None:
+            raise ParameterError(
+                f"node root {root} already holds a store; pass --force to replace it"
+            )
+    return roots
+
+
+def _root_key(root: StoreLocation) -> str:
+    return str(root.local_root.resolve()) if root.local_root is not None else root.url.rstrip("/")
+
+
+def _save_everywhere(
+    manifest: Manifest, primary: StoreLocation, roots: Sequence[StoreLocation]
+) -> None:
+    """Write the manifest to ``primary`` and a copy into every root (roots relative to each)."""
+    written = set()
+    for home in [*roots, primary]:  # the primary last: it is where the store is opened
+        key = _root_key(home)
+        if key in written:
+            continue
+        written.add(key)
+        copy = manifest
+        if manifest.nodes:
+            recorded = [record_root(root, home) for root in roots]
+            copy = manifest.model_copy(update={"nodes": recorded})
+        save_manifest(home, copy)
+
+
+class _SourceChanged(Exception):
+    """The file to encode ended before its size said (it changed while being read)."""
+
+
+def _encode_stripes(
+    reader: BinaryIO,
+    outputs: list[BinaryIO],
+    code: LinearCode,
+    size: int,
+    stripe_size: int,
+    progress: Progress,
+) -> tuple[list[list[int]], str]:
+    """Read, encode and write every stripe; return per-shard CRC-32s and the file's SHA-256.
+
+    A pipeline over three stripe buffers: a reader thread fills stripe s + 1 while the main
+    thread computes the parities of stripe s in place and the worker threads write stripe s - 1
+    (checksumming each row) and the hash thread digests it; ISA-L, file I/O, CRC and SHA-256
+    all run outside the GIL. Each buffer holds the n rows of one stripe, data then parity, so
+    nothing is copied: rows are written from views. Writes of one file stay in order (stripe s
+    is submitted only after stripe s - 1 is written).
+    """
+    k, n = code.k, code.n
+    stripes = stripe_count(size, k, stripe_size)
+    checksums: list[list[int]] = [[] for _ in range(n)]
+    widest = min(stripe_size, -(-size // k) or 1)
+    buffers = [np.empty(n * widest, dtype=np.uint8) for _ in range(3)]
+    with suppress(AttributeError, OSError, ValueError):
+        os.posix_fadvise(reader.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger readahead
+
+    def read_stripe(stripe: int) -> tuple[np.ndarray, int]:
+        start = stripe * k * stripe_size
+        take = min(size - start, k * stripe_size)
+        chunk = stripe_size if stripe < stripes - 1 else -(-take // k)
+        rows = buffers[stripe % 3][: n * chunk].reshape(n, chunk)
+        flat = rows.reshape(-1)
+        if _read_fully(reader, memoryview(flat[:take])) != take:
+            raise _SourceChanged
+        flat[take : k * chunk] = 0
+        return rows, take
+
+    with ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITER_THREADS))
+        prefetch = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        hasher = _BackgroundHash(stack)
+        pending: list[Future] = []
+        upcoming = prefetch.submit(read_stripe, 0) if stripes else None
+        for stripe in range(stripes):
+            rows, take = upcoming.result()
+            if stripe + 1 < stripes:  # its buffer held stripe - 2: written and hashed by now
+                upcoming = prefetch.submit(read_stripe, stripe + 1)
+            hasher.update(rows.reshape(-1)[:take])
+            gf256.matmul(code.parity_matrix, rows[:k], out=rows[k:])
+            for i, crc in enumerate(future.result() for future in pending):
+                checksums[i].append(crc)
+            pending = [pool.submit(_write_row, outputs[i], rows[i]) for i in range(n)]
+            if progress:
+                progress(take)
+        for i, crc in enumerate(future.result() for future in pending):
+            checksums[i].append(crc)
+        list(pool.map(_flush_and_sync, outputs))  # in parallel; the atomic close then renames
+        return checksums, hasher.hexdigest()
+
+
+def _read_fully(reader: BinaryIO, view: memoryview) -> int:
+    """``readinto`` until ``view`` is full or the file ends; the number of bytes read."""
+    done = 0
+    while done < len(view):
+        got = reader.readinto(view[done:])
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _write_row(output: BinaryIO, row: np.ndarray) -> int:
+    output.write(memoryview(row))
+    return crc32(row)
+
+
+def _flush_and_sync(output: BinaryIO) -> None:
+    output.flush()
+    fileno = getattr(output, "fileno", None)
+    if fileno is not None:
+        with suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.fsync(fileno())  # not a local file (fsspec): its close commits it
 
 
 # --------------------------------------------------------------------------- reading shards
@@ -249,24 +402,32 @@ class ShardReader:
         manifest: Manifest,
         code: LinearCode,
         stack: ExitStack,
+        layout: Layout | None = None,
     ) -> None:
         location = store if isinstance(store, StoreLocation) else StoreLocation(store)
         self.location = location
+        self.layout = layout or Layout(location, manifest)
         self.manifest, self.code = manifest, code
         self.handles: dict[int, BinaryIO] = {}
         self.states: dict[int, str] = {}
         self.corrupt: dict[int, list[int]] = {}
         self.bytes_read = 0
+        self._lock = threading.Lock()
+        self._handle_locks = {entry.index: threading.Lock() for entry in manifest.shards}
         expected = manifest.shard_size(code.k)
         for entry in manifest.shards:
-            size = location.size(entry.path)
+            home = self.layout.shard_location(entry.index)
+            try:
+                size = home.size(entry.path)
+            except OSError:  # an unreachable root (bucket, mount) is a missing shard
+                size = None
             if size is None:
                 self.states[entry.index] = "missing"
             elif size != expected:
                 self.states[entry.index] = "wrong-size"
             else:
                 self.states[entry.index] = "ok"
-                self.handles[entry.index] = stack.enter_context(location.open_read(entry.path))
+                self.handles[entry.index] = stack.enter_context(home.open_read(entry.path))
 
     def usable(self, index: int) -> bool:
         """True if shard ``index`` exists with the expected size."""
@@ -274,22 +435,42 @@ class ShardReader:
 
     def read(self, stripe: int, index: int) -> np.ndarray | None:
         """The chunk of shard ``index`` in ``stripe``, or None if missing or corrupt."""
+        if index not in self.handles:
+            return None
+        chunk = np.empty(self.manifest.chunk_length(stripe, self.code.k), dtype=np.uint8)
+        return chunk if self.read_into(stripe, index, chunk) else None
+
+    def read_into(self, stripe: int, index: int, out: np.ndarray) -> bool:
+        """Read the chunk of shard ``index`` in ``stripe`` into ``out``; False if unusable.
+
+        Safe to call from several threads at once for different shards (each shard has its
+        own handle); a missing, short or corrupt chunk is recorded and returns False.
+        """
         handle = self.handles.get(index)
         if handle is None:
-            return None
+            return False
         length = self.manifest.chunk_length(stripe, self.code.k)
-        handle.seek(stripe * self.manifest.stripe_size)
-        raw = handle.read(length)
-        self.bytes_read += len(raw)
-        if len(raw) != length or zlib.crc32(raw) != self.manifest.shards[index].crc32[stripe]:
-            self.corrupt.setdefault(index, []).append(stripe)
-            self.states[index] = "corrupt"
-            return None
-        return np.frombuffer(raw, dtype=np.uint8)
+        if out.shape != (length,):
+            raise ParameterError(f"chunk buffer must hold {length} bytes, got {out.shape}")
+        with self._handle_locks[index]:
+            handle.seek(stripe * self.manifest.stripe_size)
+            got = _read_fully(handle, memoryview(out))
+        good = got == length and crc32(out) == self.manifest.shards[index].crc32[stripe]
+        with self._lock:
+            self.bytes_read += got
+            if not good:
+                self.corrupt.setdefault(index, []).append(stripe)
+                self.states[index] = "corrupt"
+        return good
 
     def describe(self, bad: Iterable[int]) -> str:
-        """Shard indices with their states, for error messages."""
-        return ", ".join(f"{i} ({self.states.get(i, 'excluded')})" for i in sorted(bad))
+        """Shard indices with their states (and roots), for error messages."""
+        parts = []
+        for i in sorted(bad):
+            node = self.layout.node_of(i)
+            where = "" if node is None else f" on node {node.index} at {node.location}"
+            parts.append(f"{i} ({self.states.get(i, 'excluded')}{where})")
+        return ", ".join(parts)
 
     def rebuild(
         self, stripe: int, targets: list[int], have: dict[int, np.ndarray | None]
@@ -347,8 +528,8 @@ def decode_target(
     Path
         The output file.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from types import SimpleNamespace
     >>> str(decode_target("/data/photo.jpg.ec", SimpleNamespace(file_name="photo.jpg")))
     '/data/photo.jpg'
@@ -398,22 +579,52 @@ def _check_decodable(reader: ShardReader, code: LinearCode, rebuild: list[int]) 
 def _decode_into(
     reader: ShardReader, manifest: Manifest, out: BinaryIO, progress: Progress, stack: ExitStack
 ) -> None:
-    """Write the decoded file to ``out``; raise DecodeError if its SHA-256 is not the manifest's."""
-    code = reader.code
+    """Write the decoded file to ``out``; raise DecodeError if its SHA-256 is not the manifest's.
+
+    A pipeline over two stripe buffers: the k data chunks of stripe s + 1 are read (and their
+    CRCs checked) on worker threads while stripe s is hashed and written; a chunk that is
+    missing or corrupt is rebuilt in place. The file is written from the buffer (no copies).
+    """
+    k = reader.code.k
+    if manifest.stripes == 0:
+        if hashlib.sha256().hexdigest() != manifest.sha256:
+            raise DecodeError(f"{reader.location}: empty file does not match the SHA-256")
+        return
     hasher = _BackgroundHash(stack)
+    pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITER_THREADS))
+    writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+    widest = manifest.chunk_length(0, k)
+    buffers = [np.empty(k * widest, dtype=np.uint8) for _ in range(2)]
+
+    def fetch(stripe: int) -> tuple[int, np.ndarray, list[Future]]:
+        chunk = manifest.chunk_length(stripe, k)
+        flat = buffers[stripe % 2][: k * chunk]
+        rows = [flat[i * chunk : (i + 1) * chunk] for i in range(k)]
+        return chunk, flat, [pool.submit(reader.read_into, stripe, i, rows[i]) for i in range(k)]
+
+    upcoming = fetch(0)
+    written: Future | None = None
     remaining = manifest.file_size
     for stripe in range(manifest.stripes):
-        chunks = {i: reader.read(stripe, i) for i in range(code.k)}
-        lost = [i for i, c in chunks.items() if c is None]
+        chunk, flat, reads = upcoming
+        good = [future.result() for future in reads]
+        if written is not None:
+            written.result()  # stripe - 1 is out: its buffer takes stripe + 1
+            hasher.wait()
+        if stripe + 1 < manifest.stripes:
+            upcoming = fetch(stripe + 1)
+        lost = [i for i, ok in enumerate(good) if not ok]
         if lost:
-            chunks.update(reader.rebuild(stripe, lost, chunks))
-        take = min(remaining, code.k * manifest.chunk_length(stripe, code.k))
-        data = np.concatenate([chunks[i] for i in range(code.k)])[:take]
-        hasher.update(data)
-        out.write(data)
+            have = {i: flat[i * chunk : (i + 1) * chunk] for i, ok in enumerate(good) if ok}
+            for i, row in reader.rebuild(stripe, lost, have).items():
+                flat[i * chunk : (i + 1) * chunk] = row
+        take = min(remaining, k * chunk)
+        hasher.update(flat[:take])
+        written = writer.submit(out.write, memoryview(flat[:take]))
         remaining -= take
         if progress:
             progress(take)
+    written.result()
     if hasher.hexdigest() != manifest.sha256:
         raise DecodeError(
             f"{reader.location}: decoded file does not match the manifest's SHA-256; "
@@ -484,7 +695,58 @@ def decode_store(
     return manifest
 
 
+def missing_roots(store: str | Path, manifest: Manifest) -> list[tuple[int, str]]:
+    """(node, root) of every node root of ``store`` that is gone (a failed disk, a lost bucket).
+
+    Parameters
+    ----------
+    store
+        The folder or URL the manifest was read from.
+    manifest
+        Its validated manifest.
+
+    Returns
+    -------
+    list of (int, str)
+        Empty for a single-root store or when every root is there.
+    """
+    layout = Layout(StoreLocation(store), manifest)
+    return [(node.index, str(node.location)) for node in layout.missing_roots()]
+
+
 # --------------------------------------------------------------------------- verify
+def _scan_all(reader: ShardReader, progress: Progress, stack: ExitStack) -> None:
+    """Read and CRC-check every chunk of every usable shard, several shards at once.
+
+    Each worker thread streams whole shards front to back into one reused buffer (I/O and CRC
+    run outside the GIL); damage is recorded in ``reader``. Progress is reported in file bytes.
+    """
+    manifest, k = reader.manifest, reader.code.k
+    usable = [i for i in range(reader.code.n) if reader.usable(i)]
+    if not usable or manifest.stripes == 0:
+        return
+    done = dict.fromkeys(usable, 0)  # stripes checked per shard (each written by one thread)
+
+    def scan(index: int) -> None:
+        buffer = np.empty(manifest.chunk_length(0, k), dtype=np.uint8)
+        for stripe in range(manifest.stripes):
+            reader.read_into(stripe, index, buffer[: manifest.chunk_length(stripe, k)])
+            done[index] = stripe + 1
+
+    pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITER_THREADS))
+    futures = [pool.submit(scan, i) for i in usable]
+    reported, total = 0, len(usable) * manifest.stripes
+    while futures:
+        finished, _ = wait(futures, timeout=0.2)
+        for future in finished:
+            future.result()
+        futures = [f for f in futures if f not in finished]
+        covered = manifest.file_size * sum(done.values()) // total
+        if progress and covered > reported:
+            progress(covered - reported)
+            reported = covered
+
+
 def verify_store(
     store: str | Path, progress: Progress = None, code: LinearCode | None = None
 ) -> VerifyReport:
@@ -515,11 +777,7 @@ def verify_store(
     code = manifest.build_code(code)
     with ExitStack() as stack:
         reader = ShardReader(location, manifest, code, stack)
-        for stripe in range(manifest.stripes):
-            for i in range(code.n):
-                reader.read(stripe, i)
-            if progress:
-                progress(code.k * manifest.chunk_length(stripe, code.k))
+        _scan_all(reader, progress, stack)
     unusable = {i for i in range(code.n) if not reader.usable(i)}
     recoverable, problem = True, ""
     patterns = {
@@ -533,12 +791,39 @@ def verify_store(
             recoverable, problem = False, str(exc)
             break
     shards = [
-        ShardStatus(e.index, e.path, reader.states[e.index], reader.corrupt.get(e.index, []))
+        ShardStatus(
+            e.index, e.path, reader.states[e.index], reader.corrupt.get(e.index, []), e.node
+        )
         for e in manifest.shards
     ]
+    layout = reader.layout
+    missing = [node.index for node in layout.missing_roots()]
+    unexpected = _unexpected_files(layout, manifest, missing)
+    roots = [str(node.location) for node in layout.roots]
+    return VerifyReport(shards, recoverable, problem, unexpected, roots, missing)
+
+
+def _unexpected_files(layout: Layout, manifest: Manifest, missing: list[int]) -> list[str]:
+    """Files in the store the manifest does not name (e.g. temporaries of a killed run).
+
+    A single-root store owns its whole folder. A node root may hold other things (it can be a
+    whole disk), so there only the shard folders and manifest temporaries are looked at; such
+    files are listed as ``ROOT: path``.
+    """
     named = {MANIFEST_NAME, *(e.path for e in manifest.shards)}
-    unexpected = [path for path in location.files() if path not in named]
-    return VerifyReport(shards, recoverable, problem, unexpected)
+    if not layout.multi_root:
+        return [path for path in layout.base.files() if path not in named]
+    found: list[str] = []
+    manifest_temporary = temp_pattern(MANIFEST_NAME)
+    for node in layout.roots:
+        if node.index in missing:
+            continue
+        folders = {e.path.split("/")[0] for e in manifest.shards if e.node == node.index}
+        for path in node.location.files():
+            top = path.split("/")[0]
+            if path not in named and (top in folders or manifest_temporary.fullmatch(path)):
+                found.append(f"{node.location}: {path}")
+    return found
 
 
 # --------------------------------------------------------------------------- repair
@@ -547,6 +832,7 @@ def repair_store(
     only: Iterable[int] | None = None,
     progress: Progress = None,
     code: LinearCode | None = None,
+    replace: dict[int, str] | None = None,
 ) -> RepairReport:
     """Rebuild exactly the damaged shards (or those in ``only``) in place, atomically.
 
@@ -564,18 +850,24 @@ def repair_store(
         Called with the number of file bytes covered after each stripe.
     code
         A code ``parse_code`` does not know (see ``Manifest.build_code``).
+    replace
+        Node index -> new root (stores encoded with ``nodes``): every shard of that node is
+        rebuilt under the new root, then the manifest copies record it (each atomically).
 
     Returns
     -------
     RepairReport
-        Which shards were rebuilt, bytes read and written, temporaries removed.
+        Which shards were rebuilt, bytes read and written, temporaries removed, manifests
+        rewritten.
 
     Raises
     ------
     IntegrityError
         Missing or invalid manifest, or a folder in the way of a shard file.
     ParameterError
-        An index in ``only`` is out of range.
+        An index in ``only`` or ``replace`` is out of range, or a shard would be written into a
+        root outside the manifest's folder that the user did not name (see
+        ``redundancy.erasure.nodes``) or that cannot be written.
     DecodeError
         Too few good shards to rebuild the targets (nothing is replaced).
     """
@@ -586,27 +878,69 @@ def repair_store(
         for i in sorted(set(only)):
             if not 0 <= i < code.n:
                 raise ParameterError(f"shard index {i} is out of range (allowed: 0..{code.n - 1})")
+    old_layout = Layout(location, manifest)
+    layout = Layout(location, manifest, replace)
+    moved = [e.index for e in manifest.shards if e.node is not None and e.node in (replace or {})]
+    if only is not None:
+        targets = sorted(set(only))
+    else:
+        damaged = verify_store(store, code=code).damaged if manifest.stripes else []
+        targets = sorted(set(damaged) | set(moved))
+    homes = {i: layout.shard_location(i) for i in targets}
+    for node in layout.roots:
+        mine = [i for i in targets if manifest.shards[i].node == node.index]
+        if mine:
+            layout.check_writable(node, mine)
     removed = _remove_stale_temporaries(
-        location, [MANIFEST_NAME, *(e.path for e in manifest.shards)]
+        location, [MANIFEST_NAME, *(e.path for e in manifest.shards if e.node is None)]
     )
-    targets = verify_store(store, code=code).damaged if only is None else sorted(set(only))
-    if not targets:
+    for node in layout.roots:
+        if node.exists() and layout.may_write(node):
+            mine = [e.path for e in manifest.shards if e.node == node.index]
+            removed += _remove_stale_temporaries(node.location, [MANIFEST_NAME, *mine])
+    if not targets and not replace:
         return RepairReport([], 0, 0, removed)
     written = 0
     with ExitStack() as stack:
-        reader = ShardReader(location, manifest, code, stack)
+        reader = ShardReader(location, manifest, code, stack, layout=old_layout)
         _check_decodable(reader, code, targets)
         outputs = {
-            i: stack.enter_context(location.atomic_writer(manifest.shards[i].path)) for i in targets
+            i: stack.enter_context(homes[i].atomic_writer(manifest.shards[i].path)) for i in targets
         }
         for stripe in range(manifest.stripes):
             rebuilt = reader.rebuild(stripe, targets, {})
             for i, chunk in rebuilt.items():
                 outputs[i].write(chunk)
                 written += chunk.size
-                if zlib.crc32(chunk) != manifest.shards[i].crc32[stripe]:
+                if crc32(chunk) != manifest.shards[i].crc32[stripe]:
                     raise DecodeError(f"stripe {stripe}: rebuilt shard {i} fails its checksum")
             if progress:
                 progress(code.k * manifest.chunk_length(stripe, code.k))
         bytes_read = reader.bytes_read
-    return RepairReport(targets, bytes_read, written, removed)
+    updated = _update_manifests(location, manifest, layout) if replace else []
+    return RepairReport(targets, bytes_read, written, removed, updated)
+
+
+def _update_manifests(base: StoreLocation, manifest: Manifest, layout: Layout) -> list[str]:
+    """Record the new roots: a manifest copy in every root this run may write, then ``base``.
+
+    Each copy is replaced atomically (temporary name, then rename); copies in roots this run
+    may not write (or that are gone) keep the old roots and are listed by nothing: open the
+    store from ``base`` or a rewritten root.
+    """
+    roots = [node.location for node in layout.roots]
+    updated: list[str] = []
+    written = {_root_key(base)}
+    for node in layout.roots:
+        key = _root_key(node.location)
+        if key in written or not layout.may_write(node):
+            continue
+        if not node.named and not node.exists():
+            continue
+        written.add(key)
+        recorded = [record_root(root, node.location) for root in roots]
+        save_manifest(node.location, manifest.model_copy(update={"nodes": recorded}))
+        updated.append(str(node.location))
+    recorded = [record_root(root, base) for root in roots]
+    save_manifest(base, manifest.model_copy(update={"nodes": recorded}))
+    return [*updated, str(base)]

@@ -164,7 +164,8 @@ def _matmul_numba(a: np.ndarray, src: np.ndarray, out: np.ndarray) -> None:
 @cache
 def isal_library() -> ctypes.CDLL | None:
     """The loaded ISA-L shared library, or None if it is not installed."""
-    for name in ("libisal.so.2", ctypes.util.find_library("isal")):
+    for find in (lambda: "libisal.so.2", lambda: ctypes.util.find_library("isal")):
+        name = find()  # find_library runs ldconfig: only when the usual name is absent
         if not name:
             continue
         try:
