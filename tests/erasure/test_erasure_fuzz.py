@@ -22,7 +22,7 @@ from redundancy.errors import DecodeError, RedundancyError
 
 CODE, K, M = "rs:3,2", 3, 2
 FUZZ = settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
