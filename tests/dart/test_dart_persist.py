@@ -44,6 +44,9 @@ def fitted():
     )
     Xk, yk, gk = make_ranking(n_queries=20, seed=0)
     labels = np.array(["no", "yes!"])[yc]
+    Xn = Xr.copy()
+    Xn[np.random.default_rng(0).random(Xn.shape) < 0.15] = np.nan
+    sampled = {"subsample": 0.7, "colsample_bytree": 0.6, "grow_policy": "depthwise"}
     return {
         "regressor-frame": (DARTRegressor(**SMALL).fit(frame(Xr), yr), frame(Xr), yr, ()),
         "regressor-numpy": (DARTRegressor(rate_drop=0.3, **SMALL).fit(Xr, yr), Xr, yr, ()),
@@ -56,6 +59,14 @@ def fitted():
             (),
         ),
         "ranker": (DARTRanker(**SMALL).fit(Xk, yk, gk), Xk, yk, (gk,)),
+        "nan-weighted-sampled": (
+            DARTRegressor(rate_drop=0.3, max_depth=3, **sampled, **SMALL).fit(
+                Xn, yr, sample_weight=np.arange(160) % 3
+            ),
+            Xn,
+            yr,
+            (),
+        ),
     }
 
 
@@ -108,6 +119,8 @@ def calls(model, X, y, extra):
         if hasattr(model, "predict_proba"):
             out[f"predict_proba {label}"] = lambda d=data: model.predict_proba(d)
     out["get_params"] = lambda: model.get_params()
+    for weights in ("as_added", "current"):
+        out[f"staged {weights}"] = lambda w=weights: list(model.staged_predict(X, w))
     out["feature_importances_"] = lambda: model.feature_importances_
     out["round margins"] = lambda: [
         model.ensemble_.predict_margin(model.binner_.transform(np.asarray(X)), r)
@@ -133,6 +146,24 @@ def test_loaded_model_behaves_exactly_as_the_original(name, copier, tmp_path):
     for label in original:
         want, got = outcome(original[label]), outcome(again[label])
         assert same(got[0], want[0]) and got[1] == want[1], label
+
+
+def test_format_2_files_still_load_and_predict_the_same():
+    model, X, _, _ = MODELS["multiclass-ints"]
+    doc = to_dict(model)
+    doc["format"] = "redundancy.dart/2"
+    for name in ("subsample", "colsample_bytree", "grow_policy"):
+        del doc["params"][name]
+    del doc["drop_log"]
+    for trees in doc["trees"]:
+        for tree in trees:
+            del tree["missing_left"]
+    old = from_dict(json.loads(json.dumps(doc)))
+    assert np.array_equal(old.predict_proba(X), model.predict_proba(X))
+    last = list(old.staged_predict_proba(X, round_weights="current"))[-1]
+    np.testing.assert_allclose(last, model.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ParameterError, match="no record of its drops"):
+        next(old.staged_predict(X))
 
 
 def test_reordered_columns_raise_after_a_json_round_trip(tmp_path):

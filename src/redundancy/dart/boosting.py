@@ -6,17 +6,25 @@ ensemble without the dropped ones, then normalises: with k dropped, the new roun
 ``lr / (k + lr)`` and the dropped ones are scaled by ``k / (k + lr)`` ("tree"; lr = 1 is the
 paper's 1/(k+1), k/(k+1)), or ``lr / (1 + lr)`` and ``1 / (1 + lr)`` ("forest").
 ``rate_drop = 0`` is MART. Every tree remembers the node each training (and validation) row
-falls in, so removing dropped trees costs one gather per dropped tree instead of a re-walk.
+falls in, so removing dropped trees costs one gather per dropped tree instead of a re-walk; that
+cache is bounded (``cache_budget_bytes``): rounds beyond the budget are re-walked when dropped.
+
+Each round may grow its trees on a Bernoulli row sample (``subsample``) and a feature sample
+(``colsample_bytree``), both from their own seeded stream so the drop sequence does not change.
+Sample weights multiply gradients and hessians and count towards the minimum leaf size, so integer
+weights fit the same model as duplicated rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
 
-from redundancy.dart.tree import Tree, TreeLearner, TreeParams, predict_trees
+from redundancy.dart.tree import RawPredictor, Tree, TreeLearner, TreeParams, predict_trees
+from redundancy.errors import ParameterError
 
 
 class Loss(Protocol):
@@ -24,9 +32,15 @@ class Loss(Protocol):
 
     n_outputs: int
 
-    def base_score(self, y: np.ndarray) -> np.ndarray: ...
+    def base_score(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray: ...
     def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-    def value(self, y: np.ndarray, F: np.ndarray) -> float: ...
+    def value(
+        self, y: np.ndarray, F: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float: ...
+
+
+# Default bound of the per-round node cache (bytes, training and validation together).
+CACHE_BUDGET_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -42,23 +56,101 @@ class DropParams:
 
 @dataclass
 class Ensemble:
-    """Base score plus weighted rounds of ``n_outputs`` trees each."""
+    """Base score plus weighted rounds of ``n_outputs`` trees each, and how the weights came to be.
+
+    ``dropped[r]``, ``added_weight[r]`` and ``drop_factor[r]`` record round ``r`` of the fit: the
+    rounds it dropped, the weight it was added with and the factor the dropped rounds were scaled
+    by. Replaying them gives the weights as they were after any round (``weights_after``).
+    """
 
     base_score: np.ndarray
     trees: list[list[Tree]] = field(default_factory=list)
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dropped: list[np.ndarray] | None = field(default_factory=list)
+    added_weight: np.ndarray | None = field(default_factory=lambda: np.zeros(0))
+    drop_factor: np.ndarray | None = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_outputs(self) -> int:
         return len(self.base_score)
 
+    @property
+    def has_drop_log(self) -> bool:
+        """Whether the fit's drop record is known (models saved before format /3 lack it)."""
+        return self.dropped is not None and len(self.dropped) == len(self.trees)
+
     def predict_margin(self, xb: np.ndarray, n_rounds: int | None = None) -> np.ndarray:
-        """Margins (n_samples, n_outputs) of the first ``n_rounds`` rounds (all by default)."""
+        """Margins (n_samples, n_outputs) of the first ``n_rounds`` rounds on binned ``xb``."""
         rounds = self.trees[: len(self.trees) if n_rounds is None else n_rounds]
         flat = [t for r in rounds for t in r]
         w = np.repeat(self.weights[: len(rounds)], self.n_outputs)
         klass = np.tile(np.arange(self.n_outputs), len(rounds))
         return predict_trees(xb, flat, w, klass, self.n_outputs) + self.base_score
+
+    def predictor(self, edges: list[np.ndarray]) -> RawPredictor:
+        """Every tree flattened for prediction on raw feature values (bin ``edges`` per feature).
+
+        Built once and reused while the trees, weights and edges stay the same objects.
+        """
+        key = (id(self.weights), len(self.trees), id(edges), len(edges))
+        cached = self.__dict__.get("_predictor")
+        if cached is None or cached[0] != key:
+            flat = [t for r in self.trees for t in r]
+            w = np.repeat(self.weights, self.n_outputs)
+            klass = np.tile(np.arange(self.n_outputs), len(self.trees))
+            cached = (key, RawPredictor(flat, w, klass, edges))
+            self.__dict__["_predictor"] = cached
+        return cached[1]
+
+    def raw_round_outputs(self, X: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
+        """Unweighted output of each round on raw ``X``, (n_samples, n_rounds, n_outputs)."""
+        flat = [t for r in self.trees for t in r]
+        n_cols = len(self.trees) * self.n_outputs
+        cols = np.arange(n_cols)
+        out = RawPredictor(flat, np.ones(n_cols), cols, edges).predict(X, n_cols)
+        return out.reshape(X.shape[0], len(self.trees), self.n_outputs)
+
+    def weights_after(self, r: int) -> np.ndarray:
+        """The weights of rounds 0..r as they were right after round ``r`` was added."""
+        if not self.has_drop_log:
+            raise ParameterError(
+                "this model has no record of its drops (saved before format redundancy.dart/3); "
+                "only round_weights='current' is available"
+            )
+        w: list[float] = []
+        for t in range(r + 1):
+            for d in self.dropped[t]:
+                w[d] *= self.drop_factor[t]
+            w.append(float(self.added_weight[t]))
+        return np.asarray(w)
+
+    def staged_margins(
+        self, X: np.ndarray, edges: list[np.ndarray], round_weights: str = "as_added"
+    ) -> Iterator[np.ndarray]:
+        """Margins after each round on raw ``X``: with the weights as they were when the round was
+        added (``"as_added"``: the model as it stood during the fit) or the final ones
+        (``"current"``: the first r rounds of the final model)."""
+        outputs = self.raw_round_outputs(X, edges)
+        F = np.tile(self.base_score, (X.shape[0], 1))
+        if round_weights == "current":
+            for r in range(len(self.trees)):
+                F = F + self.weights[r] * outputs[:, r]
+                yield F
+            return
+        if not self.has_drop_log:
+            self.weights_after(0)  # raises the explanation
+        w: list[float] = []
+        for t in range(len(self.trees)):
+            dropped = self.dropped[t]
+            factor = self.drop_factor[t]
+            if len(dropped):
+                dropped_sum = np.einsum("r,nrk->nk", np.asarray(w)[dropped], outputs[:, dropped])
+                F = F + (factor - 1.0) * dropped_sum
+            for d in dropped:
+                w[d] *= factor
+            w.append(float(self.added_weight[t]))
+            F = F + w[t] * outputs[:, t]
+            yield F
 
     def round_outputs(self, xb: np.ndarray) -> np.ndarray:
         """Weighted output of each round on each sample, (n_rounds, n_samples, n_outputs)."""
@@ -81,17 +173,20 @@ class History:
 
 @dataclass
 class _Cache:
-    """Node index of every row in every tree, plus the running margin."""
+    """Node index of every row in the trees of each round (while the budget lasts), plus the
+    running margin. Rounds past the budget keep ``None`` and are re-walked when dropped."""
 
     xb: np.ndarray
     F: np.ndarray
-    nodes: list[np.ndarray] = field(default_factory=list)  # one (n_outputs, n) uint16 per round
+    nodes: list[np.ndarray | None] = field(default_factory=list)  # (n_outputs, n) uint16
 
     def dropped_sum(self, ens: Ensemble, dropped: np.ndarray) -> np.ndarray:
         D = np.zeros_like(self.F)
         for d in dropped:
+            nodes = self.nodes[d]
             for k, tree in enumerate(ens.trees[d]):
-                D[:, k] += ens.weights[d] * tree.value[self.nodes[d][k]]
+                at = tree.apply(self.xb) if nodes is None else nodes[k]
+                D[:, k] += ens.weights[d] * tree.value[at]
         return D
 
 
@@ -125,6 +220,14 @@ def normalisation(k: int, lr: float, kind: str) -> tuple[float, float]:
     return lr / (k + lr), k / (k + lr)
 
 
+@dataclass(frozen=True)
+class SampleParams:
+    """Per-round sampling: Bernoulli row fraction and feature fraction (1.0 = no sampling)."""
+
+    subsample: float = 1.0
+    colsample_bytree: float = 1.0
+
+
 def boost(
     xb: np.ndarray,
     n_bins: np.ndarray,
@@ -139,6 +242,9 @@ def boost(
     valid: tuple[np.ndarray, np.ndarray, Loss] | None = None,
     early_stopping_rounds: int | None = None,
     record_train_loss: bool = False,
+    sample_weight: np.ndarray | None = None,
+    sampling: SampleParams = SampleParams(),
+    cache_budget_bytes: int = CACHE_BUDGET_BYTES,
 ) -> tuple[Ensemble, History]:
     """Fit ``n_estimators`` rounds on binned ``xb`` (n_features, n); return the model and history.
 
@@ -146,38 +252,56 @@ def boost(
     better validation loss and returns the model exactly as it was at the best round: the later
     rounds are cut and the earlier rounds' weights restored from a snapshot (DART rescales them).
     """
-    ens = Ensemble(base_score=loss.base_score(y))
+    n_features, n = xb.shape
+    w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    ens = Ensemble(base_score=loss.base_score(y, w))
     learner = TreeLearner(xb, n_bins, tree_params)
     schedule = DropSchedule(drop, np.random.default_rng(seed))
-    train = _Cache(xb, np.tile(ens.base_score, (xb.shape[1], 1)))
+    sampler = np.random.default_rng([seed, 1])
+    train = _Cache(xb, np.tile(ens.base_score, (n, 1)))
     vcache = None
     if valid is not None:
         vcache = _Cache(valid[0], np.tile(ens.base_score, (valid[0].shape[1], 1)))
+    round_bytes = 2 * ens.n_outputs * (n + (0 if valid is None else valid[0].shape[1]))
+    cached_rounds = cache_budget_bytes // max(round_bytes, 1)
+    n_sampled_features = max(1, round(sampling.colsample_bytree * n_features))
     hist = History()
     weights: list[float] = []
+    added: list[float] = []
+    factors: list[float] = []
     best, snapshot = np.inf, np.zeros(0)
     for r in range(n_estimators):
         ens.weights = np.asarray(weights)
         dropped = schedule.choose(r)
         D = train.dropped_sum(ens, dropped)
         g, h = loss.grad_hess(y, train.F - D)
+        if w is not None:
+            g, h = g * w[:, None], h * w[:, None]
+        rows = features = None
+        if sampling.subsample < 1.0:
+            rows = np.flatnonzero(sampler.random(n) < sampling.subsample)
+        if n_sampled_features < n_features:
+            features = np.sort(sampler.choice(n_features, n_sampled_features, replace=False))
         round_trees, round_nodes = [], []
         for k in range(ens.n_outputs):
-            tree, nodes = learner.fit(g[:, k], h[:, k])
+            tree, nodes = learner.fit(g[:, k], h[:, k], w, rows, features)
             round_trees.append(tree)
             round_nodes.append(nodes)
         new_w, factor = normalisation(len(dropped), learning_rate, drop.normalize_type)
         for cache, Dc, nodes in _caches(train, D, round_nodes, vcache, ens, dropped, round_trees):
             C = np.stack([t.value[n] for t, n in zip(round_trees, nodes, strict=True)], axis=1)
             cache.F += (factor - 1.0) * Dc + new_w * C
-            cache.nodes.append(np.stack(nodes))
+            cache.nodes.append(np.stack(nodes) if r < cached_rounds else None)
         for d in dropped:
             weights[d] *= factor
         weights.append(new_w)
+        added.append(new_w)
+        factors.append(factor)
+        ens.dropped.append(dropped)
         ens.trees.append(round_trees)
         hist.n_dropped.append(len(dropped))
         if record_train_loss:
-            hist.train_loss.append(loss.value(y, train.F))
+            hist.train_loss.append(loss.value(y, train.F, w))
         if vcache is not None and valid is not None:
             v = valid[2].value(valid[1], vcache.F)
             hist.valid_loss.append(v)
@@ -186,9 +310,15 @@ def boost(
             elif early_stopping_rounds and r - (hist.best_round or 0) >= early_stopping_rounds:
                 break
     ens.weights = np.asarray(weights)
+    ens.added_weight = np.asarray(added)
+    ens.drop_factor = np.asarray(factors)
     if early_stopping_rounds and hist.best_round is not None:
-        ens.trees = ens.trees[: hist.best_round + 1]
+        keep = hist.best_round + 1
+        ens.trees = ens.trees[:keep]
         ens.weights = snapshot
+        ens.dropped = ens.dropped[:keep]
+        ens.added_weight = ens.added_weight[:keep]
+        ens.drop_factor = ens.drop_factor[:keep]
     return ens, hist
 
 

@@ -28,7 +28,7 @@ def make_models(
     models: dict[str, Callable[[], Any]] = {
         "ours MART": lambda: ours(n_estimators=n_estimators, rate_drop=0.0, random_state=0, **s),
         "ours DART": lambda: ours(
-            n_estimators=n_estimators, rate_drop=rate_drop, random_state=0, **s
+            n_estimators=n_estimators, rate_drop=rate_drop, skip_drop=0.0, random_state=0, **s
         ),
     }
     try:

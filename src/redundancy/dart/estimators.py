@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from redundancy.dart.binning import BinMapper
-from redundancy.dart.boosting import DropParams, Ensemble, History, boost
+from redundancy.dart.boosting import DropParams, Ensemble, History, SampleParams, boost
 from redundancy.dart.losses import LambdaRank, Logistic, Softmax, SquaredError, ndcg, softmax
 from redundancy.dart.tree import TreeParams
 from redundancy.errors import ParameterError
@@ -34,12 +36,54 @@ def _check_int(name: str, value: int, low: int, high: int | None = None) -> int:
 
 
 class _DARTBase(BaseEstimator):
-    """Shared parameters and fitting; subclasses choose the loss and the output transform."""
+    """Shared parameters and fitting; subclasses choose the loss and the output transform.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Boosting rounds (one tree per output each).
+    learning_rate : float, default 0.3
+        Shrinkage ``lr``; with dropout the new round gets ``lr / (k + lr)`` (``tree``). 0.3 (as
+        XGBoost) with ``skip_drop=0.5`` made DART at least as good as MART on most of the sets
+        in ``benchmarks/dart_defaults.py`` (see docs/dart.md); with 0.1 and no skipping DART
+        lagged MART at 100 rounds.
+    max_leaves, max_depth : int, default 31, 0
+        Leaf cap and depth cap (0 = none).
+    min_samples_leaf : int, default 10
+        Minimum training weight per leaf (rows when unweighted).
+    min_child_weight, reg_lambda, min_split_gain : float
+        Minimum hessian per leaf, L2 on leaf values, minimum gain of a split.
+    max_bins : int, default 255
+        Bins per feature (missing values get a bin of their own).
+    rate_drop : float, default 0.1
+        Probability that each earlier round is dropped in a round (0 = MART).
+    one_drop : bool, default True
+        Drop one random round when none was hit (the paper's binomial-plus-one).
+    skip_drop : float, default 0.5
+        Probability of a round without dropout (XGBoost's ``skip_drop``).
+    max_drop : int, default 0
+        Cap on the rounds dropped at once (0 = none).
+    normalize_type : {"tree", "forest"}, default "tree"
+        New and dropped rounds' weights after a drop of k: ``lr/(k+lr)`` and ``k/(k+lr)``,
+        or ``lr/(1+lr)`` and ``1/(1+lr)``.
+    early_stopping_rounds : int or None, default None
+        Stop after that many rounds without a better validation loss; keep the best round.
+    validation_fraction : float, default 0.1
+        Held-out share for early stopping when no ``eval_set`` is given.
+    random_state : int or None
+        Seed of the drops, the samples and the bin sample.
+    subsample : float, default 1.0
+        Fraction of rows (Bernoulli) each round's trees are grown on.
+    colsample_bytree : float, default 1.0
+        Fraction of features each round's trees may split on.
+    grow_policy : {"lossguide", "depthwise"}, default "lossguide"
+        Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+    """
 
     def __init__(
         self,
         n_estimators: int = 100,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.3,
         max_leaves: int = 31,
         max_depth: int = 0,
         min_samples_leaf: int = 10,
@@ -49,12 +93,15 @@ class _DARTBase(BaseEstimator):
         max_bins: int = 255,
         rate_drop: float = 0.1,
         one_drop: bool = True,
-        skip_drop: float = 0.0,
+        skip_drop: float = 0.5,
         max_drop: int = 0,
         normalize_type: str = "tree",
         early_stopping_rounds: int | None = None,
         validation_fraction: float = 0.1,
         random_state: int | None = None,
+        subsample: float = 1.0,
+        colsample_bytree: float = 1.0,
+        grow_policy: str = "lossguide",
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -73,8 +120,16 @@ class _DARTBase(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.grow_policy = grow_policy
 
-    def _settings(self) -> tuple[TreeParams, DropParams]:
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _settings(self) -> tuple[TreeParams, DropParams, SampleParams]:
         _check_int("n_estimators", self.n_estimators, 1, 100_000)
         _check_float("learning_rate", self.learning_rate, 1e-6, 1.0)
         _check_int("max_bins", self.max_bins, 2, 255)
@@ -85,6 +140,14 @@ class _DARTBase(BaseEstimator):
             raise ParameterError(
                 f"normalize_type={self.normalize_type!r} is not allowed (use 'tree' or 'forest')"
             )
+        if self.grow_policy not in ("lossguide", "depthwise"):
+            raise ParameterError(
+                f"grow_policy={self.grow_policy!r} is not allowed (use 'lossguide' or 'depthwise')"
+            )
+        sampling = SampleParams(
+            subsample=_check_float("subsample", self.subsample, 1e-6, 1.0),
+            colsample_bytree=_check_float("colsample_bytree", self.colsample_bytree, 1e-6, 1.0),
+        )
         tree = TreeParams(
             max_leaves=_check_int("max_leaves", self.max_leaves, 2, 255),
             max_depth=_check_int("max_depth", self.max_depth, 0, 64),
@@ -92,6 +155,7 @@ class _DARTBase(BaseEstimator):
             min_child_weight=_check_float("min_child_weight", self.min_child_weight, 0.0),
             reg_lambda=_check_float("reg_lambda", self.reg_lambda, 0.0),
             min_split_gain=_check_float("min_split_gain", self.min_split_gain, 0.0),
+            depthwise=self.grow_policy == "depthwise",
         )
         drop = DropParams(
             rate_drop=_check_float("rate_drop", self.rate_drop, 0.0, 1.0),
@@ -100,26 +164,50 @@ class _DARTBase(BaseEstimator):
             max_drop=_check_int("max_drop", self.max_drop, 0),
             normalize_type=self.normalize_type,
         )
-        return tree, drop
+        return tree, drop, sampling
 
     def _validate(self, X, y="no_validation", reset: bool = True, **kwargs):
         """sklearn's input validation, with its errors re-raised as ParameterError."""
         try:
-            return validate_data(self, X, y, reset=reset, dtype=np.float64, **kwargs)
+            return validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                dtype=np.float64,
+                ensure_all_finite="allow-nan",
+                **kwargs,
+            )
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
 
-    def _fit_ensemble(self, X, y, loss, valid_loss_for, eval_set, stratify=None):
-        tree, drop = self._settings()
+    @staticmethod
+    def _weights(sample_weight, X) -> np.ndarray | None:
+        """Checked sample weights (finite, >= 0, not all 0), or None for unweighted."""
+        if sample_weight is None:
+            return None
+        try:
+            w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        except ValueError as exc:
+            raise ParameterError(f"sample_weight: {exc}") from exc
+        if not np.isfinite(w).all() or w.sum() <= 0:
+            raise ParameterError("sample_weight must be finite, >= 0 and not all 0")
+        return w
+
+    def _fit_ensemble(self, X, y, loss, valid_loss_for, eval_set, stratify=None, weight=None):
+        tree, drop, sampling = self._settings()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         Xv = yv = None
         if eval_set is not None:
             Xv, yv = eval_set
         elif self.early_stopping_rounds is not None:
-            X, Xv, y, yv = train_test_split(
-                X, y, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+            split = (X, y) if weight is None else (X, y, weight)
+            parts = train_test_split(
+                *split, test_size=self.validation_fraction, random_state=seed, stratify=stratify
             )
-        self.binner_ = BinMapper(self.max_bins).fit(X, seed=seed)
+            X, Xv, y, yv = parts[:4]
+            weight = None if weight is None else parts[4]
+        self.binner_ = BinMapper(self.max_bins).fit(X, seed=seed, sample_weight=weight)
         valid = None
         if Xv is not None:
             valid = (self.binner_.transform(Xv), yv, valid_loss_for)
@@ -135,6 +223,8 @@ class _DARTBase(BaseEstimator):
             seed=seed,
             valid=valid,
             early_stopping_rounds=self.early_stopping_rounds,
+            sample_weight=weight,
+            sampling=sampling,
         )
         self.ensemble_: Ensemble = ens
         self.history_: History = hist
@@ -144,7 +234,19 @@ class _DARTBase(BaseEstimator):
     def _margin(self, X) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
         X = self._validate(X, reset=False)
-        return self.ensemble_.predict_margin(self.binner_.transform(X))
+        ens = self.ensemble_
+        return ens.predictor(self.binner_.edges).predict(X, ens.n_outputs) + ens.base_score
+
+    def _staged_margins(self, X, round_weights: str):
+        check_is_fitted(self, "ensemble_")
+        if round_weights not in ("as_added", "current"):
+            raise ParameterError(
+                f"round_weights={round_weights!r} is not allowed (use 'as_added' or 'current')"
+            )
+        X = self._validate(X, reset=False)
+        if round_weights == "as_added" and not self.ensemble_.has_drop_log:
+            self.ensemble_.weights_after(0)  # raises the explanation before the generator starts
+        return self.ensemble_.staged_margins(X, self.binner_.edges, round_weights)
 
     @property
     def feature_importances_(self) -> np.ndarray:
@@ -159,27 +261,62 @@ class _DARTBase(BaseEstimator):
         return imp / total if total > 0 else imp
 
 
+_STAGED_DOC = """
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples (NaN allowed: it takes each split's learned default direction).
+        round_weights : {"as_added", "current"}, default "as_added"
+            ``"as_added"``: after round r, the model exactly as it stood during the fit once
+            round r was added (DART later rescales dropped rounds). ``"current"``: the first r
+            rounds with their final weights (what slicing a finished model gives).
+
+        Returns
+        -------
+        Iterator of ndarray
+            One array per round; the last stage equals ``predict`` up to rounding.
+
+        Raises
+        ------
+        ParameterError
+            ``round_weights`` is neither, or ``"as_added"`` on a model saved without its drop
+            record (format redundancy.dart/1 or /2).
+        """
+
+
 class DARTRegressor(RegressorMixin, _DARTBase):
     """Gradient-boosted trees with dropout for squared-error regression."""
 
-    def fit(self, X, y, eval_set: tuple | None = None) -> DARTRegressor:
-        """Fit on (X, y); ``eval_set=(X_val, y_val)`` enables validation/early stopping."""
+    def fit(self, X, y, sample_weight=None, eval_set: tuple | None = None) -> DARTRegressor:
+        """Fit on (X, y); ``sample_weight`` weights rows (an integer weight acts as that many
+        copies); ``eval_set=(X_val, y_val)`` enables validation/early stopping."""
         X, y = self._validate(X, y, y_numeric=True)
+        weight = self._weights(sample_weight, X)
         if eval_set is not None:
             eval_set = self._validate(*eval_set, reset=False, y_numeric=True)
-        return self._fit_ensemble(X, y, SquaredError(), SquaredError(), eval_set)
+        return self._fit_ensemble(X, y, SquaredError(), SquaredError(), eval_set, weight=weight)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets."""
         return self._margin(X)[:, 0]
 
+    def staged_predict(self, X, round_weights: str = "as_added") -> Iterator[np.ndarray]:
+        """Predicted targets after each round."""
+        for F in self._staged_margins(X, round_weights):
+            yield F[:, 0]
+
+    staged_predict.__doc__ += _STAGED_DOC
+
 
 class DARTClassifier(ClassifierMixin, _DARTBase):
     """Gradient-boosted trees with dropout: logistic loss for two classes, softmax for more."""
 
-    def fit(self, X, y, eval_set: tuple | None = None) -> DARTClassifier:
-        """Fit on (X, y); ``eval_set=(X_val, y_val)`` enables validation/early stopping."""
+    def fit(self, X, y, sample_weight=None, eval_set: tuple | None = None) -> DARTClassifier:
+        """Fit on (X, y); ``sample_weight`` weights rows (an integer weight acts as that many
+        copies); ``eval_set=(X_val, y_val)`` enables validation/early stopping."""
         X, y = self._validate(X, y)
+        weight = self._weights(sample_weight, X)
         try:
             check_classification_targets(y)
         except ValueError as exc:
@@ -195,20 +332,38 @@ class DARTClassifier(ClassifierMixin, _DARTBase):
                 raise ParameterError(f"eval_set has classes not seen in y: {unknown[:5]}")
             eval_set = (Xv, np.searchsorted(self.classes_, yv))
         stratify = yi if np.bincount(yi).min() >= 2 else None
-        return self._fit_ensemble(X, yi.astype(np.float64), loss, loss, eval_set, stratify)
+        return self._fit_ensemble(
+            X, yi.astype(np.float64), loss, loss, eval_set, stratify, weight=weight
+        )
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
-        F = self._margin(X)
+    @staticmethod
+    def _proba(F: np.ndarray) -> np.ndarray:
         if F.shape[1] == 1:
             p = 1.0 / (1.0 + np.exp(-F[:, 0]))
             return np.column_stack([1.0 - p, p])
         return softmax(F)
 
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        return self._proba(self._margin(X))
+
     def predict(self, X) -> np.ndarray:
         """Most probable class."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def staged_predict_proba(self, X, round_weights: str = "as_added") -> Iterator[np.ndarray]:
+        """Class probabilities after each round."""
+        for F in self._staged_margins(X, round_weights):
+            yield self._proba(F)
+
+    def staged_predict(self, X, round_weights: str = "as_added") -> Iterator[np.ndarray]:
+        """Most probable class after each round."""
+        for F in self._staged_margins(X, round_weights):
+            yield self.classes_[np.argmax(self._proba(F), axis=1)]
+
+    staged_predict_proba.__doc__ += _STAGED_DOC
+    staged_predict.__doc__ += _STAGED_DOC
 
 
 class DARTRanker(_DARTBase):
@@ -236,6 +391,13 @@ class DARTRanker(_DARTBase):
     def predict(self, X) -> np.ndarray:
         """Ranking scores (higher ranks first)."""
         return self._margin(X)[:, 0]
+
+    def staged_predict(self, X, round_weights: str = "as_added") -> Iterator[np.ndarray]:
+        """Ranking scores after each round."""
+        for F in self._staged_margins(X, round_weights):
+            yield F[:, 0]
+
+    staged_predict.__doc__ += _STAGED_DOC
 
     def score(self, X, y, group) -> float:
         """Mean NDCG over the query groups."""

@@ -17,14 +17,14 @@ class SquaredError:
 
     n_outputs = 1
 
-    def base_score(self, y: np.ndarray) -> np.ndarray:
-        return np.array([float(np.mean(y))])
+    def base_score(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        return np.array([float(np.average(y, weights=sample_weight))])
 
     def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return F - y[:, None], np.ones_like(F)
 
-    def value(self, y: np.ndarray, F: np.ndarray) -> float:
-        return float(np.sqrt(np.mean((F[:, 0] - y) ** 2)))
+    def value(self, y: np.ndarray, F: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        return float(np.sqrt(np.average((F[:, 0] - y) ** 2, weights=sample_weight)))
 
 
 class Logistic:
@@ -32,17 +32,17 @@ class Logistic:
 
     n_outputs = 1
 
-    def base_score(self, y: np.ndarray) -> np.ndarray:
-        p = float(np.clip(np.mean(y), _EPS, 1 - _EPS))
+    def base_score(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        p = float(np.clip(np.average(y, weights=sample_weight), _EPS, 1 - _EPS))
         return np.array([np.log(p / (1 - p))])
 
     def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = 1.0 / (1.0 + np.exp(-F))
         return p - y[:, None], np.maximum(p * (1 - p), _EPS)
 
-    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+    def value(self, y: np.ndarray, F: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         f = F[:, 0]
-        return float(np.mean(np.logaddexp(0.0, f) - y * f))
+        return float(np.average(np.logaddexp(0.0, f) - y * f, weights=sample_weight))
 
 
 def softmax(F: np.ndarray) -> np.ndarray:
@@ -57,8 +57,9 @@ class Softmax:
     def __init__(self, n_classes: int) -> None:
         self.n_outputs = n_classes
 
-    def base_score(self, y: np.ndarray) -> np.ndarray:
-        prior = np.bincount(y.astype(np.int64), minlength=self.n_outputs) / len(y)
+    def base_score(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        counts = np.bincount(y.astype(np.int64), sample_weight, minlength=self.n_outputs)
+        prior = counts / counts.sum()
         return np.log(np.clip(prior, _EPS, None))
 
     def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,9 +68,9 @@ class Softmax:
         g[np.arange(len(y)), y.astype(np.int64)] -= 1.0
         return g, np.maximum(p * (1 - p), _EPS)
 
-    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+    def value(self, y: np.ndarray, F: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         p = softmax(F)[np.arange(len(y)), y.astype(np.int64)]
-        return float(-np.mean(np.log(np.clip(p, 1e-15, None))))
+        return float(-np.average(np.log(np.clip(p, 1e-15, None)), weights=sample_weight))
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -123,7 +124,7 @@ class LambdaRank:
         self.ptr = group_pointer(group)
         self.sigma = sigma
 
-    def base_score(self, y: np.ndarray) -> np.ndarray:
+    def base_score(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
         return np.zeros(1)
 
     def grad_hess(self, y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +133,7 @@ class LambdaRank:
         _lambdarank(y.astype(np.float64), F[:, 0].copy(), self.ptr, self.sigma, g, h)
         return g[:, None], np.maximum(h, _EPS)[:, None]
 
-    def value(self, y: np.ndarray, F: np.ndarray) -> float:
+    def value(self, y: np.ndarray, F: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         return 1.0 - ndcg(y, F[:, 0], self.ptr)
 
 

@@ -27,12 +27,16 @@ from redundancy.dart.tree import Tree
 from redundancy.errors import IntegrityError, ParameterError
 from redundancy.storage_io import atomic_write_bytes
 
-FORMAT = "redundancy.dart/2"
-_READABLE = ("redundancy.dart/1", FORMAT)  # /1 had no feature names, class dtype or history
+FORMAT = "redundancy.dart/3"
+# /1 had no feature names, class dtype or history; /1 and /2 had no missing-value directions,
+# no drop record (staged "as_added" predictions) and no sampling or grow-policy parameters.
+_READABLE = ("redundancy.dart/1", "redundancy.dart/2", FORMAT)
+_PARAMS_SINCE_3 = {"subsample": 1.0, "colsample_bytree": 1.0, "grow_policy": "lossguide"}
 _KINDS: dict[str, type[_DARTBase]] = {
     c.__name__: c for c in (DARTRegressor, DARTClassifier, DARTRanker)
 }
-_TREE_FIELDS = ("feature", "threshold", "left", "right", "value", "gain")
+_TREE_FIELDS = ("feature", "threshold", "left", "right", "value", "gain", "missing_left")
+_INTEGER_FIELDS = ("feature", "threshold", "left", "right", "missing_left")
 _MAX_NODES = 2 * 255 - 1  # max_leaves <= 255
 _CLASS_DTYPES = ("b", "i", "u", "f", "U", "O")  # numpy dtype kinds that JSON can carry exactly
 
@@ -63,6 +67,13 @@ def to_dict(model: _DARTBase) -> dict[str, Any]:
         "trees": [
             [{f: getattr(t, f).tolist() for f in _TREE_FIELDS} for t in r] for r in ens.trees
         ],
+        "drop_log": {
+            "dropped": [[int(d) for d in dropped] for dropped in ens.dropped],
+            "added_weight": ens.added_weight.tolist(),
+            "drop_factor": ens.drop_factor.tolist(),
+        }
+        if ens.has_drop_log
+        else None,
         "history": {
             "train_loss": [float(v) for v in hist.train_loss],
             "valid_loss": [float(v) for v in hist.valid_loss],
@@ -119,8 +130,10 @@ def _tree(raw: Any, field: str, n_features: int, n_bins: np.ndarray) -> Tree:
     """One tree, checked so that walking it from the root always ends at a leaf."""
     if not isinstance(raw, dict):
         raise _fail(field, "must be a mapping of node arrays")
-    cols = {f: _numbers(raw.get(f), f"{field}.{f}", integer=i < 4)
-            for i, f in enumerate(_TREE_FIELDS)}  # fmt: skip
+    if "missing_left" not in raw:  # formats /1 and /2: missing values go right
+        raw = {**raw, "missing_left": [0] * len(raw.get("left") or [])}
+    cols = {f: _numbers(raw.get(f), f"{field}.{f}", integer=f in _INTEGER_FIELDS)
+            for f in _TREE_FIELDS}  # fmt: skip
     n = len(cols["left"])
     if not 1 <= n <= _MAX_NODES or any(len(c) != n for c in cols.values()):
         raise _fail(field, f"must have 1..{_MAX_NODES} nodes, every array the same length")
@@ -141,6 +154,9 @@ def _tree(raw: Any, field: str, n_features: int, n_bins: np.ndarray) -> Tree:
         raise _fail(field, f"splits on a feature outside 0..{n_features - 1}")
     if np.any(inner & ((threshold < 0) | (threshold >= n_bins[np.where(inner, feature, 0)]))):
         raise _fail(field, "has a split threshold outside its feature's bins")
+    missing_left = np.asarray(cols["missing_left"], dtype=np.int64)
+    if np.any((missing_left != 0) & (missing_left != 1)):
+        raise _fail(f"{field}.missing_left", "must hold only 0 or 1")
     return Tree(
         feature.astype(np.int32),
         threshold.astype(np.int32),
@@ -148,12 +164,15 @@ def _tree(raw: Any, field: str, n_features: int, n_bins: np.ndarray) -> Tree:
         right.astype(np.int32),
         np.asarray(cols["value"], dtype=np.float64),
         np.asarray(cols["gain"], dtype=np.float64),
+        missing_left.astype(np.uint8),
     )
 
 
 def _model(data: dict, kind: type[_DARTBase]) -> _DARTBase:
     """The estimator with the file's hyper-parameters, each checked like ``fit`` checks them."""
     params = _get(data, "params", dict)
+    if data.get("format") != FORMAT:  # older files predate these parameters: their defaults
+        params = {**_PARAMS_SINCE_3, **params}
     expected = set(kind().get_params())
     if set(params) != expected:
         unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
@@ -190,6 +209,27 @@ def _history(data: dict) -> History:
         ],
         best_round=best,
     )
+
+
+def _drop_log(data: dict, n_rounds: int) -> tuple[list[np.ndarray] | None, Any, Any]:
+    """(dropped rounds, added weight, drop factor) per round, or Nones for older files."""
+    raw = data.get("drop_log")
+    if raw is None:
+        return None, None, None
+    if not isinstance(raw, dict):
+        raise _fail("drop_log", "must be a mapping or null")
+    dropped_raw = _get(raw, "dropped", list, "drop_log.")
+    added = np.asarray(_numbers(raw.get("added_weight"), "drop_log.added_weight"), dtype=float)
+    factor = np.asarray(_numbers(raw.get("drop_factor"), "drop_log.drop_factor"), dtype=float)
+    if not len(dropped_raw) == len(added) == len(factor) == n_rounds:
+        raise _fail("drop_log", f"must describe each of the {n_rounds} rounds")
+    dropped = []
+    for r, d in enumerate(dropped_raw):
+        idx = np.asarray(_numbers(d, f"drop_log.dropped[{r}]", integer=True), dtype=np.int64)
+        if np.any((idx < 0) | (idx >= r)) or len(np.unique(idx)) != len(idx):
+            raise _fail(f"drop_log.dropped[{r}]", f"must name distinct earlier rounds 0..{r - 1}")
+        dropped.append(idx)
+    return dropped, added, factor
 
 
 def _classes(data: dict, n_outputs: int) -> np.ndarray:
@@ -274,7 +314,7 @@ def from_dict(data: Any) -> _DARTBase:
              for c, t in enumerate(trees_of_round)]
         )  # fmt: skip
     model.binner_ = binner
-    model.ensemble_ = Ensemble(base, trees, weights)
+    model.ensemble_ = Ensemble(base, trees, weights, *_drop_log(data, len(trees)))
     model.history_ = _history(data)
     model.n_features_in_ = n_features
     model.n_estimators_ = len(trees)
@@ -300,8 +340,8 @@ def save(model: _DARTBase, path: Path) -> None:
     path : Path
         Target file (replaced atomically if it exists).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, numpy as np
     >>> from redundancy.dart import DARTRegressor, load, save
     >>> X = np.arange(40.0).reshape(20, 2); y = X[:, 0]

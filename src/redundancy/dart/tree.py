@@ -1,8 +1,17 @@
 """Histogram regression-tree learner compiled with numba.
 
-Leaf-wise (best-first) growth on binned features: gradient/hessian histograms built in parallel
-over features, the larger child's histogram obtained by subtraction from its parent, L2-regularised
-Newton leaf values ``-G / (H + lambda)``. Trees are flat arrays; ``left == -1`` marks a leaf.
+Leaf-wise (best-first, LightGBM's default) or depth-wise (level by level, XGBoost's default)
+growth on binned features. Each node's rows are kept in ascending order by a stable partition
+that moves their packed (gradient, hessian, weight) triples with them, so a histogram pass reads
+the gradients sequentially and the feature column in increasing address order ("ordered
+gradients"). The larger child's histogram comes from its parent's by subtraction; nodes with many
+rows build their histograms in parallel over features. Leaves hold the L2-regularised Newton step
+``-G / (H + lambda)``.
+
+Missing values live in bin ``MISSING_BIN`` (255): every split learns a default direction for them
+by trying both (XGBoost and LightGBM semantics); where a node saw no missing value, they follow the
+child that holds more training weight (scikit-learn's rule). Trees are flat arrays; ``left == -1``
+marks a leaf; children always come after their parent.
 """
 
 from __future__ import annotations
@@ -11,6 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
+
+MISSING_BIN = 255  # value bins are 0..254 (max_bins <= 255)
+_HIST_BINS = 256
+
+# Nodes with fewer rows build their histogram on one thread: a parallel region per small node
+# costs more in synchronisation than it saves, badly so when the cores are shared.
+PARALLEL_MIN_ROWS = 65_536
+_PREDICT_BLOCK = 64  # rows walked through one tree before the next (the tree stays in L1)
 
 
 @dataclass
@@ -23,6 +40,11 @@ class Tree:
     right: np.ndarray  # int32
     value: np.ndarray  # float64 leaf value (0 at internal nodes)
     gain: np.ndarray  # float64 split gain (0 at leaves)
+    missing_left: np.ndarray | None = None  # uint8: 1 where missing values go left
+
+    def __post_init__(self) -> None:
+        if self.missing_left is None:
+            self.missing_left = np.zeros(len(self.left), dtype=np.uint8)
 
     @property
     def n_leaves(self) -> int:
@@ -32,93 +54,186 @@ class Tree:
     def apply(self, xb: np.ndarray) -> np.ndarray:
         """Node index (uint16) reached by each column of the binned matrix ``xb``."""
         out = np.empty(xb.shape[1], dtype=np.uint16)
-        _apply(xb, self.feature, self.threshold, self.left, self.right, out)
+        _apply(xb, self.feature, self.threshold, self.left, self.right, self.missing_left, out)
         return out
 
 
-# Nodes with fewer rows build their histogram on one thread: a parallel region per small node
-# costs more in synchronisation than it saves, badly so when the cores are shared.
-PARALLEL_MIN_ROWS = 65_536
+@njit(cache=True, nogil=True, inline="always")
+def _goes_left(b, threshold, missing_left):
+    return b <= threshold or (b == MISSING_BIN and missing_left != 0)
 
 
 @njit(cache=True, nogil=True)
-def _feature_hist(col, rows, start, end, g, h, nb, hf):
+def _feature_hist(col, rows, ghw, start, end, nb, hf):
     for b in range(nb):
         hf[b, 0] = 0.0
         hf[b, 1] = 0.0
         hf[b, 2] = 0.0
+    hf[MISSING_BIN, 0] = 0.0
+    hf[MISSING_BIN, 1] = 0.0
+    hf[MISSING_BIN, 2] = 0.0
     for i in range(start, end):
-        r = rows[i]
-        b = col[r]
-        hf[b, 0] += g[r]
-        hf[b, 1] += h[r]
-        hf[b, 2] += 1.0
+        b = col[rows[i]]
+        hf[b, 0] += ghw[i, 0]
+        hf[b, 1] += ghw[i, 1]
+        hf[b, 2] += ghw[i, 2]
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _build_hist_parallel(xb, rows, start, end, g, h, n_bins, hist):
-    for f in prange(xb.shape[0]):
-        _feature_hist(xb[f], rows, start, end, g, h, n_bins[f], hist[f])
+def _build_hist_parallel(xb, rows, ghw, start, end, features, n_bins, hist):
+    for k in prange(len(features)):
+        f = features[k]
+        _feature_hist(xb[f], rows, ghw, start, end, n_bins[f], hist[f])
 
 
 @njit(cache=True, nogil=True)
-def _build_hist(xb, rows, start, end, g, h, n_bins, hist):
+def _build_hist(xb, rows, ghw, start, end, features, n_bins, hist):
     if end - start >= PARALLEL_MIN_ROWS:
-        _build_hist_parallel(xb, rows, start, end, g, h, n_bins, hist)
+        _build_hist_parallel(xb, rows, ghw, start, end, features, n_bins, hist)
     else:
-        for f in range(xb.shape[0]):
-            _feature_hist(xb[f], rows, start, end, g, h, n_bins[f], hist[f])
+        for f in features:
+            _feature_hist(xb[f], rows, ghw, start, end, n_bins[f], hist[f])
 
 
 @njit(cache=True, nogil=True)
-def _best_split(hist, n_bins, sg, sh, cnt, lam, min_leaf, min_hess, out):
-    """Best (gain, feature, bin, G_left, H_left, n_left) into ``out``; gain -inf if none."""
+def _subtract_hist(parent_then_large, small, features, n_bins):
+    for f in features:
+        for b in range(n_bins[f]):
+            for k in range(3):
+                parent_then_large[f, b, k] -= small[f, b, k]
+        for k in range(3):
+            parent_then_large[f, MISSING_BIN, k] -= small[f, MISSING_BIN, k]
+
+
+# Gains this close count as ties, won by the first candidate (lowest feature, bin, node): the
+# same partition reached through differently ordered sums (e.g. weighted vs duplicated rows)
+# must not change the tree through rounding noise.
+_TIE_TOLERANCE = 1e-10
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _better(gain, best):
+    return gain > best + _TIE_TOLERANCE * max(abs(best), 1e-300) if best > -np.inf else True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _consider(gl, hl, cl, sg, sh, cnt, lam, parent, min_leaf, min_hess, out, f, b, ml):
+    if cl < min_leaf or hl < min_hess or cnt - cl < min_leaf or sh - hl < min_hess:
+        return
+    gr = sg - gl
+    gain = 0.5 * (gl * gl / (hl + lam) + gr * gr / (sh - hl + lam) - parent)
+    if _better(gain, out[0]):
+        out[0] = gain
+        out[1] = f
+        out[2] = b
+        out[3] = gl
+        out[4] = hl
+        out[5] = cl
+        out[6] = ml
+
+
+@njit(cache=True, nogil=True)
+def _best_split(hist, features, n_bins, sg, sh, cnt, lam, min_leaf, min_hess, out):
+    """Best (gain, feature, bin, G_left, H_left, W_left, missing_left) into ``out``.
+
+    gain is -inf if no split is allowed. Missing values are tried on the right (then the split
+    "every present value left, missing right" is a candidate too) and on the left.
+    """
     parent = sg * sg / (sh + lam)
     out[0] = -np.inf
-    for f in range(hist.shape[0]):
+    for f in features:
+        nb = n_bins[f]
+        hf = hist[f]
+        mg = hf[MISSING_BIN, 0]
+        mh = hf[MISSING_BIN, 1]
+        mc = hf[MISSING_BIN, 2]
         gl = 0.0
         hl = 0.0
         cl = 0.0
-        for b in range(n_bins[f] - 1):
-            gl += hist[f, b, 0]
-            hl += hist[f, b, 1]
-            cl += hist[f, b, 2]
-            if cl < min_leaf or hl < min_hess:
-                continue
-            if cnt - cl < min_leaf or sh - hl < min_hess:
-                break
-            gr = sg - gl
-            gain = 0.5 * (gl * gl / (hl + lam) + gr * gr / (sh - hl + lam) - parent)
-            if gain > out[0]:
-                out[0] = gain
-                out[1] = f
-                out[2] = b
-                out[3] = gl
-                out[4] = hl
-                out[5] = cl
+        last = nb if mc > 0.0 else nb - 1
+        for b in range(last):
+            gl += hf[b, 0]
+            hl += hf[b, 1]
+            cl += hf[b, 2]
+            if mc > 0.0:
+                _consider(gl, hl, cl, sg, sh, cnt, lam, parent, min_leaf, min_hess, out, f, b, 0)
+                if b < nb - 1:
+                    _consider(
+                        gl + mg,
+                        hl + mh,
+                        cl + mc,
+                        sg,
+                        sh,
+                        cnt,
+                        lam,
+                        parent,
+                        min_leaf,
+                        min_hess,
+                        out,
+                        f,
+                        b,
+                        1,
+                    )
+            else:
+                before = out[0]
+                _consider(gl, hl, cl, sg, sh, cnt, lam, parent, min_leaf, min_hess, out, f, b, 0)
+                if out[0] > before:  # no missing here: they follow the heavier child
+                    out[6] = 1.0 if cl >= cnt - cl else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _partition(col, threshold, missing_left, rows, ghw, start, end, rows_tmp, ghw_tmp):
+    """Stable in-place partition of rows[start:end] (and their ghw); returns the split point."""
+    nl = start
+    nr = 0
+    for i in range(start, end):
+        r = rows[i]
+        if _goes_left(col[r], threshold, missing_left):
+            rows[nl] = r
+            ghw[nl, 0] = ghw[i, 0]
+            ghw[nl, 1] = ghw[i, 1]
+            ghw[nl, 2] = ghw[i, 2]
+            nl += 1
+        else:
+            rows_tmp[nr] = r
+            ghw_tmp[nr, 0] = ghw[i, 0]
+            ghw_tmp[nr, 1] = ghw[i, 1]
+            ghw_tmp[nr, 2] = ghw[i, 2]
+            nr += 1
+    for k in range(nr):
+        rows[nl + k] = rows_tmp[k]
+        ghw[nl + k, 0] = ghw_tmp[k, 0]
+        ghw[nl + k, 1] = ghw_tmp[k, 1]
+        ghw[nl + k, 2] = ghw_tmp[k, 2]
+    return nl
 
 
 @njit(cache=True, nogil=True)
 def _grow(
     xb,
-    g,
-    h,
+    rows,
+    ghw,
+    features,
     n_bins,
     max_leaves,
     max_depth,
+    depthwise,
     min_leaf,
     min_hess,
     lam,
     min_gain,
     hist_pool,
     node_of_row,
+    rows_tmp,
+    ghw_tmp,
 ):
-    n = xb.shape[1]
+    n = len(rows)
     max_nodes = 2 * max_leaves - 1
     feature = np.full(max_nodes, -1, np.int32)
     threshold = np.zeros(max_nodes, np.int32)
     left = np.full(max_nodes, -1, np.int32)
     right = np.full(max_nodes, -1, np.int32)
+    missing_left = np.zeros(max_nodes, np.uint8)
     value = np.zeros(max_nodes)
     gain = np.zeros(max_nodes)
     start = np.zeros(max_nodes, np.int64)
@@ -126,18 +241,17 @@ def _grow(
     depth = np.zeros(max_nodes, np.int64)
     slot = np.zeros(max_nodes, np.int64)
     sums = np.zeros((max_nodes, 3))
-    cand = np.full((max_nodes, 6), -np.inf)
-    rows = np.arange(n)
-    sums[0, 0] = g.sum()
-    sums[0, 1] = h.sum()
-    sums[0, 2] = n
+    cand = np.full((max_nodes, 7), -np.inf)
+    for i in range(n):
+        for k in range(3):
+            sums[0, k] += ghw[i, k]
     end[0] = n
-    splittable = max_leaves > 1 and n >= 2 * min_leaf
-    if splittable:
-        _build_hist(xb, rows, 0, n, g, h, n_bins, hist_pool[0])
+    if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
+        _build_hist(xb, rows, ghw, 0, n, features, n_bins, hist_pool[0])
         _best_split(
-            hist_pool[0], n_bins, sums[0, 0], sums[0, 1], n, lam, min_leaf, min_hess, cand[0]
-        )
+            hist_pool[0], features, n_bins, sums[0, 0], sums[0, 1], sums[0, 2], lam, min_leaf,
+            min_hess, cand[0],
+        )  # fmt: skip
     n_nodes = 1
     n_leaves = 1
     next_slot = 1
@@ -145,32 +259,32 @@ def _grow(
         best = -1
         best_gain = min_gain
         for nd in range(n_nodes):
-            if left[nd] == -1 and cand[nd, 0] > best_gain:
+            if left[nd] != -1 or cand[nd, 0] <= min_gain:
+                continue
+            if best == -1:
+                better = True
+            elif depthwise:  # shallowest first, then the order the nodes were made in
+                better = depth[nd] < depth[best]
+            else:
+                better = _better(cand[nd, 0], best_gain)
+            if better:
                 best = nd
                 best_gain = cand[nd, 0]
         if best == -1:
             break
         f = np.int64(cand[best, 1])
         b = np.int64(cand[best, 2])
+        ml = np.uint8(cand[best, 6])
         s = start[best]
         e = end[best]
-        i = s
-        j = e - 1
-        col = xb[f]
-        while i <= j:
-            if col[rows[i]] <= b:
-                i += 1
-            else:
-                tmp = rows[i]
-                rows[i] = rows[j]
-                rows[j] = tmp
-                j -= 1
+        i = _partition(xb[f], b, ml, rows, ghw, s, e, rows_tmp, ghw_tmp)
         lc = n_nodes
         rc = n_nodes + 1
         n_nodes += 2
         n_leaves += 1
         feature[best] = f
         threshold[best] = b
+        missing_left[best] = ml
         left[best] = lc
         right[best] = rc
         gain[best] = cand[best, 0]
@@ -183,8 +297,8 @@ def _grow(
         for k in range(3):
             sums[lc, k] = cand[best, 3 + k]
             sums[rc, k] = sums[best, k] - cand[best, 3 + k]
-        can_l = (max_depth <= 0 or depth[lc] < max_depth) and sums[lc, 2] >= 2 * min_leaf
-        can_r = (max_depth <= 0 or depth[rc] < max_depth) and sums[rc, 2] >= 2 * min_leaf
+        can_l = (max_depth < 0 or depth[lc] < max_depth) and sums[lc, 2] >= 2 * min_leaf
+        can_r = (max_depth < 0 or depth[rc] < max_depth) and sums[rc, 2] >= 2 * min_leaf
         if not (can_l or can_r) or n_leaves >= max_leaves:
             continue
         small, large = (lc, rc) if i - s <= e - i else (rc, lc)
@@ -192,25 +306,14 @@ def _grow(
         slot[small] = next_slot
         next_slot += 1
         hs = hist_pool[slot[small]]
-        hl = hist_pool[slot[large]]
-        _build_hist(xb, rows, start[small], end[small], g, h, n_bins, hs)
-        for ff in range(xb.shape[0]):
-            for bb in range(n_bins[ff]):
-                for k in range(3):
-                    hl[ff, bb, k] -= hs[ff, bb, k]
+        _build_hist(xb, rows, ghw, start[small], end[small], features, n_bins, hs)
+        _subtract_hist(hist_pool[slot[large]], hs, features, n_bins)
         for c, can in ((lc, can_l), (rc, can_r)):
             if can:
                 _best_split(
-                    hist_pool[slot[c]],
-                    n_bins,
-                    sums[c, 0],
-                    sums[c, 1],
-                    sums[c, 2],
-                    lam,
-                    min_leaf,
-                    min_hess,
-                    cand[c],
-                )
+                    hist_pool[slot[c]], features, n_bins, sums[c, 0], sums[c, 1], sums[c, 2],
+                    lam, min_leaf, min_hess, cand[c],
+                )  # fmt: skip
     for nd in range(n_nodes):
         if left[nd] == -1:
             value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
@@ -223,96 +326,231 @@ def _grow(
         right[:n_nodes].copy(),
         value[:n_nodes].copy(),
         gain[:n_nodes].copy(),
+        missing_left[:n_nodes].copy(),
     )
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _apply(xb, feature, threshold, left, right, out):
+def _apply(xb, feature, threshold, left, right, missing_left, out):
     for i in prange(xb.shape[1]):
         nd = 0
         while left[nd] != -1:
-            nd = left[nd] if xb[feature[nd], i] <= threshold[nd] else right[nd]
+            if _goes_left(xb[feature[nd], i], threshold[nd], missing_left[nd]):
+                nd = left[nd]
+            else:
+                nd = right[nd]
         out[i] = nd
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _predict_flat(xb, offsets, feature, threshold, left, right, value, weight, klass, out):
-
+def _predict_flat(xb, offsets, feature, threshold, left, right, missing_left, value, weight, klass,
+                  out):  # fmt: skip
     for i in prange(xb.shape[1]):
         for t in range(len(offsets) - 1):
             o = offsets[t]
             nd = 0
             while left[o + nd] != -1:
-                nd = left[o + nd] if xb[feature[o + nd], i] <= threshold[o + nd] else right[o + nd]
+                if _goes_left(xb[feature[o + nd], i], threshold[o + nd], missing_left[o + nd]):
+                    nd = left[o + nd]
+                else:
+                    nd = right[o + nd]
             out[i, klass[t]] += weight[t] * value[o + nd]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _predict_raw(X, offsets, feature, cut, child, missing_left, leaf_out, klass, out):
+    """Walk raw rows of ``X`` (n, F) through every tree, blocks of rows per tree.
+
+    ``child[2 * nd]`` / ``child[2 * nd + 1]`` are absolute left / right indices (-1 at leaves),
+    ``cut`` the raw threshold (go left when x <= cut), ``leaf_out`` the weighted leaf value.
+    Each step is branch-free (the direction indexes the child): tree walks mispredict half of
+    their branches otherwise.
+    """
+    n = X.shape[0]
+    n_blocks = (n + _PREDICT_BLOCK - 1) // _PREDICT_BLOCK
+    for blk in prange(n_blocks):
+        a = blk * _PREDICT_BLOCK
+        z = min(n, a + _PREDICT_BLOCK)
+        for t in range(len(offsets) - 1):
+            root = offsets[t]
+            k = klass[t]
+            for i in range(a, z):
+                nd = root
+                while child[2 * nd] != -1:
+                    x = X[i, feature[nd]]
+                    go_left = (x <= cut[nd]) | ((x != x) & (missing_left[nd] != 0))
+                    nd = child[2 * nd + 1 - np.int64(go_left)]
+                out[i, k] += leaf_out[nd]
 
 
 @dataclass(frozen=True)
 class TreeParams:
-    """Tree-growth limits shared by every tree of an ensemble."""
+    """Tree-growth limits shared by every tree of an ensemble.
+
+    ``min_samples_leaf`` counts training weight (rows when unweighted, as row duplication would).
+    ``depthwise`` grows level by level (every node of a depth before the next) instead of always
+    splitting the leaf with the best gain; ``max_leaves`` caps both.
+    """
 
     max_leaves: int = 31
     max_depth: int = 0  # 0 = unlimited
-    min_samples_leaf: int = 20
+    min_samples_leaf: float = 20
     min_child_weight: float = 1e-3
     reg_lambda: float = 1.0
     min_split_gain: float = 0.0
+    depthwise: bool = False
 
 
 class TreeLearner:
-    """Grows trees on one binned training matrix, reusing its histogram buffers."""
+    """Grows trees on one binned training matrix, reusing its buffers."""
 
     def __init__(self, xb: np.ndarray, n_bins: np.ndarray, params: TreeParams) -> None:
         self.xb = np.ascontiguousarray(xb)
         self.n_bins = np.ascontiguousarray(n_bins, dtype=np.int64)
         self.params = params
-        max_bins = int(self.n_bins.max()) if len(self.n_bins) else 1
-        self._hist = np.zeros((params.max_leaves, xb.shape[0], max_bins, 3))
+        n_features, n = self.xb.shape
+        self._hist = np.zeros((params.max_leaves, n_features, _HIST_BINS, 3))
+        self._all_rows = np.arange(n, dtype=np.int64)
+        self._all_features = np.arange(n_features, dtype=np.int64)
+        self._rows = np.empty(n, dtype=np.int64)
+        self._ghw = np.empty((n, 3))
+        self._rows_tmp = np.empty(n, dtype=np.int64)
+        self._ghw_tmp = np.empty((n, 3))
 
-    def fit(self, g: np.ndarray, h: np.ndarray) -> tuple[Tree, np.ndarray]:
-        """Grow one tree on gradients ``g`` and hessians ``h``; return it and each row's node."""
+    def fit(
+        self,
+        g: np.ndarray,
+        h: np.ndarray,
+        weight: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
+        features: np.ndarray | None = None,
+    ) -> tuple[Tree, np.ndarray]:
+        """Grow one tree; return it and the node every training row (sampled or not) falls in.
+
+        ``g`` and ``h`` are the (already weighted) gradients and hessians, ``weight`` each row's
+        weight for the minimum leaf size (ones by default), ``rows`` the ascending row sample the
+        tree is grown on (all by default), ``features`` the features it may split on.
+        """
         p = self.params
-        node_of_row = np.zeros(self.xb.shape[1], dtype=np.uint16)
+        n = self.xb.shape[1]
+        sample = self._all_rows if rows is None else np.asarray(rows, dtype=np.int64)
+        m = len(sample)
+        work_rows = self._rows[:m]
+        work_rows[:] = sample
+        ghw = self._ghw[:m]
+        if rows is None:
+            ghw[:, 0] = g
+            ghw[:, 1] = h
+            ghw[:, 2] = 1.0 if weight is None else weight
+        else:
+            ghw[:, 0] = g[sample]
+            ghw[:, 1] = h[sample]
+            ghw[:, 2] = 1.0 if weight is None else weight[sample]
+        node_of_row = np.zeros(n, dtype=np.uint16)
         arrays = _grow(
             self.xb,
-            np.ascontiguousarray(g, dtype=np.float64),
-            np.ascontiguousarray(h, dtype=np.float64),
+            work_rows,
+            ghw,
+            self._all_features if features is None else np.asarray(features, dtype=np.int64),
             self.n_bins,
             p.max_leaves,
-            p.max_depth,
-            p.min_samples_leaf,
+            p.max_depth if p.max_depth > 0 else -1,
+            p.depthwise,
+            float(p.min_samples_leaf),
             p.min_child_weight,
             p.reg_lambda,
             p.min_split_gain,
             self._hist,
             node_of_row,
+            self._rows_tmp,
+            self._ghw_tmp,
         )
-        return Tree(*arrays), node_of_row
+        tree = Tree(*arrays)
+        if m < n:  # rows outside the sample still need their node
+            node_of_row = tree.apply(self.xb)
+        return tree, node_of_row
 
 
 def predict_trees(
     xb: np.ndarray, trees: list[Tree], weights: np.ndarray, klass: np.ndarray, n_outputs: int
 ) -> np.ndarray:
-    """Weighted sum of tree outputs, (n_samples, n_outputs): tree t adds to column ``klass[t]``."""
+    """Weighted sum of tree outputs on binned ``xb``, (n_samples, n_outputs)."""
     out = np.zeros((xb.shape[1], n_outputs))
     if not trees:
         return out
     offsets = np.zeros(len(trees) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(t.left) for t in trees])
-    cat = [np.concatenate([getattr(t, a) for t in trees]) for a in ("feature", "threshold")]
-    left = np.concatenate([t.left for t in trees])
-    right = np.concatenate([t.right for t in trees])
-    value = np.concatenate([t.value for t in trees])
+    cat = {
+        a: np.concatenate([getattr(t, a) for t in trees])
+        for a in ("feature", "threshold", "left", "right", "missing_left", "value")
+    }
     _predict_flat(
         xb,
         offsets,
-        cat[0],
-        cat[1],
-        left,
-        right,
-        value,
+        cat["feature"],
+        cat["threshold"],
+        cat["left"],
+        cat["right"],
+        cat["missing_left"],
+        cat["value"],
         np.ascontiguousarray(weights, dtype=np.float64),
         klass.astype(np.int64),
         out,
     )
     return out
+
+
+class RawPredictor:
+    """Every tree of an ensemble flattened for prediction on raw (unbinned) feature values.
+
+    A split ``bin <= t`` is ``x <= edges[t]`` on raw values (``+inf`` when ``t`` is the last bin:
+    every present value goes left), so prediction needs no binning; NaN takes the learned default
+    direction. Each tree's weight is folded into its leaf values.
+    """
+
+    def __init__(
+        self, trees: list[Tree], weights: np.ndarray, klass: np.ndarray, edges: list[np.ndarray]
+    ) -> None:
+        self.n_trees = len(trees)
+        sizes = np.array([len(t.left) for t in trees], dtype=np.int64)
+        self.offsets = np.zeros(len(trees) + 1, dtype=np.int64)
+        self.offsets[1:] = np.cumsum(sizes)
+        total = int(self.offsets[-1])
+        base = np.repeat(self.offsets[:-1], sizes)
+        left = np.concatenate([t.left for t in trees]) if trees else np.zeros(0, np.int32)
+        right = np.concatenate([t.right for t in trees]) if trees else np.zeros(0, np.int32)
+        leaf = left == -1
+        self.child = np.empty(2 * total, dtype=np.int64)
+        self.child[0::2] = np.where(leaf, -1, left + base)
+        self.child[1::2] = np.where(leaf, -1, right + base)
+        feature = np.concatenate([t.feature for t in trees]) if trees else np.zeros(0, np.int32)
+        thr = np.concatenate([t.threshold for t in trees]) if trees else np.zeros(0, np.int32)
+        table = np.full((max(len(edges), 1), _HIST_BINS), np.inf)
+        for f, e in enumerate(edges):
+            table[f, : len(e)] = e
+        self.cut = np.where(leaf, 0.0, table[np.maximum(feature, 0), np.maximum(thr, 0)])
+        self.feature = np.maximum(feature, 0).astype(np.int64)
+        self.missing_left = (
+            np.concatenate([t.missing_left for t in trees]) if trees else np.zeros(0, np.uint8)
+        )
+        w = np.repeat(np.asarray(weights, dtype=np.float64), sizes)
+        value = np.concatenate([t.value for t in trees]) if trees else np.zeros(0)
+        self.leaf_out = np.where(leaf, value * w, 0.0)
+        self.klass = np.asarray(klass, dtype=np.int64)
+
+    def predict(self, X: np.ndarray, n_outputs: int) -> np.ndarray:
+        """Sum of weighted tree outputs on raw ``X`` (n_samples, n_features), per output."""
+        out = np.zeros((X.shape[0], n_outputs))
+        if self.n_trees:
+            _predict_raw(
+                np.ascontiguousarray(X, dtype=np.float64),
+                self.offsets,
+                self.feature,
+                self.cut,
+                self.child,
+                self.missing_left,
+                self.leaf_out,
+                self.klass,
+                out,
+            )
+        return out
