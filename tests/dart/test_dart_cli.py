@@ -64,6 +64,20 @@ def test_predict_writes_every_prediction_as_csv(tmp_path):
     assert isinstance(res.exception, ParameterError) and "f9" in str(res.exception)
 
 
+def test_dash_reads_the_csv_from_stdin(tmp_path):
+    X, y = make_friedman1(120, random_state=1)
+    write_csv(tmp_path / "d.csv", X, y)
+    text = (tmp_path / "d.csv").read_text()
+    runner = CliRunner()
+    args = ["--out", str(tmp_path / "m.json"), "--n-estimators", "10"]
+    res = runner.invoke(app, ["fit", "-", *args], input=text)
+    assert res.exit_code == 0, res.output
+    from_stdin = runner.invoke(app, ["predict", str(tmp_path / "m.json"), "-"], input=text)
+    from_file = runner.invoke(app, ["predict", str(tmp_path / "m.json"), str(tmp_path / "d.csv")])
+    assert from_stdin.exit_code == 0 and from_stdin.stdout == from_file.stdout
+    assert len(from_stdin.stdout.splitlines()) == 121  # header + every row
+
+
 def test_compare_json_is_one_document_with_every_model(tmp_path):
     X, y = make_friedman1(120, random_state=0)
     write_csv(tmp_path / "d.csv", X, y)

@@ -50,7 +50,9 @@ def _load(data: Path | None, target: str, task: str) -> Any:
 
 @app.command()
 def fit(
-    data: Path = typer.Argument(None, help="CSV with a header row (default: built-in data)."),
+    data: Path = typer.Argument(
+        None, help="CSV with a header row ('-': stdin; default: built-in data)."
+    ),
     target: str = typer.Option("target", help="Name of the target column."),
     task: str = typer.Option("regression", help="regression or classification."),
     rate_drop: float = typer.Option(0.1, help="Dropout rate p (0 = MART)."),
@@ -76,7 +78,9 @@ def fit(
 @app.command()
 def predict(
     model_path: Path = typer.Argument(..., help="Model JSON written by `fit`."),
-    data: Path = typer.Argument(..., help="CSV with the model's feature columns (any order)."),
+    data: Path = typer.Argument(
+        ..., help="CSV with the model's feature columns, any order ('-': stdin)."
+    ),
     target: str = typer.Option(
         "target", help="Target column: dropped, and scored against (score on stderr) if present."
     ),
@@ -109,7 +113,9 @@ def predict(
 
 @app.command()
 def compare(
-    data: Path = typer.Argument(None, help="CSV with a header row (default: built-in data)."),
+    data: Path = typer.Argument(
+        None, help="CSV with a header row ('-': stdin; default: built-in data)."
+    ),
     target: str = typer.Option("target", help="Name of the target column."),
     task: str = typer.Option("regression", help="regression or classification."),
     folds: int = typer.Option(3, help="Cross-validation folds (2..20)."),

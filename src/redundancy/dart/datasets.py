@@ -37,6 +37,7 @@ def read_csv(
     """Numeric CSV with a header row -> (X, y, feature names); ``target`` names the y column.
 
     With ``require_target=False`` a CSV without the ``target`` column gives ``y = None``.
+    ``path`` ``-`` reads the CSV from stdin.
 
     Raises
     ------
@@ -44,10 +45,15 @@ def read_csv(
         The file cannot be read, is not a numeric table with a header, or lacks ``target``.
     """
     import csv
+    import io
+    import sys
 
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
+        if str(path) == "-":
+            rows = list(csv.reader(io.StringIO(sys.stdin.read(), newline="")))
+        else:
+            with open(path, newline="") as handle:
+                rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         reason = getattr(exc, "strerror", None) or "not a CSV text file"
         raise ParameterError(f"cannot read {path}: {reason}") from None
