@@ -36,3 +36,26 @@ def test_planned_batch_fits_the_pipelines_in_flight_microbatches(source):
                 in_flight = stages * batch  # one microbatch per stage circulates
                 need = j * (shape.weight_bytes + in_flight * context * shape.kv_bytes_per_token)
                 assert batch >= 1 and need <= NodeRates.of(configs[name], perf).memory_bytes
+
+
+def test_communication_switch_drops_exactly_the_tp_all_reduce():
+    """A PCIe L4x4 node (calibrated) decoding a batch of 32 for Llama3-70B (hidden 8192) pays two
+    ring all-reduces per layer: 2 x (92.19 us + 2 x 3/4 x 32 x 16384 B / 4.589 GB/s) = 0.5271 ms;
+    ``communication: false`` removes exactly that and nothing else."""
+    import numpy as np
+
+    from redundancy.coral.planner.perf import roofline_decode_ms
+
+    spec = {"name": "tp", "models": {"Llama3-70B": 1}, "gpus": ["L4"], "gpus_per_node": [4],
+            "regions": ["gcp-us-central1"]}  # fmt: skip
+    on = load_scenario(spec)
+    off = load_scenario(spec | {"perf": {"communication": False}})
+    (config,) = on.configs
+    assert config.interconnect == "PCIe"
+    shape = LayerShape.of(on.models[0], on.perf)
+    with_tp = roofline_decode_ms(shape, NodeRates.of(config, on.perf), on.perf, np.array([32.0]))
+    without = roofline_decode_ms(shape, NodeRates.of(config, off.perf), off.perf, np.array([32.0]))
+    expected = 1e3 * 2 * (92.1901e-6 + 2 * 3 / 4 * 32 * 2 * 8192 / 4.589e9)
+    assert expected == pytest.approx(0.5271, abs=1e-4)
+    assert with_tp[0] - without[0] == pytest.approx(expected, rel=1e-9)
+    assert on.template_key() != off.template_key()  # templates built without it are not reused

@@ -13,6 +13,13 @@ layer 0 to layer L through ranges that meet end to start. The MILP over the pool
 For the simulator the flow is split into paths (pipelines); each range's nodes are shared among
 its paths by largest remainder, a path left without a node somewhere is dropped (its nodes go to
 the range's largest path), and each path becomes an Instance whose stages are its ranges.
+
+The flow's capacities are node-local: a range of j layers is rated as a stage of a ceil(L / j)-stage
+pipeline, so it counts ceil(L / j) microbatches of KV cache in flight. A path of P stages keeps P
+microbatches on every node, so each Instance's req/s is re-rated at its own depth,
+``min over stages of n T_hat[P, c, j]``, as Coral's templates are (and as the simulator's engine
+shares a stage among its nodes); a P-stage path through a range of j > L / P layers is then slower
+than the flow claimed (Helix's max flow overstates it; see docs/coral.md, "The Helix numbers").
 """
 
 from __future__ import annotations
@@ -146,7 +153,9 @@ def helix_planner(
         raise ParameterError(f"the Helix planner serves one model; the scenario has {len(models)}")
     model, start = models[0], time.perf_counter()
     demand = scenario.demand[model.name]
-    caps = _ranges(model, scenario, min(blocks, model.layers), profile)
+    blocks = min(blocks, model.layers)
+    caps = _ranges(model, scenario, blocks, profile)
+    depth_rates = throughput_table(model, scenario.configs, scenario.perf, blocks, profile)
     instances, capacity = [], 0.0
     for region in scenario.regions:
         solution = _solve(scenario, region, caps, model.layers, demand - capacity)
@@ -155,7 +164,8 @@ def helix_planner(
                 PlannedStage(nodes={scenario.configs[ci].name: n}, layer_start=a, layer_end=b)
                 for (ci, a, b), n in sorted(nodes.items(), key=lambda item: item[0][1])
             ]
-            rate = min(n * caps[r] for r, n in nodes.items())
+            depth = len(nodes)
+            rate = float(min(n * depth_rates[depth, ci, b - a] for (ci, a, b), n in nodes.items()))
             price = sum(
                 n * scenario.price(region, scenario.configs[r[0]]) for r, n in nodes.items()
             )

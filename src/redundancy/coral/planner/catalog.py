@@ -153,9 +153,13 @@ class PerfParams(_Strict):
     ``model``: "calibrated" (default) uses the per-GPU factors fitted to measured vLLM times
     (``coral/data/calibration.yaml``) where a GPU has them and the roofline with the efficiencies
     below elsewhere; "roofline" uses the roofline for every GPU.
+    ``communication``: charge tensor-parallel all-reduces inside a node and the activation
+    transfer (time and NIC cap) between pipeline stages (default); False leaves both out, as the
+    model did before issue #21 (for attributing the comparison's ratios factor by factor).
     """
 
     model: Literal["calibrated", "roofline"] = "calibrated"
+    communication: bool = True
     eta_compute: float = Field(default=0.5, gt=0, le=1)
     eta_bandwidth: float = Field(default=0.8, gt=0, le=1)
     tp_efficiency: float = Field(default=0.9, gt=0, le=1)
@@ -257,7 +261,10 @@ class Scenario(_Strict):
             "configs": [c.model_dump() for c in self.configs],
             "max_nodes": self.max_nodes,
             "memory_factor": self.memory_factor,
-            "perf": self.perf.model_dump(),
+            # communication=True (the default) is left out so caches keyed before it stay valid.
+            "perf": self.perf.model_dump(
+                exclude={"communication"} if self.perf.communication else None
+            ),
             "calibration": _calibration_digest() if self.perf.model == "calibrated" else "",
         }
         blob = json.dumps(payload, sort_keys=True).encode()

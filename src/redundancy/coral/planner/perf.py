@@ -63,7 +63,7 @@ class NodeRates:
                 source="roofline",
             )
         calibration = shipped_calibration()
-        link = calibration.links.get(config.interconnect) if n > 1 else None
+        link = calibration.links.get(config.interconnect) if n > 1 and perf.communication else None
         return cls(
             memory_bytes=memory,
             bandwidth=n * gpu.bandwidth_tbs * 1e12 * fit.eta_bandwidth,
@@ -238,6 +238,8 @@ def _feasible_rates(
         nic_cap = config.network_gbps * 1e9 / 8 / (context_max * shape.activation_bytes_per_token)
         hop_step = hop_ms(shape, config, batch)[None, :]
         hop_prefill = float(hop_ms(shape, config, np.float64(perf.input_tokens)))
+        if not perf.communication:
+            nic_cap, hop_step, hop_prefill = np.inf, np.zeros_like(hop_step), 0.0
         for stages in range(1, max_stages + 1):
             piped = stages > 1
             # A full S-stage pipeline keeps S microbatches of B requests in flight on every node.
