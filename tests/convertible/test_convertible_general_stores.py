@@ -136,8 +136,8 @@ def test_missing_shard_refused_or_degraded_and_bad_input(tmp_path):
         assert (tmp_path / "g" / shard_relpath(12 + row)).read_bytes() == want
     with pytest.raises(ParameterError, match="lambda_I=4"):
         convert_stores(stores[:3], tmp_path / "x")
-    with pytest.raises(ParameterError, match="to="):
-        convert_stores(stores, tmp_path / "x", to="rs:4,1")
+    with pytest.raises(ParameterError, match="nothing to convert"):  # the target is free
+        convert_stores(stores, tmp_path / "x", to="rs:3,1")
     (tmp_path / "o").mkdir()
     _, other = _stores(tmp_path / "o", [100], "grs:3,2:6,2")  # a merge family
     with pytest.raises(ParameterError, match="different codes"):

@@ -118,8 +118,8 @@ def test_missing_parity_refused_or_degraded_and_bad_input(tmp_path):
     assert report.degraded
     direct = _direct_parities(src, 2)
     assert (tmp_path / "s" / shard_relpath(11)).read_bytes() == direct[3]
-    with pytest.raises(ParameterError, match="to="):
-        convert_stores([store], tmp_path / "t", to="rs:4,1")
+    with pytest.raises(ParameterError, match="nothing to convert"):  # the target is free
+        convert_stores([store], tmp_path / "t", to="rs:8,1")
     _, other = _store(tmp_path, 100, name="other")
     with pytest.raises(ParameterError):  # two stores of a split family: not a merge
         convert_stores([store, other], tmp_path / "u")

@@ -103,8 +103,8 @@ def test_bad_inputs(tmp_path):
     encode_store(src, other, "grs:4,2:8,1", stripe_size=STRIPE)
     with pytest.raises(ParameterError, match="different codes"):
         convert_stores([stores[0], other], tmp_path / "m")
-    with pytest.raises(ParameterError, match="to="):
-        convert_stores(stores, tmp_path / "m", to="rs:8,3")
+    with pytest.raises(ParameterError, match="merges"):  # any target, but it must fit lambda
+        convert_stores(stores, tmp_path / "m", to="rs:12,2")
     with pytest.raises(ParameterError, match="lambda"):
         convert_stores(stores[:1], tmp_path / "m")
     with pytest.raises(ParameterError, match="merges"):
@@ -172,7 +172,7 @@ def test_cli_end_to_end_and_exit_codes(tmp_path):
     assert (tmp_path / "o" / "file1.bin").read_bytes() == files[1].read_bytes()
     for args in (
         ["cost", "--to", "rs:20"],
-        ["run", str(tmp_path / "store0"), str(tmp_path / "store1"), "--to", "rs:8,4"],
+        ["run", str(tmp_path / "store0"), str(tmp_path / "store1"), "--to", "rs:12,4"],
     ):
         bad = subprocess.run([CLI, "convert", *args], capture_output=True, text=True)
         assert bad.returncode == 2, (args, bad.stdout, bad.stderr)

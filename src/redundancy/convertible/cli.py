@@ -200,7 +200,9 @@ def run(
         ..., help="Initial stores, in codeword order (one store for a split)."
     ),
     to: str = typer.Option(
-        None, help="Final code rs:K,M or lrc:K,L,G (checked against the stores)."
+        None,
+        help="Final code rs:K,M, chosen now (default: the one named at encode; a merged store, "
+        "converted again, needs it); lrc:K,L,G and piggyback stores keep theirs.",
     ),
     out: Path = typer.Option(None, help="Result store folder (default: FIRST.merged)."),
     method: str = typer.Option("optimal", help="optimal | reencode (the anchor)."),
@@ -208,7 +210,11 @@ def run(
     retire: bool = typer.Option(False, help="Remove the initial stores after the commit."),
     json_out: bool = JSON,
 ) -> None:
-    """Merge lambda stores into one (or split one), reading only what the bound needs."""
+    """Merge lambda stores into one (or split one), reading only what the bound needs.
+
+    Stores may be results of an earlier merge (chained conversions: rs:6,3 x2 -> rs:12,3, then
+    two of those -> rs:24,3 with --to rs:24,3).
+    """
     from redundancy.convertible import merge_store
 
     target = out or store_dirs[0].with_name(store_dirs[0].name + ".merged")

@@ -118,7 +118,7 @@ def convert_general(
         return ConvertReport(out, gen.conversion.describe(), method, 0, 0, 0, 0, resumed=True)
     if any(out.resolve() == s.resolve() for s in stores):
         raise ParameterError(f"out={out} must be a new folder, not one of the initial stores")
-    loaded = [load_initial(s) for s in stores]
+    loaded = [load_initial(s, to) for s in stores]
     if len({m.code for m, _, _ in loaded}) != 1:
         raise ParameterError(
             f"stores were written with different codes: {[m.code for m, _, _ in loaded]}"
@@ -142,9 +142,7 @@ def convert_general(
     members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
     stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    shards, phases = run_plan(
-        stores, loaded, members, plan, out, report, allow_degraded, progress, pipeline
-    )
+    shards, phases = run_plan(stores, loaded, plan, out, report, allow_degraded, progress, pipeline)
     result = GeneralManifest(
         format=GENERAL_FORMAT,
         code=family.spec,

@@ -7,6 +7,11 @@ killed at any point leaves the initial stores fully decodable; a re-run finishes
 ``retire``, removes the initial stores' manifests and parities only after the commit).
 Layered stores (LRC or piggyback, ``layered.json``) are handed to ``layered_merge``, and a single
 store of a split family to ``split_store``, stores of a general-regime family to ``general_store``.
+
+The target is chosen at run time (``to``; an initial code depends on (k_I, r_I) only), and a
+merged store is itself a store to convert: its ``manifest.json`` (an ``ec`` manifest, written
+just before the commit) holds its members on their data shards and the final code, which is the
+base code of its own shape when r is kept, so rs:6,3 x2 -> rs:12,3 then x2 -> rs:24,3 chains.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from redundancy.convertible.stripe_io import (
     retire_stores,
 )
 from redundancy.erasure import store as ec_store
-from redundancy.erasure.manifest import MANIFEST_NAME
+from redundancy.erasure.manifest import FORMAT, MANIFEST_NAME, Manifest, save_manifest
 from redundancy.errors import ParameterError
 
 METHODS = ("optimal", "reencode")
@@ -44,10 +49,11 @@ __all__ = ["METHODS", "ConvertReport", "convert_stores"]
 
 
 def _same_sources(merged: MergedManifest, stores: Sequence[Path]) -> bool:
-    return [m.source for m in merged.members] == [str(Path(s).resolve()) for s in stores]
+    sources = merged.inputs or [m.source for m in merged.members]
+    return sources == [str(Path(s).resolve()) for s in stores]
 
 
-def _regime(stores: Sequence[Path], out: Path) -> str | None:
+def _regime(stores: Sequence[Path], out: Path, to: str | None) -> str | None:
     """The regime of the conversion: from a finished result in ``out``, else the stores' family."""
     if is_general_store(out):
         return "general"
@@ -55,7 +61,31 @@ def _regime(stores: Sequence[Path], out: Path) -> str | None:
         return "split"
     if (out / MERGED_NAME).is_file() or not stores:
         return None
-    return load_initial(stores[0])[1].conversion.regime
+    return load_initial(stores[0], to)[1].conversion.regime
+
+
+def _distinct_names(members: list[Member]) -> list[str]:
+    """Member names as decoded: recorded names, or ``t-name`` for all when two collide."""
+    names = [m.file_name for m in members]
+    if len(set(names)) != len(names):
+        names = [f"{t}-{name}" for t, name in enumerate(names)]
+    return names
+
+
+def _ec_manifest(merged: MergedManifest, final_parity: list[list[int]], k_i: int) -> Manifest:
+    """The merged store as an ``ec`` store: members on their data shards, the final code."""
+    names = _distinct_names(merged.members)
+    return Manifest(
+        format=FORMAT,
+        code=merged.code,
+        file_size=sum(m.file_size for m in merged.members),
+        stripe_size=merged.stripe_size,
+        stripes=merged.stripes,
+        shards=merged.shards,
+        parity_matrix=final_parity,
+        members=[m.entry(k_i, name) for m, name in zip(merged.members, names, strict=True)],
+        companions=[MERGED_NAME],
+    )
 
 
 def convert_stores(
@@ -83,7 +113,7 @@ def convert_stores(
         return convert_layered_stores(
             stores, out, to, method, allow_degraded, retire, progress, pipeline
         )
-    regime = _regime(stores, out)
+    regime = _regime(stores, out, to)
     if regime == "general":
         return convert_general(stores, out, to, method, allow_degraded, retire, progress, pipeline)
     if len(stores) == 1 and regime == "split":
@@ -93,22 +123,23 @@ def convert_stores(
         if not _same_sources(merged, stores):
             raise ParameterError(f"{out} already holds a merged store of other stores")
         if retire:
-            code = family.initial_code()
-            paths = [[ec_store.shard_relpath(i) for i in range(code.n)]] * len(stores)
-            retire_stores(stores, MANIFEST_NAME, paths)
+            c = family.conversion
+            paths = [[ec_store.shard_relpath(i) for i in range(c.k_i + c.r_i)]] * len(stores)
+            _retire(stores, paths)
         return ConvertReport(out, family.conversion.describe(), method, 0, 0, 0, 0, resumed=True)
     if len(stores) < 2:
         raise ParameterError(f"stores: got {len(stores)}, a merge needs lambda >= 2 stores")
     if any(out.resolve() == s.resolve() for s in stores):
         raise ParameterError(f"out={out} must be a new folder, not one of the initial stores")
-    loaded = [load_initial(s) for s in stores]
-    specs = {m.code for m, _, _ in loaded}
+    loaded = [load_initial(s, to) for s in stores]
+    specs = {family.spec for _, family, _ in loaded}
     if len(specs) != 1:
-        raise ParameterError(f"stores were written with different codes: {sorted(specs)}")
+        codes = sorted({m.code for m, _, _ in loaded})
+        raise ParameterError(f"stores were written with different codes: {codes}")
     sizes = {m.stripe_size for m, _, _ in loaded}
     if len(sizes) != 1:
         raise ParameterError(f"stores have different stripe sizes {sorted(sizes)}; must be equal")
-    family, code = loaded[0][1], loaded[0][2]
+    family = loaded[0][1]
     c = family.conversion
     if c.regime != "merge" or c.lambda_i != len(stores):
         raise ParameterError(
@@ -117,29 +148,43 @@ def convert_stores(
         )
     if to is not None and canonical(to, "to") != f"rs:{c.k_f},{c.r_f}":
         raise ParameterError(
-            f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f} "
-            "(the target is fixed when the stores are encoded)"
+            f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f}"
         )
     plan = merge_plan(family, read_data=method == "reencode")
     stripe_size = sizes.pop()
-    members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
+    chained = any(m.members is not None for m, _, _ in loaded)
+    members = [
+        member
+        for s, (m, _, _) in zip(stores, loaded, strict=True)
+        for member in Member.all_of(m, s)
+    ]
+    if not chained:  # one file per store: the record keeps the format of earlier merged stores
+        members = [m.model_copy(update={"data_shards": None}) for m in members]
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    shards, phases = run_plan(
-        stores, loaded, members, plan, out, report, allow_degraded, progress, pipeline
-    )
+    shards, phases = run_plan(stores, loaded, plan, out, report, allow_degraded, progress, pipeline)
     merged = MergedManifest(
         format=MERGED_FORMAT,
         code=family.spec,
         stripe_size=stripe_size,
-        stripes=max(m.stripes for m in members),
+        stripes=max(m.stripes for m, _, _ in loaded),
         members=members,
         shards=shards,
         bytes_read=report.bytes_read,
         bytes_written=report.bytes_written,
+        inputs=[str(s.resolve()) for s in stores],
     )
     with phases.timed("manifest"):
+        save_manifest(out, _ec_manifest(merged, family.parities[1].tolist(), c.k_i))
         save_merged(out, merged)
     if retire:
-        retire_stores(stores, MANIFEST_NAME, [[e.path for e in m.shards] for m, _, _ in loaded])
+        _retire(stores, [[e.path for e in m.shards] for m, _, _ in loaded])
     report.phases = phases.seconds
     return report
+
+
+def _retire(stores: Sequence[Path], paths: Sequence[Sequence[str]]) -> None:
+    """Remove the merged stores' records (a chained input), then every store's manifest and
+    shards."""
+    for store in stores:
+        (Path(store) / MERGED_NAME).unlink(missing_ok=True)
+    retire_stores(stores, MANIFEST_NAME, paths)

@@ -17,7 +17,6 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.convertible.access import ConversionPlan
-from redundancy.convertible.stores import Member, member_chunk
 from redundancy.convertible.stripe_io import (
     BufferRing,
     ConvertReport,
@@ -39,7 +38,6 @@ from redundancy.storage_io import atomic_open
 def run_plan(
     stores: Sequence[Path],
     loaded: Sequence[tuple[Manifest, object, LinearCode]],
-    members: Sequence[Member],
     plan: ConversionPlan,
     out: Path,
     report: ConvertReport,
@@ -49,14 +47,16 @@ def run_plan(
 ) -> tuple[list[ShardEntry], Phases]:
     """Write ``plan``'s new parities into ``out`` and link the data shards; return the shards.
 
-    ``loaded[t]`` is ``load_initial(stores[t])`` and ``members[t]`` its file; plan reads are
-    (store index, shard index). Missing or corrupt shards are refused unless ``allow_degraded``
-    (then rebuilt from the store and listed in ``report.degraded``). Fills the report's byte
-    counters; the returned phases time every step (callers add the manifest write).
+    ``loaded[t]`` is ``load_initial(stores[t])``; plan reads are (store index, shard index). A
+    store may hold several members (a merged store converted again): each shard is read for its
+    own length and zero-padded to the stripe's widest. Missing or corrupt shards are refused
+    unless ``allow_degraded`` (then rebuilt from the store and listed in ``report.degraded``).
+    Fills the report's byte counters; the returned phases time every step (callers add the
+    manifest write).
     """
     size = loaded[0][0].stripe_size
     k_i = loaded[0][2].k
-    stripes = max(m.stripes for m in members)
+    stripes = max(m.stripes for m, _, _ in loaded)
     clear_stale(out)
     phases = Phases()
     counter = CountingReader(phases)
@@ -75,25 +75,29 @@ def run_plan(
                 )
 
         def lengths(stripe: int) -> list[int]:
-            return [member_chunk(m, stripe, size, k_i) for m in members]
+            """Bytes of each shard read in ``stripe`` (0 past the end of its file)."""
+            return [loaded[t][0].shard_chunk_length(stripe, idx, k_i) for t, idx in plan.reads]
+
+        def width(stripe: int) -> int:
+            return max(m.chunk_length(stripe, k_i) for m, _, _ in loaded)
 
         def regions(stripe: int) -> list[tuple[Path, int, int]]:
-            sizes = lengths(stripe)
             return [
-                (stores[t] / loaded[t][0].shards[idx].path, stripe * size, sizes[t])
-                for t, idx in plan.reads
-                if sizes[t]
+                (stores[t] / loaded[t][0].shards[idx].path, stripe * size, length)
+                for (t, idx), length in zip(plan.reads, lengths(stripe), strict=True)
+                if length
             ]
 
         def load(stripe: int) -> list[np.ndarray | None]:
             counter.prefetch(regions(stripe + 1) if stripe else regions(0) + regions(1))
             sizes = lengths(stripe)
             fetched: list[np.ndarray | None] = []
-            for (t, idx), buf in zip(plan.reads, inputs.get(stripe, max(sizes)), strict=True):
-                buf[sizes[t] :] = 0
+            buffers = inputs.get(stripe, width(stripe))
+            for col, ((t, idx), buf) in enumerate(zip(plan.reads, buffers, strict=True)):
+                buf[sizes[col] :] = 0
                 entry = loaded[t][0].shards[idx]
-                chunk = buf[: sizes[t]]
-                good = not sizes[t] or (
+                chunk = buf[: sizes[col]]
+                good = not sizes[col] or (
                     readers[t].usable(idx)
                     and counter.read_into(stores[t] / entry.path, stripe * size, chunk)
                     and crc_ok(phases, chunk, entry.crc32[stripe])
@@ -102,7 +106,7 @@ def run_plan(
             return fetched
 
         def compute(stripe: int, fetched: list[np.ndarray | None]) -> np.ndarray:
-            width = max(lengths(stripe))
+            wide = width(stripe)
             for col, (t, idx) in enumerate(plan.reads):
                 if fetched[col] is None:
                     if not allow_degraded:
@@ -111,10 +115,10 @@ def run_plan(
                             "conversion refuses (repair first, or allow degraded conversion)"
                         )
                     chunk = readers[t].rebuild(stripe, [idx], {})[idx]
-                    fetched[col] = np.pad(chunk, (0, width - chunk.size))
+                    fetched[col] = np.pad(chunk, (0, wide - chunk.size))
                     report.degraded.append(f"{stores[t]} shard {idx} stripe {stripe}")
             with phases.timed("compute"):
-                return gf256.matmul_sparse(plan.matrix, fetched, out=outputs.get(stripe, width))
+                return gf256.matmul_sparse(plan.matrix, fetched, out=outputs.get(stripe, wide))
 
         first_parity = len(stores) * k_i
         handles = [

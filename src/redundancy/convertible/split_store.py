@@ -108,7 +108,7 @@ def convert_split(
             n_i = family.conversion.k_i + family.conversion.r_i
             retire_stores([store], MANIFEST_NAME, [[shard_relpath(i) for i in range(n_i)]])
         return ConvertReport(out, family.conversion.describe(), method, 0, 0, 0, 0, resumed=True)
-    manifest, family, code = load_initial(store)
+    manifest, family, code = load_initial(store, to)
     c = family.conversion
     if out.resolve() == store.resolve():
         raise ParameterError(f"out={out} must be a new folder, not the initial store")
@@ -122,7 +122,6 @@ def convert_split(
     shards, phases = run_plan(
         [store],
         [(manifest, family, code)],
-        [member],
         plan,
         out,
         report,

@@ -1,11 +1,15 @@
 """Convertible stores on disk: the initial stores (``ec`` manifest format) and merged stores.
 
 An initial store is exactly what ``redundancy ec encode`` writes (same manifest.json, shard paths
-and per-stripe CRC-32s); only its code spec is ``grs:K_I,R_I:K_F,R_F``, the family's initial
-code, which ``parse_spec`` rebuilds deterministically. A merged store holds the lambda member
-files: its data shards are hard links to the members' data shards (stable conversion: data is
-never read nor moved), its parities are new, and ``convertible.json`` lists the members with their
-sizes, SHA-256 and checksums. Shards of shorter members count as zeros past their end.
+and per-stripe CRC-32s); its code spec is ``grs:K_I,R_I:K_F,R_F`` and its ``parity_matrix`` field
+holds the initial code's parity rows, so ``redundancy ec`` reads it. The initial code depends on
+(K_I, R_I) only, so the target recorded at encode is a default: ``load_initial(store, to)``
+converts to any target. A merged store holds the member files: its data shards are hard links to
+the members' data shards (stable conversion: data is never read nor moved), its parities are new;
+``manifest.json`` is an ``ec`` manifest with ``members`` (each file on its consecutive data shards)
+and the final code's ``parity_matrix``, so ``ec verify/repair/decode`` read it and a later
+conversion takes it as input (chained conversions), and ``convertible.json`` (the commit point)
+records the conversion. Shards of shorter members count as zeros past their end.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from redundancy import gf256
 from redundancy.convertible.access import ConvertibleFamily
+from redundancy.convertible.bounds import Conversion
 from redundancy.convertible.safe_paths import (
     MAX_STRIPE_SIZE,
     check_new_file,
@@ -30,13 +35,14 @@ from redundancy.convertible.safe_paths import (
     plain_name,
     relative_path,
 )
-from redundancy.convertible.spec import parse_spec
+from redundancy.convertible.spec import parse_rs, parse_spec
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.codes import LinearCode
 from redundancy.erasure.manifest import (
     FORMAT,
     MANIFEST_NAME,
     Manifest,
+    MemberEntry,
     ShardEntry,
     load_manifest,
     save_manifest,
@@ -103,31 +109,102 @@ def encode_store(
             ShardEntry(index=i, path=ec_store.shard_relpath(i), crc32=sums[i])
             for i in range(code.n)
         ],
+        parity_matrix=code.parity_matrix.tolist(),
     )
     save_manifest(store, manifest)
     return manifest
 
 
-def load_initial(store: Path) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
-    """Manifest, family and initial code of an initial store, cross-checked."""
+def load_initial(
+    store: Path, to: str | None = None
+) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
+    """Manifest, family and code of a store to convert, cross-checked.
+
+    Parameters
+    ----------
+    store : Path
+        An initial store (``convert encode``) or a merged store (``convert run``) whose code is
+        the base GRS code of its shape (every merge that keeps r; chained conversions).
+    to : str, optional
+        The target ``rs:K,M`` chosen now; default: the target recorded at encode (a merged store
+        has none left and needs one). Stores of the older ``cvt:`` family keep their target.
+
+    Returns
+    -------
+    tuple
+        (manifest, family converting the store's code to the target, the store's code).
+
+    Raises
+    ------
+    ParameterError
+        The store's code is not convertible, no target is named for a merged store, or the
+        target cannot be built.
+    IntegrityError
+        The manifest is inconsistent (shard count, stripes, paths, a parity matrix that is not
+        the code its spec names).
+    """
     manifest = load_manifest(Path(store))
     if not manifest.code.startswith(("grs:", "cvt:")):
         raise ParameterError(
             f"{store}: written with {manifest.code!r}, not a convertible code; re-encode it "
             "with `redundancy convert encode` (plain rs: generators do not convert cheaply)"
         )
-    family = parse_spec(manifest.code)
+    recorded = parse_spec(manifest.code)
+    stored = (
+        manifest.build_code() if manifest.parity_matrix is not None else recorded.initial_code()
+    )
+    family = _family_for(store, manifest, recorded, stored, to)
     code = family.initial_code()
+    if not np.array_equal(code.generator, stored.generator):
+        if manifest.members is None:
+            raise IntegrityError(
+                f"{store}/{MANIFEST_NAME}: parity_matrix is not the initial code of {manifest.code}"
+            )
+        raise ParameterError(
+            f"{store}: its code rs:{stored.k},{stored.m} came from a conversion that lowered r "
+            f"({manifest.code}), so it is not the base GRS code {family.spec} starts from; "
+            "decode and re-encode it"
+        )
     if len(manifest.shards) != code.n:
         raise IntegrityError(f"{store}: {len(manifest.shards)} shards listed, code has n={code.n}")
     if manifest.stripe_size > MAX_STRIPE_SIZE:
         raise IntegrityError(
             f"{store}: stripe_size={manifest.stripe_size} is absurd (at most {MAX_STRIPE_SIZE})"
         )
-    if stripe_count(manifest.file_size, code.k, manifest.stripe_size) != manifest.stripes:
+    if manifest.members is not None:
+        manifest.build_code(code)  # member sizes, stripes and checksum counts
+    elif stripe_count(manifest.file_size, code.k, manifest.stripe_size) != manifest.stripes:
         raise IntegrityError(f"{store}: stripe count disagrees with file_size and stripe_size")
     check_paths(Path(store), [s.path for s in manifest.shards], f"{store}/{MANIFEST_NAME}")
     return manifest, family, code
+
+
+def _family_for(
+    store: Path,
+    manifest: Manifest,
+    recorded: ConvertibleFamily,
+    stored: LinearCode,
+    to: str | None,
+) -> ConvertibleFamily:
+    """The family from the store's code (k, r) to ``to`` (default: the recorded target)."""
+    c = recorded.conversion
+    merged = (stored.k, stored.m) != (c.k_i, c.r_i)
+    if to is None:
+        if merged:
+            raise ParameterError(
+                f"{store} holds the result of {c.describe()} (rs:{stored.k},{stored.m}); name "
+                "the next code with --to (to=)"
+            )
+        return recorded
+    k_f, r_f = parse_rs(to, "to")
+    if recorded.construction == "cvt":
+        if (k_f, r_f) != (c.k_f, c.r_f) or merged:
+            raise ParameterError(
+                f"to={to!r}: {store} was written with the older searched family {manifest.code}, "
+                f"whose target rs:{c.k_f},{c.r_f} was fixed at encode"
+            )
+        return recorded
+    return ConvertibleFamily.build(Conversion(stored.k, stored.m, k_f, r_f), "grs")
 
 
 def decode_initial(store: Path, output: Path, force: bool = False) -> Manifest:
@@ -145,13 +222,15 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class Member(BaseModel):
-    """One initial file inside a merged store."""
+    """One initial file inside a merged store (on ``data_shards`` data shards; default k_I)."""
 
     file_name: str
     file_size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     stripes: int = Field(ge=0)
     source: str
+    data_shards: int | None = Field(default=None, ge=1, le=255)
+    file_mode: int | None = Field(default=None, ge=0, le=0o7777)
 
     @field_validator("file_name")
     @classmethod
@@ -172,6 +251,35 @@ class Member(BaseModel):
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             raise IntegrityError(f"{store}/{MANIFEST_NAME}: {message}") from None
+
+    @classmethod
+    def all_of(cls, manifest: Manifest, store: Path) -> list[Member]:
+        """The files a store to merge holds: its one file, or every member of a merged store."""
+        if manifest.members is None:
+            return [cls.of(manifest, store).model_copy(update={"file_mode": manifest.file_mode})]
+        return [
+            cls(
+                file_name=m.file_name,
+                file_size=m.file_size,
+                sha256=m.sha256,
+                stripes=m.stripes,
+                source=str(Path(store).resolve()),
+                data_shards=m.data_shards,
+                file_mode=m.file_mode,
+            )
+            for m in manifest.members
+        ]
+
+    def entry(self, k: int, name: str | None = None) -> MemberEntry:
+        """This member as an ``ec`` manifest member (``k``: data shards when not recorded)."""
+        return MemberEntry(
+            file_name=name or self.file_name,
+            file_size=self.file_size,
+            file_mode=self.file_mode,
+            sha256=self.sha256,
+            stripes=self.stripes,
+            data_shards=self.data_shards or k,
+        )
 
 
 def read_manifest(path: Path, model: type[ModelT], what: str) -> ModelT:
@@ -207,10 +315,12 @@ class ConvertedManifest(BaseModel):
 
 
 class MergedManifest(ConvertedManifest):
-    """What ``convert run`` wrote for a merge: also the members, in order."""
+    """What ``convert run`` wrote for a merge: also the members, in order, and the stores merged
+    (``inputs``; absent in stores written before chained conversions: the members' sources)."""
 
     stripes: int = Field(ge=0)
     members: list[Member]
+    inputs: list[str] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> MergedManifest:
@@ -233,10 +343,11 @@ def check_stripes(shards: list[ShardEntry], members: list[Member], stripes: int)
 def check_checksums(
     shards: list[ShardEntry], members: list[Member], k: int, stripes: int, where: str
 ) -> None:
-    """Data shard t*k + i has one CRC-32 per stripe of member t; the others one per stripe."""
+    """A member's data shards (k each unless it records ``data_shards``) have one CRC-32 per
+    stripe of that member; the others one per stripe of the store."""
+    owners = [m for m in members for _ in range(m.data_shards or k)]
     for index, shard in enumerate(shards):
-        member = index // k
-        expected = members[member].stripes if member < len(members) else stripes
+        expected = owners[index].stripes if index < len(owners) else stripes
         if len(shard.crc32) != expected:
             raise IntegrityError(
                 f"{where}: shard {index} lists {len(shard.crc32)} checksums, expected {expected}"
@@ -246,7 +357,7 @@ def check_checksums(
 def check_members(members: list[Member], k: int, stripe_size: int, where: str) -> None:
     """Each member's stripe count must follow from its size (else IntegrityError)."""
     for member in members:
-        needed = stripe_count(member.file_size, k, stripe_size)
+        needed = stripe_count(member.file_size, member.data_shards or k, stripe_size)
         if needed != member.stripes:
             raise IntegrityError(
                 f"{where}: member {member.file_name!r} declares {member.stripes} stripes, its "
@@ -271,8 +382,14 @@ def load_merged(store: Path) -> tuple[MergedManifest, ConvertibleFamily]:
     merged = read_manifest(path, MergedManifest, "merged")
     family = parse_spec(merged.code)
     c = family.conversion
-    if len(merged.members) != c.lambda_i or len(merged.shards) != c.k_f + c.r_f:
+    data = sum(m.data_shards or c.k_i for m in merged.members)
+    if data != c.k_f or len(merged.shards) != c.k_f + c.r_f:
         raise IntegrityError(f"{path}: member or shard count disagrees with {merged.code}")
+    flattened = any(m.data_shards is not None for m in merged.members)
+    if (flattened or len(merged.members) != c.lambda_i) and not (
+        Path(store) / MANIFEST_NAME
+    ).is_file():
+        raise IntegrityError(f"{path}: members of several shard counts need its {MANIFEST_NAME}")
     check_members(merged.members, c.k_i, merged.stripe_size, str(path))
     if merged.stripes != max(m.stripes for m in merged.members):
         raise IntegrityError(f"{path}: stripes={merged.stripes} disagrees with its members")
@@ -332,6 +449,8 @@ def decode_merged(
     merged, family = load_merged(store)
     code, c = family.final_code(), family.conversion
     outputs = member_targets(merged.members, out_dir, force)
+    if (store / MANIFEST_NAME).is_file():  # the ec manifest (members, parity_matrix) decodes it
+        return _decode_ec_members(store, merged, out_dir, force, progress)
     for t, (member, target) in enumerate(zip(merged.members, outputs, strict=True)):
         digest = hashlib.sha256()
         with atomic_open(target) as out:
@@ -354,6 +473,25 @@ def decode_merged(
             if digest.hexdigest() != member.sha256:
                 raise DecodeError(f"{store}: member {member.file_name} fails its SHA-256")
     return outputs
+
+
+def _decode_ec_members(
+    store: Path,
+    merged: MergedManifest,
+    out_dir: Path,
+    force: bool,
+    progress: Callable[[int], None] | None,
+) -> list[Path]:
+    """Decode every member through the store's ``ec`` manifest, checked against ``merged``."""
+    manifest = load_manifest(store)
+    names = [m.file_name for m in manifest.members or []]
+    ours = [m.sha256 for m in merged.members]
+    if manifest.members is None or [m.sha256 for m in manifest.members] != ours:
+        raise IntegrityError(f"{store}: {MANIFEST_NAME} and {MERGED_NAME} list other members")
+    check_paths(store, [s.path for s in manifest.shards], f"{store}/{MANIFEST_NAME}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ec_store.decode_store(store, out_dir, progress, force=force)
+    return [out_dir / name for name in names]
 
 
 def _degraded_stripe(

@@ -127,12 +127,19 @@ def decode(
         "(default: the original name beside the store).",
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    member: str = typer.Option(
+        None,
+        "--member",
+        help="Store of several files (a merged convertible store): decode only this one.",
+    ),
 ) -> None:
     """Recover the original file, rebuilding missing or corrupt shards on the fly.
 
     The output appears only once its SHA-256 matches the manifest (with ``--out -`` the bytes
     reach stdout only then). It gets the original file's permissions if the store recorded
-    them (under the umask), else a new file's normal mode. Exit 3 if too few shards are good.
+    them (under the umask), else a new file's normal mode. A store of several files decodes
+    every one into the folder --out (default: beside the store), or one with --member. Exit 3
+    if too few shards are good.
     """
     import sys
 
@@ -143,9 +150,19 @@ def decode(
         ui.note(f"node {node} root {root} is missing; decoding from the other roots")
     destination: Any = sys.stdout.buffer if out == ui.STDIO else out
     with ui.progress("decode", total=manifest.file_size) as advance:
-        store.decode_store(store_dir, destination, advance, force=force)
-    where = "stdout" if out == ui.STDIO else store.decode_target(store_dir, manifest, out)
-    ui.note(f"{store_dir} -> {where}: {manifest.file_size} bytes, SHA-256 verified")
+        store.decode_store(store_dir, destination, advance, force=force, member=member)
+    if manifest.members is not None and member is None:
+        where = out or "the store's folder"
+        count = len(manifest.members)
+        ui.note(
+            f"{store_dir} -> {where}: {count} files, {manifest.file_size} bytes, SHA-256 verified"
+        )
+        return
+    name = member or manifest.file_name
+    where = "stdout" if out == ui.STDIO else store.decode_target(store_dir, manifest, out, name)
+    size = next((m.file_size for m in manifest.members or [] if m.file_name == name), None)
+    total = manifest.file_size if size is None else size
+    ui.note(f"{store_dir} -> {where}: {total} bytes, SHA-256 verified")
 
 
 @app.command()

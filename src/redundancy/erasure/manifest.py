@@ -8,11 +8,15 @@ bounded and consistent with the others (``Manifest.build_code`` adds the checks 
 
 from __future__ import annotations
 
+from functools import lru_cache
+from math import comb
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from redundancy.erasure.codes import CODE_VERSIONS, LinearCode, parse_code
+from redundancy import gf256
+from redundancy.erasure.codes import CODE_VERSIONS, MAX_SHARDS, LinearCode, parse_code
 from redundancy.erasure.location import StoreLocation, check_name, check_relpath
 from redundancy.erasure.nodes import check_recorded_root
 from redundancy.errors import IntegrityError
@@ -23,6 +27,7 @@ MAX_STRIPE_SIZE = 1 << 30  # bytes of one shard per stripe (what `ec encode` acc
 MAX_FILE_SIZE = 1 << 50  # 1 PiB: a declared size beyond this is refused before any work
 MAX_MANIFEST_BYTES = 256 << 20  # a 1 PiB file at 1 GiB stripes needs about 100 MiB of checksums
 CRC32_MAX = 0xFFFF_FFFF
+MDS_CHECK_LIMIT = 3_000  # square submatrices of a stored parity_matrix checked one by one
 
 __all__ = [
     "FORMAT",
@@ -30,6 +35,7 @@ __all__ = [
     "MAX_FILE_SIZE",
     "MAX_STRIPE_SIZE",
     "Manifest",
+    "MemberEntry",
     "ShardEntry",
     "check_name",
     "check_relpath",
@@ -60,6 +66,43 @@ class ShardEntry(BaseModel):
         return self
 
 
+class MemberEntry(BaseModel):
+    """One file of a store that holds several (a merged convertible store), in data-shard order.
+
+    The member's bytes are striped over ``data_shards`` consecutive data shards exactly as a
+    one-file store's are over its k; a shorter member's shards are shorter, and the code sees
+    zeros past their end (its shards hold ``stripes`` chunks, the parities one per store stripe).
+    """
+
+    model_config = ConfigDict(strict=True)
+
+    file_name: str
+    file_size: int = Field(ge=0, le=MAX_FILE_SIZE)
+    file_mode: int | None = Field(default=None, ge=0, le=0o7777)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    stripes: int = Field(ge=0)
+    data_shards: int = Field(ge=1, le=MAX_SHARDS)
+
+    @model_validator(mode="after")
+    def _plain_name(self) -> MemberEntry:
+        check_name(self.file_name, "member file_name")
+        if (self.stripes == 0) != (self.file_size == 0):
+            raise ValueError(
+                f"member {self.file_name!r}: stripes={self.stripes} with "
+                f"file_size={self.file_size}: only an empty file has no stripes"
+            )
+        return self
+
+    def chunk_length(self, stripe: int, stripe_size: int) -> int:
+        """Bytes of each of this member's shards in ``stripe`` (0 past its last stripe)."""
+        if stripe >= self.stripes:
+            return 0
+        if stripe < self.stripes - 1:
+            return stripe_size
+        remainder = self.file_size - (self.stripes - 1) * self.data_shards * stripe_size
+        return -(-remainder // self.data_shards)
+
+
 class Manifest(BaseModel):
     """What ``ec encode`` wrote: code, sizes, and per-shard per-stripe checksums.
 
@@ -71,30 +114,50 @@ class Manifest(BaseModel):
     ``nodes`` (a store spread over several roots, see ``redundancy.erasure.nodes``) lists the
     node roots as recorded relative to this manifest's folder, each shard naming its ``node``;
     ``store_id`` identifies the store across the manifest copies kept in every root.
+
+    Two optional fields let other systems' stores be read as ``ec`` stores (a convertible store,
+    whose ``code`` names a family ``parse_code`` does not know):
+
+    - ``parity_matrix``: the r x k parity rows of the systematic generator ``[I_k; P]``, integers
+      0..255; the code is built from it instead of from ``code``. Untrusted, so it must match the
+      shard count and have no zero entry, and every square submatrix must be nonsingular (MDS),
+      checked exhaustively up to ``MDS_CHECK_LIMIT`` submatrices, beyond that every 1 x 1 and
+      2 x 2 one (decoding never relies on MDS: every erasure pattern is solved by rank, and
+      checksums and SHA-256 check the output).
+    - ``members``: the store holds several files (``MemberEntry``), each on its own consecutive
+      data shards; then ``file_name`` and ``sha256`` are absent, ``file_size`` is the members'
+      total and ``stripes`` the most any member has. ``companions`` names other files the store
+      keeps beside this manifest (plain names; e.g. ``convertible.json``), which ``verify`` does
+      not report as unexpected.
     """
 
     model_config = ConfigDict(strict=True)
 
     format: str
     code: str
-    file_name: str
+    file_name: str | None = None
     file_size: int = Field(ge=0, le=MAX_FILE_SIZE)
     file_mode: int | None = Field(default=None, ge=0, le=0o7777)
     stripe_size: int = Field(
         gt=0, le=MAX_STRIPE_SIZE, description="bytes of each shard per full stripe"
     )
     stripes: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     shards: list[ShardEntry]
     code_version: int | None = None
     nodes: list[str] | None = Field(default=None, min_length=1, max_length=256)
     store_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    parity_matrix: list[list[int]] | None = Field(default=None, max_length=MAX_SHARDS)
+    members: list[MemberEntry] | None = Field(default=None, min_length=1, max_length=MAX_SHARDS)
+    companions: list[str] | None = Field(default=None, max_length=16)
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         if self.format != FORMAT:
             raise ValueError(f"format {self.format!r} is not {FORMAT!r}")
-        check_name(self.file_name, "file_name")
+        self._check_files()
+        if self.parity_matrix is not None:
+            _check_parity_matrix(self.parity_matrix, len(self.shards))
         if self.code_version is not None and self.code_version not in CODE_VERSIONS:
             raise ValueError(
                 f"code_version {self.code_version} is not one this program knows "
@@ -102,14 +165,14 @@ class Manifest(BaseModel):
             )
         if [s.index for s in self.shards] != list(range(len(self.shards))):
             raise ValueError("shards must be listed in index order 0..n-1")
-        if any(len(s.crc32) != self.stripes for s in self.shards):
+        if self.members is None and any(len(s.crc32) != self.stripes for s in self.shards):
             raise ValueError(f"every shard needs {self.stripes} checksums (one per stripe)")
         if (self.stripes == 0) != (self.file_size == 0):
             raise ValueError(
                 f"stripes={self.stripes} with file_size={self.file_size}: "
                 "only an empty file has no stripes"
             )
-        _check_distinct_paths([s.path for s in self.shards])
+        _check_distinct_paths([s.path for s in self.shards], self.companions or [])
         if self.nodes is None:
             if any(s.node is not None for s in self.shards):
                 raise ValueError("shards name nodes but the manifest lists no nodes")
@@ -122,6 +185,28 @@ class Manifest(BaseModel):
                         f"shard {s.index} node {s.node} is not one of the {len(self.nodes)} nodes"
                     )
         return self
+
+    def _check_files(self) -> None:
+        """One file (``file_name``, ``sha256``) or ``members``, never both; totals consistent."""
+        if self.members is None:
+            if self.file_name is None or self.sha256 is None:
+                missing = "file_name" if self.file_name is None else "sha256"
+                raise ValueError(f"{missing} is required (or members, for a store of several)")
+            check_name(self.file_name, "file_name")
+            return
+        if self.file_name is not None or self.sha256 is not None:
+            raise ValueError("a store of several members has no top-level file_name or sha256")
+        names = [m.file_name for m in self.members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"member file names must be distinct, got {names}")
+        if self.file_size != sum(m.file_size for m in self.members):
+            raise ValueError(f"file_size={self.file_size} is not the members' total")
+        if self.stripes != max(m.stripes for m in self.members):
+            raise ValueError(f"stripes={self.stripes} is not the most any member has")
+        if any(len(s.crc32) > self.stripes for s in self.shards):
+            raise ValueError(
+                f"a shard lists more checksums than the store's {self.stripes} stripes"
+            )
 
     def build_code(self, code: LinearCode | None = None) -> LinearCode:
         """The code this store was written with, checked against the shard and stripe counts.
@@ -145,11 +230,20 @@ class Manifest(BaseModel):
         ParameterError
             If the code spec does not parse.
         """
+        if code is None and self.parity_matrix is not None:
+            parity = np.array(self.parity_matrix, dtype=np.uint8).reshape(
+                len(self.parity_matrix), -1
+            )
+            k = len(self.shards) - parity.shape[0]
+            code = LinearCode(np.vstack([np.eye(k, dtype=np.uint8), parity]), name=self.code)
         code = code or parse_code(self.code, version=self.code_version or 1)
         if code.n != len(self.shards):
             raise IntegrityError(
                 f"manifest lists {len(self.shards)} shards but {self.code} has n={code.n}"
             )
+        if self.members is not None:
+            self._check_members(code.k)
+            return code
         expected = stripe_count(self.file_size, code.k, self.stripe_size)
         if expected != self.stripes:
             raise IntegrityError(
@@ -157,36 +251,136 @@ class Manifest(BaseModel):
             )
         return code
 
+    def _check_members(self, k: int) -> None:
+        """Members cover the k data shards; stripe and checksum counts follow from their sizes."""
+        if sum(m.data_shards for m in self.members) != k:
+            raise IntegrityError(
+                f"members hold {sum(m.data_shards for m in self.members)} data shards, "
+                f"the code has k={k}"
+            )
+        for member in self.members:
+            needed = stripe_count(member.file_size, member.data_shards, self.stripe_size)
+            if needed != member.stripes:
+                raise IntegrityError(
+                    f"member {member.file_name!r} says {member.stripes} stripes; its file_size "
+                    f"and stripe_size imply {needed}"
+                )
+        for shard in self.shards:
+            owner = self.member_of(shard.index, k)
+            expected = self.stripes if owner is None else owner.stripes
+            if len(shard.crc32) != expected:
+                raise IntegrityError(
+                    f"shard {shard.index} lists {len(shard.crc32)} checksums, expected {expected}"
+                )
+
+    def member_of(self, index: int, k: int) -> MemberEntry | None:
+        """The member whose data shard ``index`` is (None for a parity or a one-file store)."""
+        if self.members is None or index >= k:
+            return None
+        for member in self.members:
+            if index < member.data_shards:
+                return member
+            index -= member.data_shards
+        return None
+
+    def shard_chunk_length(self, stripe: int, index: int, k: int) -> int:
+        """Bytes shard ``index`` holds in ``stripe`` (less than the stripe's width for a short
+        member, 0 past its end; the code sees zeros there)."""
+        member = self.member_of(index, k)
+        if member is None:
+            return self.chunk_length(stripe, k)
+        return member.chunk_length(stripe, self.stripe_size)
+
     def chunk_length(self, stripe: int, k: int) -> int:
-        """Bytes of each shard in ``stripe`` (the last stripe may be shorter)."""
+        """Bytes of each shard in ``stripe`` (the last stripe may be shorter): the widest shard's
+        for a store of several members."""
+        if self.members is not None:
+            return max(m.chunk_length(stripe, self.stripe_size) for m in self.members)
+        if stripe >= self.stripes:
+            return 0
         if stripe < self.stripes - 1:
             return self.stripe_size
         remainder = self.file_size - (self.stripes - 1) * k * self.stripe_size
         return -(-remainder // k)
 
-    def shard_size(self, k: int) -> int:
-        """Expected size in bytes of every shard file."""
-        if self.stripes == 0:
+    def shard_size(self, k: int, index: int | None = None) -> int:
+        """Expected size in bytes of shard ``index`` (default: of a parity, the widest)."""
+        member = None if index is None else self.member_of(index, k)
+        stripes = self.stripes if member is None else member.stripes
+        if stripes == 0:
             return 0
-        return (self.stripes - 1) * self.stripe_size + self.chunk_length(self.stripes - 1, k)
+        last = (
+            self.chunk_length(stripes - 1, k)
+            if member is None
+            else member.chunk_length(stripes - 1, self.stripe_size)
+        )
+        return (stripes - 1) * self.stripe_size + last
 
-    def output_mode(self) -> int | None:
+    def output_mode(self, file_mode: int | None = None) -> int | None:
         """Mode for the decoded file: the recorded permission bits under the umask, or None.
 
-        Only the permission bits (``0o777``) are honoured, never setuid/setgid/sticky, and the
-        process umask applies as it does for ``cp`` or ``tar`` run by a normal user.
+        ``file_mode``: a member's recorded mode (default: the manifest's). Only the permission
+        bits (``0o777``) are honoured, never setuid/setgid/sticky, and the process umask applies
+        as it does for ``cp`` or ``tar`` run by a normal user.
         """
-        if self.file_mode is None:
+        mode = self.file_mode if file_mode is None else file_mode
+        if mode is None:
             return None
         from redundancy.storage_io import default_file_mode
 
         umask = 0o666 & ~default_file_mode()  # the umask's permission bits
-        return self.file_mode & 0o777 & ~umask
+        return mode & 0o777 & ~umask
 
 
-def _check_distinct_paths(paths: list[str]) -> None:
-    """Refuse two shards on one file, and a shard path used as another one's folder."""
+def _check_parity_matrix(rows: list[list[int]], n: int) -> None:
+    """Shape, range and MDS checks of an untrusted ``parity_matrix`` (ValueError)."""
+    r = len(rows)
+    k = n - r
+    if r < 1 or k < 1:
+        raise ValueError(f"parity_matrix has {r} rows; with {n} shards allowed 1..{n - 1} rows")
+    if any(len(row) != k for row in rows):
+        raise ValueError(
+            f"parity_matrix rows must each hold k = {k} entries ({n} shards, {r} rows)"
+        )
+    if any(not 0 <= value <= 255 for row in rows for value in row):
+        raise ValueError("parity_matrix entries must be GF(2^8) elements 0..255")
+    parity = np.array(rows, dtype=np.uint8)
+    if not _looks_mds(parity.tobytes(), r, k):
+        raise ValueError(
+            f"parity_matrix is not MDS: a square submatrix is singular, so some {r} lost "
+            "shards could not be rebuilt; refusing a code weaker than its shape claims"
+        )
+
+
+@lru_cache(maxsize=16)
+def _looks_mds(raw: bytes, r: int, k: int) -> bool:
+    """Every square submatrix of the r x k ``raw`` nonsingular: exhaustively up to
+    MDS_CHECK_LIMIT submatrices, else every 1x1 and 2x2 one (cached: a command loads a
+    manifest several times)."""
+    parity = np.frombuffer(raw, dtype=np.uint8).reshape(r, k)
+    r, k = parity.shape
+    total = sum(comb(r, s) * comb(k, s) for s in range(1, min(r, k) + 1))
+    if total <= MDS_CHECK_LIMIT:
+        return gf256.is_superregular(parity, max_checks=MDS_CHECK_LIMIT)
+    if np.any(parity == 0):
+        return False
+    for a in range(r):
+        for b in range(a + 1, r):  # det [[Pac, Pad], [Pbc, Pbd]] = Pac Pbd + Pad Pbc
+            products = gf256.MUL_TABLE[parity[a][:, None], parity[b][None, :]]
+            if np.any(np.triu(products == products.T, 1)):
+                return False
+    return True
+
+
+def _check_distinct_paths(paths: list[str], companions: list[str]) -> None:
+    """Refuse two shards on one file, a shard path used as another one's folder, and companion
+    files that are not plain names or collide with a shard or the manifest."""
     seen: dict[str, str] = {}
+    for name in companions:
+        check_name(name, "companion")
+        if name.startswith(".") or name.casefold() in {MANIFEST_NAME, *seen}:
+            raise ValueError(f"companion {name!r} is hidden, repeated or names the manifest")
+        seen[name.casefold()] = name
     for path in paths:
         key = path.casefold()  # a case-insensitive file system would merge these
         if key in seen:

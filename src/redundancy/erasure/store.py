@@ -414,7 +414,6 @@ class ShardReader:
         self.bytes_read = 0
         self._lock = threading.Lock()
         self._handle_locks = {entry.index: threading.Lock() for entry in manifest.shards}
-        expected = manifest.shard_size(code.k)
         for entry in manifest.shards:
             home = self.layout.shard_location(entry.index)
             try:
@@ -423,7 +422,7 @@ class ShardReader:
                 size = None
             if size is None:
                 self.states[entry.index] = "missing"
-            elif size != expected:
+            elif size != manifest.shard_size(code.k, entry.index):
                 self.states[entry.index] = "wrong-size"
             else:
                 self.states[entry.index] = "ok"
@@ -443,19 +442,26 @@ class ShardReader:
     def read_into(self, stripe: int, index: int, out: np.ndarray) -> bool:
         """Read the chunk of shard ``index`` in ``stripe`` into ``out``; False if unusable.
 
-        Safe to call from several threads at once for different shards (each shard has its
-        own handle); a missing, short or corrupt chunk is recorded and returns False.
+        ``out`` holds the stripe's width; a shard of a shorter member (a store of several
+        files) fills only its own part and the rest is zeroed, as the code sees it. Safe to call
+        from several threads at once for different shards (each shard has its own handle); a
+        missing, short or corrupt chunk is recorded and returns False.
         """
+        width = self.manifest.chunk_length(stripe, self.code.k)
+        if out.shape != (width,):
+            raise ParameterError(f"chunk buffer must hold {width} bytes, got {out.shape}")
+        length = self.manifest.shard_chunk_length(stripe, index, self.code.k)
+        out[length:] = 0
+        if length == 0:
+            return True  # past the end of its member: zeros by definition, nothing stored
         handle = self.handles.get(index)
         if handle is None:
             return False
-        length = self.manifest.chunk_length(stripe, self.code.k)
-        if out.shape != (length,):
-            raise ParameterError(f"chunk buffer must hold {length} bytes, got {out.shape}")
+        own = out[:length]
         with self._handle_locks[index]:
             handle.seek(stripe * self.manifest.stripe_size)
-            got = _read_fully(handle, memoryview(out))
-        good = got == length and crc32(out) == self.manifest.shards[index].crc32[stripe]
+            got = _read_fully(handle, memoryview(own))
+        good = got == length and crc32(own) == self.manifest.shards[index].crc32[stripe]
         with self._lock:
             self.bytes_read += got
             if not good:
@@ -508,7 +514,10 @@ class ShardReader:
 
 # --------------------------------------------------------------------------- decode
 def decode_target(
-    store: str | Path | StoreLocation, manifest: Manifest, output: str | Path | None = None
+    store: str | Path | StoreLocation,
+    manifest: Manifest,
+    output: str | Path | None = None,
+    name: str | None = None,
 ) -> Path:
     """The file ``decode_store`` writes for ``output``.
 
@@ -522,6 +531,9 @@ def decode_target(
         None: the original file name beside a local store (in the current folder for a URL
         store); an existing folder, or a path ending in ``/``: the original name inside it;
         anything else: that file.
+    name
+        The file's recorded name (default: the manifest's ``file_name``; a member's name for a
+        store of several files).
 
     Returns
     -------
@@ -535,13 +547,14 @@ def decode_target(
     '/data/photo.jpg'
     """
     location = store if isinstance(store, StoreLocation) else StoreLocation(store)
+    name = name or manifest.file_name
     if output is None:
         if location.local_root is None:
-            return Path(manifest.file_name)
-        return location.local_root.resolve().parent / manifest.file_name
+            return Path(name)
+        return location.local_root.resolve().parent / name
     text = str(output)
     if Path(output).is_dir() or text.endswith(("/", os.sep)):
-        return Path(output) / manifest.file_name
+        return Path(output) / name
     return Path(output)
 
 
@@ -576,58 +589,125 @@ def _check_decodable(reader: ShardReader, code: LinearCode, rebuild: list[int]) 
         ) from None
 
 
-def _decode_into(
-    reader: ShardReader, manifest: Manifest, out: BinaryIO, progress: Progress, stack: ExitStack
-) -> None:
-    """Write the decoded file to ``out``; raise DecodeError if its SHA-256 is not the manifest's.
+@dataclass(frozen=True)
+class StoredFile:
+    """One file of a store: its record and the consecutive data shards ``first..first+count-1``."""
 
-    A pipeline over two stripe buffers: the k data chunks of stripe s + 1 are read (and their
-    CRCs checked) on worker threads while stripe s is hashed and written; a chunk that is
-    missing or corrupt is rebuilt in place. The file is written from the buffer (no copies).
+    name: str
+    size: int
+    sha256: str
+    mode: int | None
+    stripes: int
+    first: int
+    count: int
+
+
+def stored_files(manifest: Manifest, k: int) -> list[StoredFile]:
+    """The files ``manifest`` records: its one file, or each member in data-shard order.
+
+    Parameters
+    ----------
+    manifest
+        A validated manifest whose code has ``k`` data shards (``Manifest.build_code``).
+    k
+        Data shards of the code.
+
+    Returns
+    -------
+    list of StoredFile
+        Name, size, SHA-256, output mode and data shards of each file.
+    """
+    if manifest.members is None:
+        return [
+            StoredFile(
+                manifest.file_name,
+                manifest.file_size,
+                manifest.sha256,
+                manifest.output_mode(),
+                manifest.stripes,
+                0,
+                k,
+            )
+        ]
+    files, first = [], 0
+    for member in manifest.members:
+        mode = manifest.output_mode(member.file_mode)
+        files.append(
+            StoredFile(
+                member.file_name,
+                member.file_size,
+                member.sha256,
+                mode,
+                member.stripes,
+                first,
+                member.data_shards,
+            )
+        )
+        first += member.data_shards
+    return files
+
+
+def _decode_into(
+    reader: ShardReader,
+    manifest: Manifest,
+    out: BinaryIO,
+    progress: Progress,
+    stack: ExitStack,
+    file: StoredFile,
+) -> None:
+    """Write ``file`` decoded to ``out``; raise DecodeError if its SHA-256 is not the recorded one.
+
+    A pipeline over two stripe buffers: the file's data chunks of stripe s + 1 are read (and
+    their CRCs checked) on worker threads while stripe s is hashed and written; a chunk that is
+    missing or corrupt is rebuilt in place. A one-file store's file is written straight from
+    the buffer (no copies); a member shorter than the stripe is first cut out of the padding.
     """
     k = reader.code.k
-    if manifest.stripes == 0:
-        if hashlib.sha256().hexdigest() != manifest.sha256:
+    if file.stripes == 0:
+        if hashlib.sha256().hexdigest() != file.sha256:
             raise DecodeError(f"{reader.location}: empty file does not match the SHA-256")
         return
     hasher = _BackgroundHash(stack)
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITER_THREADS))
     writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
     widest = manifest.chunk_length(0, k)
-    buffers = [np.empty(k * widest, dtype=np.uint8) for _ in range(2)]
+    buffers = [np.empty(file.count * widest, dtype=np.uint8) for _ in range(2)]
+    shards = range(file.first, file.first + file.count)
 
     def fetch(stripe: int) -> tuple[int, np.ndarray, list[Future]]:
-        chunk = manifest.chunk_length(stripe, k)
-        flat = buffers[stripe % 2][: k * chunk]
-        rows = [flat[i * chunk : (i + 1) * chunk] for i in range(k)]
-        return chunk, flat, [pool.submit(reader.read_into, stripe, i, rows[i]) for i in range(k)]
+        width = manifest.chunk_length(stripe, k)
+        rows = buffers[stripe % 2][: file.count * width].reshape(file.count, width)
+        reads = [pool.submit(reader.read_into, stripe, i, rows[i - file.first]) for i in shards]
+        return width, rows, reads
 
     upcoming = fetch(0)
     written: Future | None = None
-    remaining = manifest.file_size
-    for stripe in range(manifest.stripes):
-        chunk, flat, reads = upcoming
+    remaining = file.size
+    for stripe in range(file.stripes):
+        width, rows, reads = upcoming
         good = [future.result() for future in reads]
         if written is not None:
             written.result()  # stripe - 1 is out: its buffer takes stripe + 1
             hasher.wait()
-        if stripe + 1 < manifest.stripes:
+        if stripe + 1 < file.stripes:
             upcoming = fetch(stripe + 1)
-        lost = [i for i, ok in enumerate(good) if not ok]
+        lost = [i for i, ok in zip(shards, good, strict=True) if not ok]
         if lost:
-            have = {i: flat[i * chunk : (i + 1) * chunk] for i, ok in enumerate(good) if ok}
+            have = {i: rows[i - file.first] for i, ok in zip(shards, good, strict=True) if ok}
             for i, row in reader.rebuild(stripe, lost, have).items():
-                flat[i * chunk : (i + 1) * chunk] = row
-        take = min(remaining, k * chunk)
+                rows[i - file.first] = row
+        own = manifest.shard_chunk_length(stripe, file.first, k)
+        flat = rows.reshape(-1) if own == width else np.ascontiguousarray(rows[:, :own]).ravel()
+        take = min(remaining, file.count * own)
         hasher.update(flat[:take])
         written = writer.submit(out.write, memoryview(flat[:take]))
         remaining -= take
         if progress:
             progress(take)
     written.result()
-    if hasher.hexdigest() != manifest.sha256:
+    if hasher.hexdigest() != file.sha256:
         raise DecodeError(
-            f"{reader.location}: decoded file does not match the manifest's SHA-256; "
+            f"{reader.location}: decoded {file.name} does not match the manifest's SHA-256; "
             "shards and manifest disagree (wrong manifest or undetected corruption)"
         )
 
@@ -639,8 +719,12 @@ def decode_store(
     code: LinearCode | None = None,
     *,
     force: bool = False,
+    member: str | None = None,
 ) -> Manifest:
     """Recover the original file from ``store`` (checked by SHA-256 before it is visible).
+
+    A store of several files (``members``) decodes one of them (``member``) like a one-file
+    store, or all of them into the folder ``output`` (default: beside the store).
 
     Parameters
     ----------
@@ -655,6 +739,8 @@ def decode_store(
         A code ``parse_code`` does not know (see ``Manifest.build_code``).
     force
         Replace an existing output file.
+    member
+        Name of the one member to decode (stores of several files only).
 
     Returns
     -------
@@ -666,33 +752,81 @@ def decode_store(
     IntegrityError
         Missing or invalid manifest (bad names, duplicate shard paths, absurd sizes).
     ParameterError
-        The output is a folder, exists (without ``force``) or does not fit on its disk.
+        The output is a folder, exists (without ``force``) or does not fit on its disk;
+        ``member`` is not a member's name, or given for a one-file store; a store of several
+        files without ``member`` asked to write to a stream.
     DecodeError
         Too few good shards, or the decoded bytes fail the SHA-256; no output is left behind.
     """
     location = StoreLocation(store)
     manifest = load_manifest(location)
     code = manifest.build_code(code)
+    files = _chosen_files(location, manifest, code.k, member)
     stream = output if hasattr(output, "write") else None
-    target = None if stream is not None else decode_target(location, manifest, output)
-    if target is not None:
-        _check_target(target, manifest.file_size, force)
+    if stream is not None and len(files) > 1:
+        raise ParameterError(
+            f"{location} holds {len(files)} files {[f.name for f in files]}; name one with "
+            "--member (member=) to write it to a stream, or decode them into a folder"
+        )
+    targets = [] if stream is not None else _targets(location, manifest, output, files)
+    for target, file in zip(targets, files, strict=False):
+        _check_target(target, file.size, force)
     with ExitStack() as stack:
         reader = ShardReader(location, manifest, code, stack)
         _check_decodable(reader, code, [i for i in range(code.k) if not reader.usable(i)])
-        if target is None:
+        if stream is not None:
             spool = stack.enter_context(tempfile.TemporaryFile())
-            _decode_into(reader, manifest, spool, progress, stack)
+            _decode_into(reader, manifest, spool, progress, stack, files[0])
             spool.seek(0)
             shutil.copyfileobj(spool, stream, STREAM_BLOCK)
             stream.flush()
             return manifest
-        for stale in target.parent.glob(glob.escape(temp_prefix(target.name)) + "*"):
-            if temp_pattern(target.name).fullmatch(stale.name) and stale.is_file():
-                stale.unlink()  # what a killed decode to this target left
-        with atomic_open(target, mode=manifest.output_mode()) as out:
-            _decode_into(reader, manifest, out, progress, stack)
+        for target, file in zip(targets, files, strict=True):
+            for stale in target.parent.glob(glob.escape(temp_prefix(target.name)) + "*"):
+                if temp_pattern(target.name).fullmatch(stale.name) and stale.is_file():
+                    stale.unlink()  # what a killed decode to this target left
+            with atomic_open(target, mode=file.mode) as out:
+                _decode_into(reader, manifest, out, progress, stack, file)
     return manifest
+
+
+def _chosen_files(
+    location: StoreLocation, manifest: Manifest, k: int, member: str | None
+) -> list[StoredFile]:
+    """The files a decode writes: all of them, or the member named ``member``."""
+    files = stored_files(manifest, k)
+    if member is None:
+        return files
+    if manifest.members is None:
+        raise ParameterError(
+            f"{location} holds one file; --member (member=) is for stores of several"
+        )
+    chosen = [f for f in files if f.name == member]
+    if not chosen:
+        raise ParameterError(
+            f"member={member!r} is not in {location}; its members: {[f.name for f in files]}"
+        )
+    return chosen
+
+
+def _targets(
+    location: StoreLocation,
+    manifest: Manifest,
+    output: str | Path | None,
+    files: list[StoredFile],
+) -> list[Path]:
+    """Output paths: as ``decode_target`` for one file; for several, each name inside the folder
+    ``output`` (created if missing; default: the store's parent folder)."""
+    if manifest.members is None or len(files) == 1:
+        return [decode_target(location, manifest, output, files[0].name)]
+    folder = Path(output) if output is not None else decode_target(location, manifest, None, ".")
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(
+            f"{folder} is a file; a store of {len(files)} files decodes into a folder"
+        )
+    with suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return [folder / file.name for file in files]
 
 
 def missing_roots(store: str | Path, manifest: Manifest) -> list[tuple[int, str]]:
@@ -810,7 +944,7 @@ def _unexpected_files(layout: Layout, manifest: Manifest, missing: list[int]) ->
     whole disk), so there only the shard folders and manifest temporaries are looked at; such
     files are listed as ``ROOT: path``.
     """
-    named = {MANIFEST_NAME, *(e.path for e in manifest.shards)}
+    named = {MANIFEST_NAME, *(manifest.companions or []), *(e.path for e in manifest.shards)}
     if not layout.multi_root:
         return [path for path in layout.base.files() if path not in named]
     found: list[str] = []
@@ -910,9 +1044,12 @@ def repair_store(
         for stripe in range(manifest.stripes):
             rebuilt = reader.rebuild(stripe, targets, {})
             for i, chunk in rebuilt.items():
-                outputs[i].write(chunk)
-                written += chunk.size
-                if crc32(chunk) != manifest.shards[i].crc32[stripe]:
+                own = chunk[: manifest.shard_chunk_length(stripe, i, code.k)]
+                if not own.size:
+                    continue  # past the end of its member: nothing stored
+                outputs[i].write(own)
+                written += own.size
+                if crc32(own) != manifest.shards[i].crc32[stripe]:
                     raise DecodeError(f"stripe {stripe}: rebuilt shard {i} fails its checksum")
             if progress:
                 progress(code.k * manifest.chunk_length(stripe, code.k))
