@@ -1,6 +1,7 @@
 """What protect() guarantees: the unprotected model's bits, checks that do not depend on warm-up,
 and round-off thresholds equal to the bound stated in docs/abft.md, derived here independently."""
 
+import copy
 import math
 
 import pytest
@@ -399,6 +400,56 @@ def test_threshold_equals_the_documented_bound_and_faults_twice_it_are_caught(
                 checked(x)
             assert bool(monitor.detections) == flagged, (scale, row, channel)
     checked.output_fault = None
+
+
+@pytest.mark.parametrize("scheme", ["global", "tiled"])
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_thresholds_and_detection_hold_when_one_layer_sees_several_input_shapes(
+    kind: str, scheme: str
+) -> None:
+    """The checks reuse per-shape scratch tensors: alternating input shapes and magnitudes
+    must give the documented threshold every time, and a fault of twice it is still caught."""
+    make, shape = SMALL_LAYERS[kind]
+    layer = make().eval()
+    monitor = Monitor()
+    checked = ProtectedLayer(kind, layer, scheme, monitor, 4)  # type: ignore[arg-type]
+    gen = torch.Generator().manual_seed(5)
+    other = (*shape[:-2], shape[-2] + 2, shape[-1] + 3) if kind == "conv" else (7, shape[-1])
+    conv = kind == "conv"
+    for input_shape, scale in [(shape, 100.0), (other, 1.0), (shape, 0.01), (other, 10.0)]:
+        x = scale * torch.randn(input_shape, generator=gen)
+        expected = independent_threshold(layer, x, scheme, 4, "statistical")
+        monitor.reset()
+        checked.output_fault = None
+        with torch.no_grad():
+            y = checked(x)
+            actual = checked.tolerance(x, y.shape).double()
+        if scheme == "tiled":
+            actual = to_rows(actual.expand(*y.shape[:-1], -1) if not conv else actual, conv)
+        assert torch.allclose(actual, expected, rtol=1e-4, atol=0), input_shape
+        assert monitor.detections == []
+        index = output_index(y, conv, 0, 0)
+        tau = float(expected[0] if scheme == "global" else expected[0, 0])
+
+        def fault(out: torch.Tensor, index: tuple = index, tau: float = tau) -> None:
+            out[index] += 2 * tau
+
+        checked.output_fault = fault
+        with torch.no_grad():
+            checked(x)
+        assert len(monitor.detections) == 1, input_shape
+        # a copy's scratch tensors alias each other, not the original's
+        checked.output_fault = None
+        copied = copy.deepcopy(checked)
+        copied.monitor.reset()
+        with torch.no_grad():
+            copied(x)
+            checked(3 * x + 1)
+            actual = copied.tolerance(x, y.shape).double()
+        if scheme == "tiled":
+            actual = to_rows(actual.expand(*y.shape[:-1], -1) if not conv else actual, conv)
+        assert torch.allclose(actual, expected, rtol=1e-4, atol=0), input_shape
+        assert copied.monitor.detections == []
 
 
 @pytest.mark.parametrize("dtype", list(U))

@@ -51,6 +51,31 @@ def test_column_sums_match_unfold(k: int, stride: int, pad: int, dil: int, h: in
     assert shape.m == cols.shape[0] * cols.shape[2]
 
 
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "pads"),
+    [
+        ((4, 2), (1, 1), (1, 1), (0, 1, 1, 2)),  # 'same' for a 4x2 kernel: asymmetric
+        ((3, 1), (2, 3), (1, 1), (0, 0, 1, 1)),
+        ((2, 3), (1, 2), (2, 1), (1, 1, 0, 0)),
+        ((1, 1), (3, 2), (1, 1), (0, 0, 0, 0)),
+    ],
+)
+def test_column_sums_match_unfold_for_rectangular_windows_and_odd_layouts(
+    kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], pads: tuple
+) -> None:
+    """Rectangular kernels, strides and dilations, hand-written asymmetric padding, one input
+    channel, and a non-contiguous (transposed) image: column sums equal unfold's."""
+    conv = nn.Conv2d(1, 2, kernel, stride, dilation=dilation)
+    conv.padding = (0, 0)
+    sums = ColumnSums(conv)
+    sums.pads = pads  # (left, right, top, bottom), as conv_padding gives for 'same'
+    image = torch.randn(1, 9, 7, generator=torch.Generator().manual_seed(4)).transpose(1, 2)
+    assert not image.is_contiguous()
+    cols = F.unfold(F.pad(image.double(), pads)[None], kernel, dilation, 0, stride)
+    expect = cols.sum((0, 2)).view(1, *kernel)
+    assert torch.allclose(sums(image).double(), expect, atol=1e-5)
+
+
 def test_same_padding_resolved() -> None:
     conv = nn.Conv2d(2, 2, 4, padding="same", dilation=1)
     assert conv_padding(conv) == (1, 2, 1, 2)

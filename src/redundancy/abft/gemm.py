@@ -114,10 +114,19 @@ class ColumnSums:
         self.pads = conv_padding(conv)
 
     def __call__(self, xs: torch.Tensor) -> torch.Tensor:
-        if any(self.pads):
-            xs = F.pad(xs, self.pads)
+        """Column sums of the im2col matrix of the (C', H, W) images ``xs``: (C', kh, kw)."""
+        return self.of_padded(F.pad(xs, self.pads) if any(self.pads) else xs)
+
+    def of_padded(self, xs: torch.Tensor) -> torch.Tensor:
+        """The same from images that already carry the layer's zero padding (``pads``)."""
+        xs = xs.contiguous()  # the strided windows below assume its layout
         (kh, kw), (sh, sw), (dh, dw) = self.conv.kernel_size, self.conv.stride, self.conv.dilation
-        ho = (xs.shape[-2] - dh * (kh - 1) - 1) // sh + 1
-        wo = (xs.shape[-1] - dw * (kw - 1) - 1) // sw + 1
-        rows = xs.unfold(-2, sh * (ho - 1) + 1, dh)[:, :kh, :, ::sh].sum(-1)
-        return rows.unfold(-1, sw * (wo - 1) + 1, dw)[:, :, :kw, ::sw].sum(-1)
+        channels, height, width = xs.shape
+        ho = (height - dh * (kh - 1) - 1) // sh + 1
+        wo = (width - dw * (kw - 1) - 1) // sw + 1
+        # rows[c, a, w] = sum over the Ho output rows p of xs[c, a*dh + p*sh, w]
+        windows = (channels, kh, ho, width), (height * width, dh * width, sh * width, 1)
+        rows = xs.as_strided(*windows).sum(2).contiguous()
+        # out[c, a, b] = sum over the Wo output columns q of rows[c, a, b*dw + q*sw]
+        windows = (channels, kh, kw, wo), (kh * width, width, dw, sw)
+        return rows.as_strided(*windows).sum(-1)

@@ -26,6 +26,7 @@ augmented GEMM.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -218,6 +219,7 @@ class ProtectedLayer(nn.Module):
         if self.is_conv:  # validates padding mode and geometry early
             layer_shape(layer, torch.Size((1, layer.in_channels, 64, 64)), w.dtype)
         self._factors: dict[tuple, float] = {}
+        self._scratch: dict[tuple, tuple[torch.Tensor, ...]] = {}
         with torch.no_grad():
             if scheme == "global":
                 self._init_global(w)
@@ -285,30 +287,33 @@ class ProtectedLayer(nn.Module):
                 raise
             return getattr(modules["layer"], name)
 
-    def _op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        if not self.is_conv:
-            return F.linear(x, w, b)
-        c = self.layer
-        return F.conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The wrapped layer's output, after checking it (report or raise via the monitor)."""
-        y = self.layer(x)  # the unprotected layer's own call: its bits, its autograd graph
-        with torch.no_grad():
-            if self.output_fault is not None:
-                self.output_fault(y)
-            if self.scheme == "global":
-                ratio = self._check_global(x, y)
-            elif self.scheme == "replication":
-                ratio = 0.0 if torch.equal(y, self.layer.forward(x)) else float("inf")
-            else:
-                ratio = self._check_tiles(x, y, self._op(x, self.w_ck, self.b_ck))
+        # _modules / _buffers are read directly: nn.Module.__getattr__ costs about a microsecond
+        # per lookup, which at batch 1 is a sizeable share of a check's time
+        layer = self._modules["layer"]
+        y = layer(x)  # the unprotected layer's own call: its bits, its autograd graph
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                ratio = self._check(layer, x, y)
+        else:  # inference already runs without autograd: skip the context manager's cost
+            ratio = self._check(layer, x, y)
         self.monitor.record(self.name, self.scheme, ratio)
         return y
 
+    def _check(self, layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Apply ``output_fault``, then |difference| / threshold of the worst check (no grad)."""
+        if self.output_fault is not None:
+            self.output_fault(y)
+        if self.scheme == "global":
+            return self._check_global(x, y)
+        if self.scheme == "replication":
+            return 0.0 if torch.equal(y, layer.forward(x)) else math.inf
+        return self._check_tiles(x, y)
+
     def _global_factor(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Relative error factor of the column check for this input geometry (cached)."""
-        key = (tuple(x.shape), tuple(y.shape))
+        key = (x.shape, y.shape)
         if key not in self._factors:
             rows = y.numel() // self.n_out
             # the GEMM; sums of the output column and of the input columns; the product
@@ -330,28 +335,62 @@ class ProtectedLayer(nn.Module):
             )  # magnitudes summed in self.acc
         return self._factors[key]
 
+    def _global_scratch(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Preallocated tensors of the global check for this input shape (cached).
+
+        ``sums`` (2, K) or, for convs, (2, C, H + pads, W + pads) zero-padded images: the
+        check writes 1^T A and 1^T |A| into ``signed`` and ``absolute`` (its interior), so
+        neither a stack nor a pad runs per call; ``both`` receives [reference; magnitudes].
+        """
+        key = (x.shape if self.is_conv else None, x.device)
+        if key not in self._scratch:
+            if len(self._scratch) >= 8:  # inputs of ever new shapes: keep the cache small
+                self._scratch.clear()
+            new = {"dtype": self.acc, "device": x.device}
+            if self.is_conv:
+                left, right, top, bottom = self.colsum.pads
+                height, width = x.shape[-2:]
+                sums = torch.zeros(
+                    2, x.shape[1], top + height + bottom, left + width + right, **new
+                )
+                inner = sums[:, :, top : top + height, left : left + width]
+            else:
+                sums = inner = torch.zeros(2, self.k, **new)
+            both = torch.empty(2 * self.groups, 1, self.n_out // self.groups, **new)
+            ref, mag = both.view(2, -1).unbind()
+            self._scratch[key] = (sums, *inner.unbind(), both, ref, mag)
+        return self._scratch[key]
+
     def _global_sums(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Output column sums, their reference (1^T A) B + rows b, and the magnitudes
-        (1^T |A|) |B| + rows |b| that the thresholds scale, one per output channel."""
-        src = x if self.is_conv else x.reshape(-1, self.k)
-        norm = torch.linalg.vector_norm(src, 1, 0, dtype=self.acc)
-        cols = torch.stack((src.sum(0, dtype=self.acc), norm))
+        (1^T |A|) |B| + rows |b| that the thresholds scale, one per output channel.
+
+        The reference and the magnitudes live in a scratch buffer that the next call at the
+        same shape overwrites."""
+        acc, buffers = self.acc, self._buffers
+        sums, signed, absolute, both, ref, mag = self._global_scratch(x)
         if self.is_conv:
-            cols = self.colsum(cols.flatten(0, 1))
-            out = y.sum((0, 2, 3), dtype=self.acc)
+            torch.sum(x, 0, dtype=acc, out=signed)
+            torch.linalg.vector_norm(x, 1, 0, dtype=acc, out=absolute)
+            cols = self.colsum.of_padded(sums.flatten(0, 1))
+            out = y.sum((0, 2, 3), dtype=acc)
         else:
-            out = y.reshape(-1, self.n_out).sum(0, dtype=self.acc)
+            src = x.reshape(-1, self.k)
+            torch.sum(src, 0, dtype=acc, out=signed)
+            torch.linalg.vector_norm(src, 1, 0, dtype=acc, out=absolute)
+            cols = sums
+            out = y.reshape(-1, self.n_out).sum(0, dtype=acc)
         rows = y.numel() // self.n_out
-        cols = cols.reshape(2 * self.groups, 1, -1)
-        ref, mag = torch.baddbmm(self.b_pm, cols, self.w_pm, beta=rows).view(2, -1)
+        cols = cols.view(2 * self.groups, 1, -1)
+        torch.baddbmm(buffers["b_pm"], cols, buffers["w_pm"], beta=rows, out=both)
         return out, ref, mag
 
     def _row_norms(self, x: torch.Tensor) -> torch.Tensor:
         """L1 norm of each im2col row of A (per group for convs), in the check precision."""
         if not self.is_conv:
             return torch.linalg.vector_norm(x, 1, -1, keepdim=True, dtype=self.acc)
-        c, g = self.layer, self.groups
-        per_pixel = x.abs().unflatten(1, (g, -1)).sum(2, dtype=self.acc)
+        c, g = self._modules["layer"], self.groups
+        per_pixel = torch.unflatten(x.abs(), 1, (g, -1)).sum(2, dtype=self.acc)
         if self.pool:  # a box sum over each receptive field
             rows = F.avg_pool2d(per_pixel, c.kernel_size, c.stride, c.padding, divisor_override=1)
         else:
@@ -383,12 +422,20 @@ class ProtectedLayer(nn.Module):
 
     def _check_global(self, x: torch.Tensor, y: torch.Tensor) -> float:
         out, ref, mag = self._global_sums(x, y)
-        return float(out.sub_(ref).abs_().div_(mag).amax()) / self._global_factor(x, y)
+        worst = torch.linalg.vector_norm(out.sub_(ref).div_(mag), math.inf)  # NaN stays NaN
+        return float(worst) / self._global_factor(x, y)
 
-    def _check_tiles(self, x: torch.Tensor, y: torch.Tensor, ck: torch.Tensor) -> float:
+    def _check_tiles(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        buffers = self._buffers
+        tiles = (self.tiles, self.tile_width)
         if self.is_conv:
-            sums = y.unflatten(1, (self.tiles, self.tile_width)).sum(2, dtype=self.acc)
+            c = self._modules["layer"]
+            weights = buffers["w_ck"], buffers["b_ck"]
+            ck = F.conv2d(x, *weights, c.stride, c.padding, c.dilation, c.groups)
+            sums = torch.unflatten(y, 1, tiles).sum(2, dtype=self.acc)
         else:
-            sums = y.unflatten(-1, (self.tiles, self.tile_width)).sum(-1, dtype=self.acc)
-        tau = torch.addcmul(self.fb, self._row_norms(x), self.fw)
-        return float(sums.sub_(ck.to(self.acc)).abs_().div_(tau).amax())
+            ck = F.linear(x, buffers["w_ck"], buffers["b_ck"])
+            sums = torch.unflatten(y, -1, tiles).sum(-1, dtype=self.acc)
+        tau = torch.addcmul(buffers["fb"], self._row_norms(x), buffers["fw"])
+        # sub_ promotes the checksum to the check precision, as .to(self.acc) would
+        return float(torch.linalg.vector_norm(sums.sub_(ck).div_(tau), math.inf))
