@@ -74,6 +74,10 @@ class Ensemble:
     def n_outputs(self) -> int:
         return len(self.base_score)
 
+    def __getstate__(self) -> dict:
+        """Pickle without the prediction cache (its key holds ``id()``s of this process)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_predictor"}
+
     @property
     def has_drop_log(self) -> bool:
         """Whether the fit's drop record is known (models saved before format /3 lack it)."""
@@ -90,9 +94,10 @@ class Ensemble:
     def predictor(self, edges: list[np.ndarray]) -> RawPredictor:
         """Every tree flattened for prediction on raw feature values (bin ``edges`` per feature).
 
-        Built once and reused while the trees, weights and edges stay the same objects.
+        Built once and reused while the trees, the weights' values and the edges stay the same
+        (the weights are compared by value: DART rescales them in place).
         """
-        key = (id(self.weights), len(self.trees), id(edges), len(edges))
+        key = (self.weights.tobytes(), len(self.trees), id(edges), len(edges))
         cached = self.__dict__.get("_predictor")
         if cached is None or cached[0] != key:
             flat = [t for r in self.trees for t in r]

@@ -21,11 +21,17 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from redundancy.errors import ParameterError
+
 MISSING_BIN = 255  # value bins are 0..254 (max_bins <= 255)
 _HIST_BINS = 256
 
-# Nodes with fewer rows build their histogram on one thread: a parallel region per small node
-# costs more in synchronisation than it saves, badly so when the cores are shared.
+# Nodes with fewer rows build their histogram on one thread. On idle cores a parallel region
+# pays off down to a few thousand rows (2x at 2 threads on 10k rows), but each region waits for
+# every thread, and with OpenMP's default spinning wait a core held by another job turns that
+# wait into a scheduler time slice (about 6 ms measured): at 8 192 rows (about 4 regions per tree
+# on 100k rows, 31 leaves) a 2-thread fit on a loaded 2-core machine took 1.8x as long as at this
+# threshold (one region per tree, the root's). See docs/dart.md, Speed.
 PARALLEL_MIN_ROWS = 65_536
 _PREDICT_BLOCK = 64  # rows walked through one tree before the next (the tree stays in L1)
 
@@ -357,14 +363,94 @@ def _predict_flat(xb, offsets, feature, threshold, left, right, missing_left, va
             out[i, klass[t]] += weight[t] * value[o + nd]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _predict_raw(X, offsets, feature, cut, child, missing_left, leaf_out, klass, out):
-    """Walk raw rows of ``X`` (n, F) through every tree, blocks of rows per tree.
+# Prediction walks trees packed into 16-byte node records (see ``RawPredictor``): a float64
+# ``cut`` and two int32 words, the split feature (bit 31 set where missing values go left) and
+# the index of the left child; the right child is always the next record.
+_RECORD_FLOATS = 2  # float64 words per record (cut, then the two int32 words)
+_RECORD_INTS = 4  # int32 words per record: cut (2 words), feature|missing bit, left child
+_MISSING_LEFT_BIT = 2**31
+_FEATURE_MASK = 0x7FFFFFFF
+_INTERLEAVE = 8  # rows walked through one tree side by side (independent dependency chains)
+# A tree whose nodes share children (a file may hold one; the learner never makes one) is
+# unfolded into a proper tree for packing; this caps the unfolded size of one tree.
+MAX_WALK_NODES = 1 << 22
 
-    ``child[2 * nd]`` / ``child[2 * nd + 1]`` are absolute left / right indices (-1 at leaves),
-    ``cut`` the raw threshold (go left when x <= cut), ``leaf_out`` the weighted leaf value.
-    Each step is branch-free (the direction indexes the child): tree walks mispredict half of
-    their branches otherwise.
+
+@njit(cache=True, nogil=True)
+def _walk_sizes(offsets, left, right):
+    """Nodes of each tree once unfolded into a tree (one record per root-to-node path)."""
+    sizes = np.zeros(len(offsets) - 1, np.int64)
+    for t in range(len(offsets) - 1):
+        o = offsets[t]
+        paths = np.zeros(offsets[t + 1] - o, np.int64)
+        paths[0] = 1
+        total = 0
+        for i in range(len(paths)):
+            total = min(total + paths[i], MAX_WALK_NODES + 1)
+            if left[o + i] != -1:
+                for c in (left[o + i], right[o + i]):
+                    paths[c] = min(paths[c] + paths[i], MAX_WALK_NODES + 1)
+        sizes[t] = total
+    return sizes
+
+
+@njit(cache=True, nogil=True)
+def _pack_nodes(offsets, packed_offsets, feature, cut, left, right, missing_left, leaf_value,
+                cuts, words, leaf_out, depth):  # fmt: skip
+    """Write every tree in breadth-first order as records whose two children are adjacent.
+
+    A leaf's record sends every row back to itself (``cut`` NaN, left child = itself - 1, no
+    missing bit), so each row can take exactly ``depth[t]`` steps without testing for leaves.
+    """
+    for t in range(len(offsets) - 1):
+        o = offsets[t]
+        base = packed_offsets[t]
+        m = packed_offsets[t + 1] - base
+        source = np.empty(m, np.int64)
+        level = np.empty(m, np.int64)
+        source[0] = o
+        level[0] = 0
+        tail = 1
+        deepest = 0
+        for p in range(m):
+            old = source[p]
+            q = base + p
+            if left[old] == -1:
+                cuts[_RECORD_FLOATS * q] = np.nan
+                words[_RECORD_INTS * q + 2] = 0
+                words[_RECORD_INTS * q + 3] = q - 1
+                leaf_out[q] = leaf_value[old]
+            else:
+                source[tail] = o + left[old]
+                source[tail + 1] = o + right[old]
+                level[tail] = level[p] + 1
+                level[tail + 1] = level[p] + 1
+                deepest = max(deepest, level[p] + 1)
+                cuts[_RECORD_FLOATS * q] = cut[old]
+                words[_RECORD_INTS * q + 2] = feature[old] - _MISSING_LEFT_BIT * (
+                    missing_left[old] != 0
+                )
+                words[_RECORD_INTS * q + 3] = base + tail
+                leaf_out[q] = 0.0
+                tail += 2
+        depth[t] = deepest
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _step(X, i, nd, cuts, words):
+    """The record after ``nd`` for row ``i``: branch-free (the direction offsets the child)."""
+    fm = words[_RECORD_INTS * nd + 2]
+    x = X[i, fm & _FEATURE_MASK]
+    go_left = (x <= cuts[_RECORD_FLOATS * nd]) | ((x != x) & (fm < 0))
+    return words[_RECORD_INTS * nd + 3] + 1 - np.int64(go_left)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _predict_packed(X, offsets, cuts, words, leaf_out, depth, klass, out):
+    """Walk raw rows of ``X`` (n, F) through every packed tree, blocks of rows per tree.
+
+    Within a block, eight rows walk a tree side by side for exactly the tree's depth: the walks
+    are independent, so their loads overlap, and the loop never mispredicts a leaf test.
     """
     n = X.shape[0]
     n_blocks = (n + _PREDICT_BLOCK - 1) // _PREDICT_BLOCK
@@ -374,13 +460,33 @@ def _predict_raw(X, offsets, feature, cut, child, missing_left, leaf_out, klass,
         for t in range(len(offsets) - 1):
             root = offsets[t]
             k = klass[t]
-            for i in range(a, z):
+            steps = depth[t]
+            i = a
+            while i + _INTERLEAVE <= z:
+                n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = root
+                for _ in range(steps):
+                    n0 = _step(X, i, n0, cuts, words)
+                    n1 = _step(X, i + 1, n1, cuts, words)
+                    n2 = _step(X, i + 2, n2, cuts, words)
+                    n3 = _step(X, i + 3, n3, cuts, words)
+                    n4 = _step(X, i + 4, n4, cuts, words)
+                    n5 = _step(X, i + 5, n5, cuts, words)
+                    n6 = _step(X, i + 6, n6, cuts, words)
+                    n7 = _step(X, i + 7, n7, cuts, words)
+                out[i, k] += leaf_out[n0]
+                out[i + 1, k] += leaf_out[n1]
+                out[i + 2, k] += leaf_out[n2]
+                out[i + 3, k] += leaf_out[n3]
+                out[i + 4, k] += leaf_out[n4]
+                out[i + 5, k] += leaf_out[n5]
+                out[i + 6, k] += leaf_out[n6]
+                out[i + 7, k] += leaf_out[n7]
+                i += _INTERLEAVE
+            for j in range(i, z):
                 nd = root
-                while child[2 * nd] != -1:
-                    x = X[i, feature[nd]]
-                    go_left = (x <= cut[nd]) | ((x != x) & (missing_left[nd] != 0))
-                    nd = child[2 * nd + 1 - np.int64(go_left)]
-                out[i, k] += leaf_out[nd]
+                for _ in range(steps):
+                    nd = _step(X, j, nd, cuts, words)
+                out[j, k] += leaf_out[nd]
 
 
 @dataclass(frozen=True)
@@ -501,11 +607,14 @@ def predict_trees(
 
 
 class RawPredictor:
-    """Every tree of an ensemble flattened for prediction on raw (unbinned) feature values.
+    """Every tree of an ensemble packed for prediction on raw (unbinned) feature values.
 
     A split ``bin <= t`` is ``x <= edges[t]`` on raw values (``+inf`` when ``t`` is the last bin:
     every present value goes left), so prediction needs no binning; NaN takes the learned default
-    direction. Each tree's weight is folded into its leaf values.
+    direction. Each tree's weight is folded into its leaf values. Nodes are 16-byte records
+    (float64 cut, feature with the missing-direction bit, left child; the right child follows
+    the left one), trees one after another in breadth-first order. Cuts stay float64: every
+    comparison, and so every prediction, is exactly the binned walk's.
     """
 
     def __init__(
@@ -513,43 +622,57 @@ class RawPredictor:
     ) -> None:
         self.n_trees = len(trees)
         sizes = np.array([len(t.left) for t in trees], dtype=np.int64)
-        self.offsets = np.zeros(len(trees) + 1, dtype=np.int64)
-        self.offsets[1:] = np.cumsum(sizes)
-        total = int(self.offsets[-1])
-        base = np.repeat(self.offsets[:-1], sizes)
-        left = np.concatenate([t.left for t in trees]) if trees else np.zeros(0, np.int32)
-        right = np.concatenate([t.right for t in trees]) if trees else np.zeros(0, np.int32)
+        offsets = np.zeros(len(trees) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum(sizes)
+
+        def cat(name: str, dtype: type) -> np.ndarray:
+            parts = [getattr(t, name) for t in trees]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        left, right, feature = (
+            cat("left", np.int64),
+            cat("right", np.int64),
+            cat("feature", np.int64),
+        )
+        thr = cat("threshold", np.int64)
         leaf = left == -1
-        self.child = np.empty(2 * total, dtype=np.int64)
-        self.child[0::2] = np.where(leaf, -1, left + base)
-        self.child[1::2] = np.where(leaf, -1, right + base)
-        feature = np.concatenate([t.feature for t in trees]) if trees else np.zeros(0, np.int32)
-        thr = np.concatenate([t.threshold for t in trees]) if trees else np.zeros(0, np.int32)
         table = np.full((max(len(edges), 1), _HIST_BINS), np.inf)
         for f, e in enumerate(edges):
             table[f, : len(e)] = e
-        self.cut = np.where(leaf, 0.0, table[np.maximum(feature, 0), np.maximum(thr, 0)])
-        self.feature = np.maximum(feature, 0).astype(np.int64)
-        self.missing_left = (
-            np.concatenate([t.missing_left for t in trees]) if trees else np.zeros(0, np.uint8)
-        )
+        cut = np.where(leaf, 0.0, table[np.maximum(feature, 0), np.maximum(thr, 0)])
         w = np.repeat(np.asarray(weights, dtype=np.float64), sizes)
-        value = np.concatenate([t.value for t in trees]) if trees else np.zeros(0)
-        self.leaf_out = np.where(leaf, value * w, 0.0)
+        leaf_value = np.where(leaf, cat("value", np.float64) * w, 0.0)
+        packed_sizes = _walk_sizes(offsets, left, right)
+        if np.any(packed_sizes > MAX_WALK_NODES):
+            raise ParameterError(
+                f"a tree's nodes share children so often that it unfolds into more than "
+                f"{MAX_WALK_NODES} nodes; expected trees as the learner grows them"
+            )
+        self.offsets = np.zeros(len(trees) + 1, dtype=np.int64)
+        self.offsets[1:] = np.cumsum(packed_sizes)
+        total = int(self.offsets[-1])
+        self.cuts = np.zeros(_RECORD_FLOATS * total)  # the records; words is the same memory
+        self.words = self.cuts.view(np.int32)
+        self.leaf_out = np.zeros(total)
+        self.depth = np.zeros(len(trees), dtype=np.int64)
+        _pack_nodes(
+            offsets, self.offsets, np.maximum(feature, 0), cut, left, right,
+            cat("missing_left", np.int64), leaf_value, self.cuts, self.words, self.leaf_out,
+            self.depth,
+        )  # fmt: skip
         self.klass = np.asarray(klass, dtype=np.int64)
 
     def predict(self, X: np.ndarray, n_outputs: int) -> np.ndarray:
         """Sum of weighted tree outputs on raw ``X`` (n_samples, n_features), per output."""
         out = np.zeros((X.shape[0], n_outputs))
         if self.n_trees:
-            _predict_raw(
+            _predict_packed(
                 np.ascontiguousarray(X, dtype=np.float64),
                 self.offsets,
-                self.feature,
-                self.cut,
-                self.child,
-                self.missing_left,
+                self.cuts,
+                self.words,
                 self.leaf_out,
+                self.depth,
                 self.klass,
                 out,
             )
