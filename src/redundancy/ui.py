@@ -126,17 +126,64 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+PIPED_FIRST_NOTE_S = 2.0
+PIPED_EVERY_S = 10.0
+
+
 @contextmanager
 def progress(description: str, total: float | None = None) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n)`` (a no-op when stderr is piped)."""
+    """Progress on stderr for work that may take a while; yields ``advance(n)``.
+
+    On a terminal: a rich progress bar. When stderr is piped (a log, CI): plain lines, and only
+    for work that lasts: ``DESCRIPTION ...`` after 2 s, a line every 10 s (percent done when
+    ``total`` is known), and ``DESCRIPTION: done in S s`` at the end. Short commands stay silent.
+    """
     if not sys.stderr.isatty():
-        yield lambda _n=1: None
+        with _piped_progress(description, total) as advance:
+            yield advance
         return
     from rich.progress import Progress
 
     with Progress(console=_console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def _piped_progress(description: str, total: float | None) -> Iterator[Any]:
+    import threading
+    import time
+
+    done = [0.0]
+    spoke = threading.Event()
+    finished = threading.Event()
+    start = time.monotonic()
+
+    def status() -> str:
+        if total:
+            return f"{description}: {min(100.0, 100.0 * done[0] / total):.0f}%"
+        return f"{description}: {time.monotonic() - start:.0f} s"
+
+    def report() -> None:
+        if finished.wait(PIPED_FIRST_NOTE_S):
+            return
+        spoke.set()
+        note(f"{description} ...")
+        while not finished.wait(PIPED_EVERY_S):
+            note(status())
+
+    def advance(n: float = 1) -> None:
+        done[0] += n
+
+    reporter = threading.Thread(target=report, name="redundancy-progress", daemon=True)
+    reporter.start()
+    try:
+        yield advance
+    finally:
+        finished.set()
+        reporter.join()
+    if spoke.is_set():
+        note(f"{description}: done in {time.monotonic() - start:.1f} s")
 
 
 def read_input(path: str | Path) -> bytes:
