@@ -262,3 +262,17 @@ def test_store_functions_accept_a_code_the_spec_parser_does_not_know(tmp_path):
     assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()
     with pytest.raises(IntegrityError, match="lists 5 shards"):
         store.verify_store(root, code=ReedSolomon(3, 3))
+
+
+@pytest.mark.parametrize(
+    ("spec", "lost"),
+    [("rs:4,2", [1]), ("rs:4,2", [0, 2]), ("lrc:6,2,2", [0]), ("lrc:6,2,2", [3, 7])],
+)
+def test_decode_rebuilds_data_shards_missing_before_the_run(tmp_path, spec, lost):
+    source = make_file(tmp_path, 70_001, seed=7)  # last stripe shorter than the others
+    root = tmp_path / "st"
+    manifest = store.encode_file(source, root, spec, stripe_size=1500)
+    for index in lost:
+        shard_path(root, manifest, index).unlink()
+    store.decode_store(root, tmp_path / "out.bin")
+    assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()

@@ -28,7 +28,7 @@ import numpy as np
 
 from redundancy import gf256
 from redundancy.erasure.checksum import crc32
-from redundancy.erasure.codes import LATEST_CODE_VERSION, LinearCode, parse_code
+from redundancy.erasure.codes import LATEST_CODE_VERSION, LinearCode, RepairPlan, parse_code
 from redundancy.erasure.location import StoreLocation, check_name, temp_pattern
 from redundancy.erasure.manifest import (
     FORMAT,
@@ -327,8 +327,7 @@ def _encode_stripes(
     checksums: list[list[int]] = [[] for _ in range(n)]
     widest = min(stripe_size, -(-size // k) or 1)
     buffers = [np.empty(n * widest, dtype=np.uint8) for _ in range(3)]
-    with suppress(AttributeError, OSError, ValueError):
-        os.posix_fadvise(reader.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger readahead
+    _read_sequentially(reader)
 
     def read_stripe(stripe: int) -> tuple[np.ndarray, int]:
         start = stripe * k * stripe_size
@@ -373,6 +372,12 @@ def _read_fully(reader: BinaryIO, view: memoryview) -> int:
             break
         done += got
     return done
+
+
+def _read_sequentially(handle: BinaryIO) -> None:
+    """Ask the kernel for a larger readahead on a local file read front to back (else nothing)."""
+    with suppress(AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
 
 def _write_row(output: BinaryIO, row: np.ndarray) -> int:
@@ -426,7 +431,9 @@ class ShardReader:
                 self.states[entry.index] = "wrong-size"
             else:
                 self.states[entry.index] = "ok"
-                self.handles[entry.index] = stack.enter_context(home.open_read(entry.path))
+                handle = stack.enter_context(home.open_read(entry.path))
+                _read_sequentially(handle)
+                self.handles[entry.index] = handle
 
     def usable(self, index: int) -> bool:
         """True if shard ``index`` exists with the expected size."""
@@ -657,10 +664,14 @@ def _decode_into(
 ) -> None:
     """Write ``file`` decoded to ``out``; raise DecodeError if its SHA-256 is not the recorded one.
 
-    A pipeline over two stripe buffers: the file's data chunks of stripe s + 1 are read (and
-    their CRCs checked) on worker threads while stripe s is hashed and written; a chunk that is
-    missing or corrupt is rebuilt in place. A one-file store's file is written straight from
-    the buffer (no copies); a member shorter than the stripe is first cut out of the padding.
+    A pipeline over three stripe buffers: the file's data chunks of stripe s + 1 are read (and
+    their CRCs checked) on worker threads while stripes s and s - 1 are hashed and written, so
+    the SHA-256 thread (the slowest stage) always has a stripe waiting. Shards known to be
+    missing before the run (absent, wrong size) are planned once: the other chunks their
+    rebuild reads are fetched with the stripe, and the lost rows are computed straight into the
+    buffer. A chunk found corrupt while reading is rebuilt around (re-planned). A one-file
+    store's file is written straight from the buffer (no copies); a member shorter than the
+    stripe is first cut out of the padding.
     """
     k = reader.code.k
     if file.stripes == 0:
@@ -671,45 +682,84 @@ def _decode_into(
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITER_THREADS))
     writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
     widest = manifest.chunk_length(0, k)
-    buffers = [np.empty(file.count * widest, dtype=np.uint8) for _ in range(2)]
     shards = range(file.first, file.first + file.count)
+    known_lost, plan, extra = _plan_known_losses(reader, shards)
+    buffers = [np.empty(file.count * widest, dtype=np.uint8) for _ in range(3)]
+    extra_buffers = [np.empty(len(extra) * widest, dtype=np.uint8) for _ in range(3)]
 
-    def fetch(stripe: int) -> tuple[int, np.ndarray, list[Future]]:
+    def fetch(stripe: int) -> tuple[int, np.ndarray, list[Future], np.ndarray, list[Future]]:
         width = manifest.chunk_length(stripe, k)
-        rows = buffers[stripe % 2][: file.count * width].reshape(file.count, width)
+        rows = buffers[stripe % 3][: file.count * width].reshape(file.count, width)
+        extra_rows = extra_buffers[stripe % 3][: len(extra) * width].reshape(len(extra), width)
         reads = [pool.submit(reader.read_into, stripe, i, rows[i - file.first]) for i in shards]
-        return width, rows, reads
+        extra_reads = [
+            pool.submit(reader.read_into, stripe, i, row)
+            for i, row in zip(extra, extra_rows, strict=True)
+        ]
+        return width, rows, reads, extra_rows, extra_reads
 
     upcoming = fetch(0)
-    written: Future | None = None
+    writes: list[Future] = []  # one per stripe, done in order (one writer thread)
     remaining = file.size
     for stripe in range(file.stripes):
-        width, rows, reads = upcoming
+        width, rows, reads, extra_rows, extra_reads = upcoming
         good = [future.result() for future in reads]
-        if written is not None:
-            written.result()  # stripe - 1 is out: its buffer takes stripe + 1
-            hasher.wait()
+        extra_good = [future.result() for future in extra_reads]
+        if stripe >= 2:  # stripe - 2 is hashed (see _BackgroundHash.update): once it is also
+            writes[stripe - 2].result()  # written, its buffer takes stripe + 1
         if stripe + 1 < file.stripes:
             upcoming = fetch(stripe + 1)
         lost = [i for i, ok in zip(shards, good, strict=True) if not ok]
-        if lost:
+        if lost and plan is not None and lost == known_lost and all(extra_good):
+            sources = {i: rows[i - file.first] for i in shards if i not in known_lost}
+            sources.update(zip(extra, extra_rows, strict=True))
+            inputs = [sources[i] for i in plan.reads]
+            if len(lost) == 1:  # into the buffer row itself
+                at = lost[0] - file.first
+                gf256.matmul(plan.matrix, inputs, out=rows[at : at + 1])
+            else:
+                for i, row in zip(plan.lost, gf256.matmul(plan.matrix, inputs), strict=True):
+                    rows[i - file.first] = row
+        elif lost:
             have = {i: rows[i - file.first] for i, ok in zip(shards, good, strict=True) if ok}
+            have.update(
+                (i, row if ok else None)
+                for i, row, ok in zip(extra, extra_rows, extra_good, strict=True)
+            )
             for i, row in reader.rebuild(stripe, lost, have).items():
                 rows[i - file.first] = row
         own = manifest.shard_chunk_length(stripe, file.first, k)
         flat = rows.reshape(-1) if own == width else np.ascontiguousarray(rows[:, :own]).ravel()
         take = min(remaining, file.count * own)
         hasher.update(flat[:take])
-        written = writer.submit(out.write, memoryview(flat[:take]))
+        writes.append(writer.submit(out.write, memoryview(flat[:take])))
         remaining -= take
         if progress:
             progress(take)
-    written.result()
+    for write in writes[-2:]:  # the earlier ones were waited for in the loop
+        write.result()
     if hasher.hexdigest() != file.sha256:
         raise DecodeError(
             f"{reader.location}: decoded {file.name} does not match the manifest's SHA-256; "
             "shards and manifest disagree (wrong manifest or undetected corruption)"
         )
+
+
+def _plan_known_losses(
+    reader: ShardReader, shards: range
+) -> tuple[list[int], RepairPlan | None, list[int]]:
+    """Data shards of ``shards`` missing before any read, their repair plan (None if there is
+    nothing to rebuild or no plan), and the shards outside ``shards`` that plan reads."""
+    known_lost = [i for i in shards if not reader.usable(i)]
+    if not known_lost:
+        return known_lost, None, []
+    code = reader.code
+    available = [i for i in range(code.n) if reader.usable(i)]
+    try:
+        plan = code.repair_plan(known_lost, available)
+    except DecodeError:
+        return known_lost, None, []  # reported stripe by stripe by ShardReader.rebuild
+    return known_lost, plan, [i for i in plan.reads if i not in shards]
 
 
 def decode_store(
