@@ -208,7 +208,7 @@ def check_output(path: str | Path, *, force: bool) -> None:
     target = Path(path)
     if target.is_dir():
         raise ParameterError(f"{target} is a folder; expected a file name")
-    if target.exists() and not force:
+    if (target.exists() or target.is_symlink()) and not force:  # a dangling link counts too
         raise ParameterError(f"{target} exists; pass --force to replace it")
 
 

@@ -33,7 +33,6 @@ from redundancy.convertible.lrc import LRCGlobalMerge
 from redundancy.convertible.piggyback import PiggybackMerge
 from redundancy.convertible.safe_paths import (
     MAX_STRIPE_SIZE,
-    check_new_file,
     check_paths,
     relative_path,
 )
@@ -44,6 +43,7 @@ from redundancy.erasure.manifest import MANIFEST_NAME, stripe_count
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
 from redundancy.storage_io import atomic_open, atomic_write_bytes
+from redundancy.ui import check_output
 
 LAYERED_FORMAT = "redundancy-convertible-layered/1"
 LAYERED_NAME = "layered.json"
@@ -373,7 +373,7 @@ def decode_layered(
     store, output = Path(store), Path(output)
     manifest, family = load_layered(store)
     if manifest.stage == "initial":
-        check_new_file(output, force)
+        check_output(output, force=force)
         targets = [output]
     else:
         targets = member_targets(manifest.members, output, force)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from redundancy.errors import IntegrityError, ParameterError
+from redundancy.errors import IntegrityError
 
 MAX_STRIPE_SIZE = 1 << 30  # what `convert encode` accepts; a larger declared size is refused
 _BAD_CHARACTERS = ("\x00", "\\")
@@ -125,17 +125,3 @@ def check_paths(root: Path, names: Iterable[str], where: str) -> None:
         if name in seen:
             raise IntegrityError(f"{where}: two shards share the path {name!r}")
         seen.add(name)
-
-
-def check_new_file(path: Path, force: bool) -> None:
-    """Refuse to replace an existing file (unless ``force``) or to write onto a folder.
-
-    Raises
-    ------
-    ParameterError
-        If ``path`` is a folder, or exists and ``force`` is false.
-    """
-    if path.is_dir():
-        raise ParameterError(f"{path} is a folder; expected a file name")
-    if (path.exists() or path.is_symlink()) and not force:
-        raise ParameterError(f"{path} exists; pass --force to replace it")

@@ -19,7 +19,7 @@ from pydantic import model_validator
 
 from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
 from redundancy.convertible.plan_run import run_plan
-from redundancy.convertible.safe_paths import check_new_file, check_paths
+from redundancy.convertible.safe_paths import check_paths
 from redundancy.convertible.spec import canonical, parse_spec
 from redundancy.convertible.stores import (
     ConvertedManifest,
@@ -40,6 +40,7 @@ from redundancy.erasure.manifest import MANIFEST_NAME
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
+from redundancy.ui import check_output
 
 SPLIT_FORMAT = "redundancy-convertible-split/1"
 SPLIT_NAME = "split.json"
@@ -158,7 +159,7 @@ def decode_split(
     """
     store, output = Path(store), Path(output)
     manifest, family = load_split(store)
-    check_new_file(output, force)
+    check_output(output, force=force)
     c, final = family.conversion, family.final_code()
     member, size = manifest.member, manifest.stripe_size
     digest = hashlib.sha256()

@@ -30,7 +30,6 @@ from redundancy.convertible.access import ConvertibleFamily
 from redundancy.convertible.bounds import Conversion
 from redundancy.convertible.safe_paths import (
     MAX_STRIPE_SIZE,
-    check_new_file,
     check_paths,
     plain_name,
     relative_path,
@@ -50,6 +49,7 @@ from redundancy.erasure.manifest import (
 )
 from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
 from redundancy.storage_io import atomic_open, atomic_write_bytes
+from redundancy.ui import check_output
 
 MERGED_FORMAT = "redundancy-convertible/1"
 MERGED_NAME = "convertible.json"
@@ -213,7 +213,7 @@ def decode_initial(store: Path, output: Path, force: bool = False) -> Manifest:
     Refuses to replace an existing ``output`` unless ``force``.
     """
     _, _, code = load_initial(Path(store))
-    check_new_file(Path(output), force)
+    check_output(Path(output), force=force)
     return ec_store.decode_store(store, output, code=code)
 
 
@@ -431,7 +431,7 @@ def member_targets(members: list[Member], out_dir: Path, force: bool) -> list[Pa
         names = [f"{t}-{name}" for t, name in enumerate(names)]
     targets = [out_dir / name for name in names]
     for target in targets:
-        check_new_file(target, force)
+        check_output(target, force=force)
     return targets
 
 
