@@ -45,9 +45,17 @@ def _indices(text: str | None) -> list[int] | None:
 
 @app.command()
 def encode(
-    file: Path = typer.Argument(..., help="File to encode."),
+    file: Path = typer.Argument(..., help="File to encode, or - to read standard input."),
     code: str = typer.Option("rs:10,4", "--code", help=CODE_HELP),
-    out: str = typer.Option(None, "--out", help="Store folder or fsspec URL (default: FILE.ec)."),
+    out: str = typer.Option(
+        None, "--out", help="Store folder or fsspec URL (default: FILE.ec; required with -)."
+    ),
+    name: str = typer.Option(
+        None,
+        "--name",
+        help="File name to record for decode (default: FILE's name; with -, the --out folder's "
+        "name without .ec).",
+    ),
     stripe_size: int = typer.Option(
         DEFAULT_STRIPE_SIZE, "--stripe-size", help="Bytes per shard per stripe (1..2**30)."
     ),
@@ -66,20 +74,44 @@ def encode(
 
     With --nodes (or --nodes-file) the shards are spread over those roots and the manifest is
     written to --out and into every root, so the store opens from any of them. Temporaries a
-    killed earlier run left in the store are removed first.
+    killed earlier run left in the store are removed first. With FILE -, standard input is
+    encoded until it ends (e.g. ``tar c photos | redundancy ec encode - --out photos.ec``).
     """
+    import sys
+
     from redundancy.erasure import store
 
     roots = _node_list(nodes, nodes_file)
+    if str(file) == "-":
+        if not out:
+            raise ParameterError("encoding standard input (-) needs --out STORE")
+        recorded = name or _stream_name(out)
+        with ui.progress("encode", total=None) as advance:
+            manifest = store.encode_stream(
+                sys.stdin.buffer, recorded, out, code, stripe_size, force, advance, roots
+            )
+        file = Path(recorded)
+    else:
+        target = out or f"{file}.ec"
+        total = file.stat().st_size if file.is_file() else None
+        with ui.progress("encode", total=total) as advance:
+            manifest = store.encode_file(
+                file, target, code, stripe_size, force, advance, roots, name=name
+            )
     target = out or f"{file}.ec"
-    total = file.stat().st_size if file.is_file() else None
-    with ui.progress("encode", total=total) as advance:
-        manifest = store.encode_file(file, target, code, stripe_size, force, advance, roots)
     where = f" over {len(roots)} roots" if roots else ""
     ui.note(f"{file} -> {target}: {len(manifest.shards)} shards{where}, {manifest.stripes} stripes")
     if roots and len(roots) < len(manifest.shards):
         per_root = -(-len(manifest.shards) // len(roots))
         ui.note(f"note: up to {per_root} shards share a root; losing one root loses them all")
+
+
+def _stream_name(out: str) -> str:
+    """The name recorded for standard input: the store folder's name without ``.ec``."""
+    base = out.rstrip("/").rsplit("/", 1)[-1]
+    stem = base[:-3] if base.endswith(".ec") and len(base) > 3 else base
+    ui.note(f"recording the input as {stem!r} (choose with --name)")
+    return stem
 
 
 def _node_list(nodes: str | None, nodes_file: Path | None) -> list[str] | None:

@@ -42,7 +42,13 @@ from redundancy.erasure.manifest import (
     stripe_count,
 )
 from redundancy.erasure.nodes import Layout, record_root
-from redundancy.errors import DecodeError, ParameterError, RedundancyError, check_range
+from redundancy.errors import (
+    DecodeError,
+    IntegrityError,
+    ParameterError,
+    RedundancyError,
+    check_range,
+)
 from redundancy.storage_io import atomic_open, temp_prefix
 
 DEFAULT_STRIPE_SIZE = 1 << 20
@@ -156,6 +162,7 @@ def encode_file(
     overwrite: bool = False,
     progress: Progress = None,
     nodes: Sequence[str] | None = None,
+    name: str | None = None,
 ) -> Manifest:
     """Encode ``source`` into shard files under ``store`` and write the manifest last.
 
@@ -181,6 +188,8 @@ def encode_file(
         Node roots (folders on other disks, fsspec URLs): shard i goes under root
         ``i % len(nodes)``, the manifest into ``store`` and a copy into every root, so the
         store opens from any of them. Default: every shard under ``store``.
+    name
+        File name recorded for ``decode`` (a plain name; default: ``source``'s name).
 
     Returns
     -------
@@ -193,13 +202,107 @@ def encode_file(
         Bad code spec or stripe size, missing source, existing store without ``overwrite``.
     IntegrityError
         The store path is a file, or something is in the way of a shard file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "notes.txt").write_bytes(b"hello, erasure codes" * 100)
+    >>> manifest = encode_file(folder / "notes.txt", folder / "notes.ec", code="rs:4,2")
+    >>> len(manifest.shards), manifest.file_size
+    (6, 2000)
     """
-    source, location = Path(source), StoreLocation(store)
-    linear = parse_code(code)
-    check_range("stripe_size", stripe_size, 1, MAX_STRIPE_SIZE)
+    source = Path(source)
     size = _source_size(source)
     check_range("file size", size, 0, MAX_FILE_SIZE)
-    check_name(source.name, "name of the file to encode")
+    with source.open("rb", buffering=0) as reader:
+        try:
+            return _encode(
+                reader,
+                source.name if name is None else name,
+                stat.S_IMODE(source.stat().st_mode),
+                store,
+                code,
+                stripe_size,
+                overwrite,
+                progress,
+                nodes,
+                size,
+            )
+        except _SourceChanged:
+            raise ParameterError(f"{source}: file changed size while being encoded") from None
+
+
+def encode_stream(
+    reader: BinaryIO,
+    name: str,
+    store: str | Path,
+    code: str = "rs:10,4",
+    stripe_size: int = DEFAULT_STRIPE_SIZE,
+    overwrite: bool = False,
+    progress: Progress = None,
+    nodes: Sequence[str] | None = None,
+) -> Manifest:
+    """Encode everything ``reader`` yields until its end (a pipe, stdin) as the file ``name``.
+
+    The length need not be known in advance: stripes are read one after another and the last,
+    shorter one is laid out as a file of that length would be, so the store is exactly what
+    :func:`encode_file` writes for the same bytes (no mode is recorded: ``decode`` gives the
+    output a new file's normal mode). Memory stays at three stripes.
+
+    Parameters
+    ----------
+    reader
+        Binary stream read with ``readinto`` until it returns 0 bytes.
+    name
+        File name recorded in the manifest (a plain name: ``decode`` writes it).
+    store, code, stripe_size, overwrite, progress, nodes
+        As for :func:`encode_file`.
+
+    Returns
+    -------
+    Manifest
+        What was written (also saved as ``manifest.json``).
+
+    Raises
+    ------
+    ParameterError
+        Bad name, code spec or stripe size, a stream longer than the largest file a store
+        holds, or an existing store without ``overwrite``.
+
+    Examples
+    --------
+    >>> import io, tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> manifest = encode_stream(io.BytesIO(b"x" * 1000), "x.bin", folder / "x.ec", "rs:4,2")
+    >>> manifest.file_name, manifest.file_size, manifest.stripes
+    ('x.bin', 1000, 1)
+    """
+    return _encode(reader, name, None, store, code, stripe_size, overwrite, progress, nodes, None)
+
+
+def _encode(
+    reader: BinaryIO,
+    name: str,
+    mode: int | None,
+    store: str | Path,
+    code: str,
+    stripe_size: int,
+    overwrite: bool,
+    progress: Progress,
+    nodes: Sequence[str] | None,
+    size: int | None,
+) -> Manifest:
+    """Encode ``reader`` (``size`` bytes, or until its end when None) into ``store``."""
+    location = StoreLocation(store)
+    linear = parse_code(code)
+    check_range("stripe_size", stripe_size, 1, MAX_STRIPE_SIZE)
+    try:
+        check_name(name, "name of the file to encode")
+    except IntegrityError as exc:  # the user's own input, not a damaged store
+        raise ParameterError(str(exc)) from None
     local = location.local_root
     if local is not None and local.exists() and not local.is_dir():
         raise ParameterError(f"{store} is a file; expected a store folder (new or existing)")
@@ -220,26 +323,22 @@ def encode_file(
     for home in {id(h): h for h in [location, *homes]}.values():
         mine = [p for p, h in zip(paths, homes, strict=True) if h is home]
         _remove_stale_temporaries(home, [MANIFEST_NAME, *mine])
-    stripes = stripe_count(size, linear.k, stripe_size)
-    with ExitStack() as stack, source.open("rb", buffering=0) as reader:
+    with ExitStack() as stack:
         outputs = [
             stack.enter_context(home.atomic_writer(path))
             for home, path in zip(homes, paths, strict=True)
         ]
-        try:
-            checksums, sha256 = _encode_stripes(
-                reader, outputs, linear, size, stripe_size, progress
-            )
-        except _SourceChanged:
-            raise ParameterError(f"{source}: file changed size while being encoded") from None
+        checksums, sha256, size = _encode_stripes(
+            reader, outputs, linear, size, stripe_size, progress
+        )
     manifest = Manifest(
         format=FORMAT,
         code=code,
-        file_name=source.name,
+        file_name=name,
         file_size=size,
-        file_mode=stat.S_IMODE(source.stat().st_mode),
+        file_mode=mode,
         stripe_size=stripe_size,
-        stripes=stripes,
+        stripes=stripe_count(size, linear.k, stripe_size),
         sha256=sha256,
         shards=[
             ShardEntry(
@@ -302,18 +401,23 @@ def _save_everywhere(
 
 
 class _SourceChanged(Exception):
-    """The file to encode ended before its size said (it changed while being read)."""
+    """The file to encode ended before its size said, or went on after it."""
 
 
 def _encode_stripes(
     reader: BinaryIO,
     outputs: list[BinaryIO],
     code: LinearCode,
-    size: int,
+    size: int | None,
     stripe_size: int,
     progress: Progress,
-) -> tuple[list[list[int]], str]:
-    """Read, encode and write every stripe; return per-shard CRC-32s and the file's SHA-256.
+) -> tuple[list[list[int]], str, int]:
+    """Read, encode and write every stripe; return per-shard CRC-32s, SHA-256 and byte count.
+
+    ``size`` is the source's length, or None for a stream read until its end. A stripe read
+    short is the last one; its chunk is the ceiling of its bytes over k, the layout a file of
+    that length gets, so a stream and a file of the same bytes give the same store. A known
+    ``size`` is checked: a source that ends early or goes on raises ``_SourceChanged``.
 
     A pipeline over three stripe buffers: a reader thread fills stripe s + 1 while the main
     thread computes the parities of stripe s in place and the worker threads write stripe s - 1
@@ -323,44 +427,55 @@ def _encode_stripes(
     is submitted only after stripe s - 1 is written).
     """
     k, n = code.k, code.n
-    stripes = stripe_count(size, k, stripe_size)
+    full = k * stripe_size
     checksums: list[list[int]] = [[] for _ in range(n)]
-    widest = min(stripe_size, -(-size // k) or 1)
+    widest = stripe_size if size is None else min(stripe_size, -(-size // k) or 1)
     buffers = [np.empty(n * widest, dtype=np.uint8) for _ in range(3)]
     _read_sequentially(reader)
 
     def read_stripe(stripe: int) -> tuple[np.ndarray, int]:
-        start = stripe * k * stripe_size
-        take = min(size - start, k * stripe_size)
-        chunk = stripe_size if stripe < stripes - 1 else -(-take // k)
-        rows = buffers[stripe % 3][: n * chunk].reshape(n, chunk)
-        flat = rows.reshape(-1)
-        if _read_fully(reader, memoryview(flat[:take])) != take:
+        want = full if size is None else min(size - stripe * full, full)
+        flat = buffers[stripe % 3]
+        take = _read_fully(reader, memoryview(flat[:want]))
+        if size is not None and take != want:
             raise _SourceChanged
+        if size is None and stripe * full + take > MAX_FILE_SIZE:
+            raise ParameterError(f"the input is longer than a store holds ({MAX_FILE_SIZE} bytes)")
+        chunk = stripe_size if take == full else -(-take // k)
         flat[take : k * chunk] = 0
-        return rows, take
+        return flat[: n * chunk].reshape(n, chunk), take
 
+    total = 0
     with ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITER_THREADS))
         prefetch = stack.enter_context(ThreadPoolExecutor(max_workers=1))
         hasher = _BackgroundHash(stack)
         pending: list[Future] = []
-        upcoming = prefetch.submit(read_stripe, 0) if stripes else None
-        for stripe in range(stripes):
+        known = None if size is None else stripe_count(size, k, stripe_size)
+        upcoming = prefetch.submit(read_stripe, 0) if known != 0 else None
+        stripe = 0
+        while upcoming is not None:
             rows, take = upcoming.result()
-            if stripe + 1 < stripes:  # its buffer held stripe - 2: written and hashed by now
-                upcoming = prefetch.submit(read_stripe, stripe + 1)
+            if take == 0:  # a stream that ended on a stripe boundary
+                break
+            more = take == full if known is None else stripe + 1 < known
+            # its buffer held stripe - 2: written and hashed by now
+            upcoming = prefetch.submit(read_stripe, stripe + 1) if more else None
             hasher.update(rows.reshape(-1)[:take])
             gf256.matmul(code.parity_matrix, rows[:k], out=rows[k:])
             for i, crc in enumerate(future.result() for future in pending):
                 checksums[i].append(crc)
             pending = [pool.submit(_write_row, outputs[i], rows[i]) for i in range(n)]
+            total += take
+            stripe += 1
             if progress:
                 progress(take)
         for i, crc in enumerate(future.result() for future in pending):
             checksums[i].append(crc)
+        if size is not None and reader.read(1):
+            raise _SourceChanged
         list(pool.map(_flush_and_sync, outputs))  # in parallel; the atomic close then renames
-        return checksums, hasher.hexdigest()
+        return checksums, hasher.hexdigest(), total
 
 
 def _read_fully(reader: BinaryIO, view: memoryview) -> int:
