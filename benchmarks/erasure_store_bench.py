@@ -8,7 +8,8 @@ In one run, for RS(10,4) and LRC(12,2,2) on one file:
 
 Inputs are evicted from the page cache before every run (posix_fadvise on those files only), so
 reads come from the disk. Every command runs as its own process (ours through the real CLI,
-interpreter start included), best of ``--repeats``; the peak RSS of each of our commands is read
+interpreter start included), ``--repeats`` interleaved pairs of ours and its baseline
+(alternating which runs first), reported as medians; the peak RSS of each of our commands is read
 from wait4. The load average is printed before and after: numbers from a loaded machine are not
 the disk's limit.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,20 +90,36 @@ def evict(paths: list[Path]) -> None:
             os.close(fd)
 
 
-def best(
-    command: list[str], cwd: Path, repeats: int, before: list[str] | None = None, cold=()
-) -> tuple:
-    """Best seconds over ``repeats`` runs and max RSS; ``before`` runs and ``cold`` files are
-    evicted from the page cache, untimed, before each run."""
-    times, peak = [], 0.0
-    for _ in range(repeats):
-        if before:
-            subprocess.run(before, cwd=cwd, check=True)
-        evict(list(cold))
-        seconds, rss = run_timed(command, cwd)
-        times.append(seconds)
-        peak = max(peak, rss)
-    return min(times), peak
+def one_run(command: list[str], cwd: Path, before: list[str] | None, cold) -> tuple[float, float]:
+    """One timed run of ``command``: ``before`` runs and ``cold`` files are evicted, untimed."""
+    if before:
+        subprocess.run(before, cwd=cwd, check=True)
+    evict(list(cold))
+    return run_timed(command, cwd)
+
+
+def paired(ours: dict, base: dict, cwd: Path, repeats: int) -> tuple[list, list, float]:
+    """Interleaved runs of our command and its baseline: their times and our peak RSS.
+
+    Each repeat runs both, alternating which goes first (ABBA), so slow drifts of the machine
+    (this VM's kernel copies swing up to 2x between minutes) fall on both sides of a ratio.
+    ``ours``/``base``: keyword arguments of :func:`one_run` (command, before, cold).
+    """
+    ours_times, base_times, peak = [], [], 0.0
+    for repeat in range(repeats):
+        order = (
+            (("ours", ours), ("base", base))
+            if repeat % 2 == 0
+            else (("base", base), ("ours", ours))
+        )
+        for side, spec in order:
+            seconds, rss = one_run(cwd=cwd, **spec)
+            if side == "ours":
+                ours_times.append(seconds)
+                peak = max(peak, rss)
+            else:
+                base_times.append(seconds)
+    return ours_times, base_times, peak
 
 
 def make_file(path: Path, size: int) -> None:
@@ -115,11 +133,13 @@ def make_file(path: Path, size: int) -> None:
 
 
 def startup_seconds(folder: Path, repeats: int) -> float:
-    """What every command costs before any data moves: ``ec verify`` of an empty file's store."""
+    """What every command costs before any data moves: ``ec verify`` of an empty file's store
+    (median of ``repeats`` runs)."""
     empty = folder / "empty.bin"
     empty.write_bytes(b"")
     subprocess.run([*CLI, "encode", str(empty), "--out", "empty.ec"], cwd=folder, check=True)
-    return best([*CLI, "verify", "empty.ec"], folder, repeats)[0]
+    command = [*CLI, "verify", "empty.ec"]
+    return statistics.median(run_timed(command, folder)[0] for _ in range(repeats))
 
 
 def measure(folder: Path, size: int, repeats: int) -> tuple[list[list[str]], float]:
@@ -131,48 +151,69 @@ def measure(folder: Path, size: int, repeats: int) -> tuple[list[list[str]], flo
     for spec, (k, n) in CODES.items():
         store, parts = folder / f"store-{spec.replace(':', '-')}", folder / "plain"
         parts.mkdir(exist_ok=True)
-        plain, _ = best(
-            [sys.executable, "-c", PLAIN_COPY, str(source), str(parts), str(k), str(n)],
+        runs = {}
+        runs["encode"] = paired(
+            {
+                "command": [*CLI, "encode", str(source), "--code", spec, "--out", str(store)],
+                "before": ["rm", "-rf", str(store)],
+                "cold": [source],
+            },
+            {
+                "command": [
+                    sys.executable,
+                    "-c",
+                    PLAIN_COPY,
+                    str(source),
+                    str(parts),
+                    str(k),
+                    str(n),
+                ],
+                "before": None,
+                "cold": [source],
+            },
             folder,
             repeats,
-            cold=[source],
-        )
-        encode, encode_rss = best(
-            [*CLI, "encode", str(source), "--code", spec, "--out", str(store), "--force"],
-            folder,
-            repeats,
-            cold=[source],
         )
         shards = sorted(str(p) for p in store.rglob("shard-*.bin"))
-        cat, _ = best(
-            ["sh", "-c", 'cat "$@" > /dev/null', "cat", *shards], folder, repeats, cold=shards
-        )
-        verify, verify_rss = best([*CLI, "verify", str(store)], folder, repeats, cold=shards)
-        copy, _ = best(
-            ["sh", "-c", f"cp '{source}' copy.bin && sync copy.bin"],
+        runs["verify"] = paired(
+            {"command": [*CLI, "verify", str(store)], "before": None, "cold": shards},
+            {
+                "command": ["sh", "-c", 'cat "$@" > /dev/null', "cat", *shards],
+                "before": None,
+                "cold": shards,
+            },
             folder,
             repeats,
-            before=["rm", "-f", "copy.bin"],
-            cold=[source],
         )
         shard0 = shards[0]
         saved = folder / "shard0.saved"
         shutil.copyfile(shard0, saved)
         Path(shard0).unlink()
-        decode, decode_rss = best(
-            [*CLI, "decode", str(store), "--out", "decoded.bin", "--force"],
+        runs["decode"] = paired(
+            {
+                "command": [*CLI, "decode", str(store), "--out", "decoded.bin"],
+                "before": ["rm", "-f", "decoded.bin"],
+                "cold": shards[1:],
+            },
+            {
+                "command": ["sh", "-c", f"cp '{source}' copy.bin && sync copy.bin"],
+                "before": ["rm", "-f", "copy.bin"],
+                "cold": [source],
+            },
             folder,
             repeats,
-            cold=shards[1:],
         )
         same = _same(source, folder / "decoded.bin")
         shutil.move(saved, shard0)
         shutil.rmtree(parts)
-        for name, ours, ours_rss, base, base_name in (
-            ("encode", encode, encode_rss, plain, f"plain copy into {n} files + fsync"),
-            ("decode (1 data shard lost)", decode, decode_rss, copy, "cp + sync"),
-            ("verify", verify, verify_rss, cat, f"cat {n} shards > /dev/null"),
+        for name, key, base_name in (
+            ("encode", "encode", f"plain copy into {n} files + fsync"),
+            ("decode (1 data shard lost)", "decode", "cp + sync"),
+            ("verify", "verify", f"cat {n} shards > /dev/null"),
         ):
+            ours_times, base_times, rss = runs[key]
+            ours, base = statistics.median(ours_times), statistics.median(base_times)
+            ratios = sorted(b / o for o, b in zip(ours_times, base_times, strict=True))
             rows.append(
                 [
                     spec,
@@ -180,9 +221,10 @@ def measure(folder: Path, size: int, repeats: int) -> tuple[list[list[str]], flo
                     f"{mb / ours:.0f}",
                     f"{mb / base:.0f}",
                     base_name,
-                    f"{base / ours:.2f}",
+                    f"{statistics.median(ratios):.2f}",
+                    f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
                     _less_startup(base, ours, startup),
-                    f"{ours_rss:.0f}",
+                    f"{rss:.0f}",
                 ]
             )
         rows[-2][1] += "" if same else " (OUTPUT DIFFERS)"
@@ -211,7 +253,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="64 MiB file (seconds)")
     parser.add_argument("--size-mib", type=int, default=None, help="file size (default 1024)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", default=os.environ.get("BENCH_TMP"), help="folder on the disk")
     parser.add_argument("--cached", action="store_true", help="keep inputs in the page cache")
     args = parser.parse_args()
@@ -223,19 +265,22 @@ def main() -> None:
         rows, startup = measure(Path(tmp), size, args.repeats)
     load_after = os.getloadavg()
     print(
-        f"file {size >> 20} MiB, best of {args.repeats}, {os.cpu_count()} cores; load average "
+        f"file {size >> 20} MiB, {args.repeats} interleaved pairs (median), {os.cpu_count()} "
+        f"cores; load average "
         f"before {load_before[0]:.2f} / after {load_after[0]:.2f} (1 min)\n"
     )
     print(f"command start-up (ec verify of an empty file's store): {startup:.2f} s\n")
     header = ["code", "operation", "ours MB/s", "baseline MB/s", "baseline", "ratio"]
+    header += ["ratio range"]
     header += ["ratio less start-up", "RSS MiB"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(
-        "\nMB/s are of the original file; ratio = ours / baseline throughput (>= 0.8 is the "
-        "goal), also with our command's fixed start-up subtracted ('-' where the start-up is "
+        "\nMB/s are of the original file (median times); ratio = median over the pairs of "
+        "ours / baseline throughput (>= 0.8 is the goal), its range over the pairs, and the "
+        "median ratio with our command's fixed start-up subtracted ('-' where the start-up is "
         "most of the run: use a larger file); RSS is the peak resident memory of our CLI "
         "process (goal < 150 MiB). Inputs are evicted from the page cache before every run "
         "(posix_fadvise) unless --cached."
