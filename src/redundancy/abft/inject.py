@@ -68,7 +68,26 @@ class BitResult:
 
 @dataclass
 class CampaignResult:
-    """Per-bit results of a campaign plus the false positives seen on clean runs."""
+    """Per-bit results of a campaign plus the false positives seen on clean runs.
+
+    Attributes
+    ----------
+    target : str
+        Where the bits were flipped: ``"weight"``, ``"activation"`` or ``"output"``.
+    bits : list of BitResult
+        Trials, detections and corruptions at each bit position.
+    clean_runs : int
+        Fault-free forward passes made.
+    false_positives : int
+        Detections on those clean runs.
+
+    Examples
+    --------
+    >>> result = CampaignResult("output", [BitResult(30, 10, 10, 9, 9), BitResult(0, 10, 0, 2, 0)])
+    >>> pooled = result.total()
+    >>> pooled.trials, pooled.detected, pooled.coverage
+    (20, 10, 0.8181818181818182)
+    """
 
     target: str
     bits: list[BitResult] = field(default_factory=list)
@@ -144,7 +163,47 @@ def campaign(
 
     Each trial picks a protected layer that runs on ``x`` and an element uniformly at random.
     A flip "corrupts" when the model output is no longer bit-identical to the clean output.
-    ``progress`` is called after each flip (``len(bits) * trials`` times).
+    The model's policy is set to "report" for the campaign and restored afterwards.
+
+    Parameters
+    ----------
+    model : ProtectedModel
+        What :func:`~redundancy.abft.protect.protect` returned.
+    x : torch.Tensor
+        The input.
+    target : {"output", "weight", "activation"}, default "output"
+        Flip bits of a layer's output, its weights, or its input.
+    bits : list of int, optional
+        Bit positions to flip (default: every bit of the dtype).
+    trials : int, default 20
+        Flips per bit position, 1..100000.
+    seed : int, default 0
+        Seeds the choice of layer and element and the clean inputs.
+    clean_runs : int, default 3
+        Extra fault-free runs on random inputs, to count false positives.
+    progress : callable, optional
+        Called after each flip (``len(bits) * trials`` times).
+
+    Returns
+    -------
+    CampaignResult
+        Per-bit counts and the false positives.
+
+    Raises
+    ------
+    ParameterError
+        If the target or trials is out of range, or no protected layer runs on ``x``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from redundancy.abft.protect import protect
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    >>> safe = protect(net, strategy="global")
+    >>> result = campaign(safe, torch.randn(32, 64), bits=[30], trials=10)  # an exponent bit
+    >>> result.total().detected, result.false_positives
+    (10, 0)
     """
     if target not in TARGETS:
         raise ParameterError(f"target={target!r} is not allowed (one of {TARGETS})")

@@ -17,7 +17,29 @@ from redundancy.errors import ConfigError, ParameterError
 
 
 class DeviceProfile(BaseModel):
-    """What the cost model needs to know about a device."""
+    """What the cost model needs to know about a device.
+
+    Attributes
+    ----------
+    name : str
+        The device's name.
+    peak_flops : dict of str to float
+        Dense FLOP/s per dtype name (``"float32"`` is the fallback for unlisted dtypes).
+    bandwidth : float
+        Memory bandwidth, bytes/s (> 0).
+    launch_s : float
+        Fixed cost of one extra tensor operation, seconds (>= 0).
+
+    Examples
+    --------
+    >>> t4 = DeviceProfile(
+    ...     name="T4", peak_flops={"float32": 8.1e12}, bandwidth=320e9, launch_s=5e-6
+    ... )
+    >>> t4.ridge("float32")  # flops per byte where the roofline bends
+    25.3125
+    >>> t4.peak("float16") == t4.peak("float32")  # unlisted dtype: the float32 figure
+    True
+    """
 
     name: str
     peak_flops: dict[str, float] = Field(description="dtype name -> dense FLOP/s")
@@ -85,7 +107,33 @@ def _best_time(fn, repeats: int) -> float:
 
 
 def measure_profile(device: str = "cpu", size: int = 384, repeats: int = 5) -> DeviceProfile:
-    """Measure this machine: GEMM FLOP/s per dtype, copy bandwidth, one-op latency (< 1 s)."""
+    """Measure this machine: GEMM FLOP/s per dtype, copy bandwidth, one-op latency (< 1 s).
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda"}, default "cpu"
+        Which device to measure.
+    size : int, default 384
+        Side of the square GEMM timed for each dtype.
+    repeats : int, default 5
+        Timed repetitions of each measurement (the best one counts).
+
+    Returns
+    -------
+    DeviceProfile
+        Named ``measured-<device>``.
+
+    Raises
+    ------
+    ParameterError
+        If the device is unknown, or CUDA is asked for and torch sees none.
+
+    Examples
+    --------
+    >>> profile = measure_profile("cpu", size=64, repeats=1)
+    >>> profile.name, sorted(profile.peak_flops), profile.bandwidth > 0
+    ('measured-cpu', ['bfloat16', 'float16', 'float32'], True)
+    """
     import torch
 
     if device not in ("cpu", "cuda"):
@@ -116,7 +164,32 @@ def measure_profile(device: str = "cpu", size: int = 384, repeats: int = 5) -> D
 
 
 def get_profile(name: str) -> DeviceProfile:
-    """A known GPU by name (T4, V100, A100, H100, L4), 'cpu'/'cuda' measured, or a JSON file."""
+    """Get a device profile by name: a known GPU, a measured device, or a file.
+
+    Parameters
+    ----------
+    name : str
+        A known GPU (``"T4"``, ``"V100"``, ``"A100"``, ``"H100"``, ``"L4"``; datasheet
+        figures), ``"cpu"`` or ``"cuda"`` (measured now), or a ``.json``/``.yaml`` file.
+
+    Returns
+    -------
+    DeviceProfile
+        The profile.
+
+    Raises
+    ------
+    ParameterError
+        If the name is none of these (the message lists them).
+    ConfigError
+        If the file does not parse or validate.
+
+    Examples
+    --------
+    >>> a100 = get_profile("A100")
+    >>> a100.bandwidth, a100.peak("bfloat16")
+    (2039000000000.0, 312000000000000.0)
+    """
     if name in KNOWN_PROFILES:
         return KNOWN_PROFILES[name]
     if name in ("cpu", "cuda"):
@@ -129,7 +202,32 @@ def get_profile(name: str) -> DeviceProfile:
 
 
 def load_profile(path: Path) -> DeviceProfile:
-    """Read a profile from JSON or YAML (the fields of ``DeviceProfile``)."""
+    """Read a profile from JSON or YAML (the fields of :class:`DeviceProfile`).
+
+    Parameters
+    ----------
+    path : Path
+        A ``.json`` file, or YAML for any other suffix.
+
+    Returns
+    -------
+    DeviceProfile
+        The profile.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read, does not parse, or a field is missing or invalid.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "gpu.json"
+    >>> _ = path.write_text(get_profile("L4").model_dump_json())
+    >>> load_profile(path) == get_profile("L4")
+    True
+    >>> path.unlink(); path.parent.rmdir()
+    """
     import yaml
 
     try:

@@ -30,8 +30,31 @@ STRATEGIES: tuple[str, ...] = ("guided", *SCHEMES)
 class ProtectedModel(nn.Module):
     """The protected copy: forward as the original, plus ``monitor`` with what the checks saw.
 
-    ``unprotected`` names the Linear/Conv2d layers left as they were, with the reason (for
-    example the projections inside ``nn.MultiheadAttention``, whose weights it reads directly).
+    Made by :func:`protect`; ``schemes()`` says which check each layer runs, ``report()`` lists
+    the failed checks.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The copy of the model whose layers are wrapped in self-checking layers.
+    monitor : Monitor
+        Shared by the layers: the policy and what the checks saw.
+    plans : list of LayerPlan
+        The per-layer plans of the guided strategy (empty otherwise).
+    unprotected : dict of str to str, optional
+        Linear/Conv2d layers left as they were, with the reason (for example the projections
+        inside ``nn.MultiheadAttention``, whose weights it reads directly).
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    >>> safe = protect(net, strategy="global")
+    >>> sorted(safe.layers), safe.schemes(), safe.unprotected
+    (['0', '2'], {'0': 'global', '2': 'global'}, {})
+    >>> _ = safe(torch.randn(8, 64))
+    >>> safe.report(), safe.unchecked
+    ([], [])
     """
 
     def __init__(
@@ -91,13 +114,59 @@ def protect(
     With no fault the copy returns exactly the bits ``model.eval()`` returns (each layer's
     output comes from the layer's own call; the checks only read it). Layers that cannot be
     checked are left as they are and listed in ``unprotected`` (see ``protectable_layers``).
+    The original model is left untouched.
 
-    ``strategy="guided"`` picks global or tiled per layer from the layer's GEMM on ``example``
-    and the device ``profile``: by default (``selector="measured"``) from timing both schemes on
-    each layer's input on this device, or from the roofline model (``"cost"``) or the paper's
-    AI-vs-ridge rule (``"paper"``); the other strategies use one scheme everywhere. With
-    ``policy="raise"`` a mismatch raises SilentDataCorruption naming the layer; with "report"
-    it is logged in ``monitor.detections``. The original model is left untouched.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to protect.
+    profile : DeviceProfile, optional
+        The device (see :func:`get_profile`); needed by the guided strategy.
+    example : torch.Tensor, optional
+        A typical input; needed by the guided strategy, which plans on the GEMM each layer
+        runs on it.
+    strategy : {"guided", "global", "tiled", "replication"}, default "guided"
+        ``"guided"`` picks global or tiled per layer; the others use one scheme everywhere.
+    policy : {"report", "raise"}, default "report"
+        On a mismatch, log it in ``monitor.detections`` or raise
+        :class:`SilentDataCorruption` naming the layer.
+    tile : int, default 32
+        Output channels per checksum column of the tiled scheme.
+    thresholds : ThresholdConfig, optional
+        The round-off bound a check allows (default: statistical, lam = 8).
+    selector : {"measured", "cost", "paper"}, default "measured"
+        How the guided strategy chooses: timing both schemes on each layer's input on this
+        device, the roofline model, or the paper's AI-vs-ridge rule.
+    timer : LayerTimer, optional
+        Timer (and cache) for the measured selector.
+
+    Returns
+    -------
+    ProtectedModel
+        The protected copy, in eval mode.
+
+    Raises
+    ------
+    ParameterError
+        If the strategy, policy or selector is unknown, or the guided strategy lacks a profile
+        or an example.
+
+    Examples
+    --------
+    >>> from redundancy.abft.profile import get_profile
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    >>> x = torch.randn(32, 64)
+    >>> safe = protect(net, get_profile("T4"), x, selector="cost", policy="raise")
+    >>> safe.schemes()
+    {'0': 'tiled', '2': 'tiled'}
+    >>> torch.equal(safe(x), net.eval()(x))  # bit for bit
+    True
+    >>> safe.layers["0"].weight.data[0, 0] += 1000  # a corrupted weight
+    >>> safe(x)
+    Traceback (most recent call last):
+    ...
+    redundancy.abft.schemes.SilentDataCorruption: layer '0' (tiled ABFT): checksum mismatch ...
     """
     if strategy not in STRATEGIES:
         raise ParameterError(f"strategy={strategy!r} is not allowed (one of {STRATEGIES})")

@@ -45,7 +45,19 @@ TINY = 1e-30  # keeps an all-zero check at ratio 0 instead of 0 / 0
 
 
 class SilentDataCorruption(IntegrityError):
-    """A layer's checksum disagreed with its output by more than the round-off threshold."""
+    """A layer's checksum disagreed with its output by more than the round-off threshold.
+
+    Raised by a model protected with ``policy="raise"``; the message names the layer, the
+    scheme and the ratio to the threshold. An :class:`~redundancy.errors.IntegrityError`.
+
+    Examples
+    --------
+    >>> monitor = Monitor(policy="raise")
+    >>> monitor.record("fc1", "global", ratio=3.5)
+    Traceback (most recent call last):
+    ...
+    redundancy.abft.schemes.SilentDataCorruption: layer 'fc1' (global ABFT): checksum mismatch ...
+    """
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,32 @@ OPS_TILED = 9  # row norms, tile sums, compare
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """One layer's GEMM, its arithmetic intensity, predicted times and the chosen scheme."""
+    """One layer's GEMM, its arithmetic intensity, predicted times and the chosen scheme.
+
+    Attributes
+    ----------
+    name : str
+        The layer's name in the model.
+    shape : GemmShape
+        The layer as a GEMM (M x K times K x N) and its tensor sizes.
+    base_s : float
+        Predicted time of the unprotected layer, seconds.
+    overhead_s : dict of str to float
+        Predicted extra time of each scheme (global, tiled, replication), seconds.
+    scheme : str
+        The chosen scheme.
+    measured_s : dict of str to float, optional
+        Measured time of each candidate scheme (the measured selector only).
+
+    Examples
+    --------
+    >>> from redundancy.abft.profile import get_profile
+    >>> layer_plan = plan(nn.Linear(64, 256), torch.zeros(32, 64), get_profile("T4"))[0]
+    >>> (layer_plan.shape.m, layer_plan.shape.k, layer_plan.shape.n), layer_plan.scheme
+    ((32, 64, 256), 'tiled')
+    >>> round(layer_plan.intensity, 2)  # 2MNK / (4 bytes (MN + MK + KN))
+    9.85
+    """
 
     name: str
     shape: GemmShape
@@ -107,10 +132,48 @@ def plan(
     timer: LayerTimer | None = None,
     thresholds: ThresholdConfig | None = None,
 ) -> list[LayerPlan]:
-    """Per-layer GEMM shape, intensity, predicted overheads and chosen scheme.
+    """Plan the check of every Linear/Conv2d layer: GEMM shape, intensity, overheads, scheme.
 
-    In ``measured`` mode the choice comes from ``timings`` (layer name -> scheme -> seconds per
-    call) or, when not given, from timing every layer with ``timer`` on ``example``.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model (not changed).
+    example : torch.Tensor
+        A typical input; each layer is planned for the input it sees on it.
+    profile : DeviceProfile
+        The device the cost model predicts for.
+    tile : int, default 32
+        Output channels per checksum column of the tiled scheme.
+    mode : {"cost", "paper", "measured"}, default "cost"
+        Least predicted overhead (roofline), the paper's rule (tiled where the intensity is
+        below the profile's ridge point), or least measured time.
+    timings : dict, optional
+        For ``"measured"``: layer name -> scheme -> seconds per call (default: time every layer
+        with ``timer`` on ``example``).
+    timer : LayerTimer, optional
+        Timer (and cache) for the measured mode.
+    thresholds : ThresholdConfig, optional
+        The round-off bound the timed checks use.
+
+    Returns
+    -------
+    list of LayerPlan
+        One plan per layer that runs on ``example``, in call order.
+
+    Raises
+    ------
+    ParameterError
+        If ``tile < 1`` or the mode is unknown.
+
+    Examples
+    --------
+    >>> from redundancy.abft.profile import get_profile
+    >>> net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    >>> x = torch.zeros(32, 64)
+    >>> [(p.name, round(p.intensity, 1), p.scheme) for p in plan(net, x, get_profile("T4"))]
+    [('0', 9.8, 'tiled'), ('2', 3.7, 'tiled')]
+    >>> get_profile("T4").ridge()  # both layers lie below the ridge: memory-bound
+    25.3125
     """
     if tile < 1:
         raise ParameterError(f"tile={tile} is out of range (allowed: >= 1)")

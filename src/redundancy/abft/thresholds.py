@@ -55,7 +55,30 @@ def gamma_statistical(n: int, u: float, lam: float) -> float:
 
 @dataclass(frozen=True)
 class ThresholdConfig:
-    """Which round-off bound to use; ``lam`` is the statistical bound's confidence parameter."""
+    """Which round-off bound a check allows before it reports a fault.
+
+    Parameters
+    ----------
+    mode : {"statistical", "rigorous"}, default "statistical"
+        The probabilistic bound exp(lam sqrt(n) u + n u^2 / (1 - u)) - 1 (Higham & Mary, 2019)
+        or the worst case gamma_n = n u / (1 - n u).
+    lam : float, default 8.0
+        Confidence parameter of the statistical bound, 1..100.
+
+    Raises
+    ------
+    ParameterError
+        If the mode is unknown or ``lam`` is out of range.
+
+    Examples
+    --------
+    >>> u = unit_roundoff("float32")
+    >>> u == 2**-24
+    True
+    >>> statistical, rigorous = ThresholdConfig(), ThresholdConfig("rigorous")
+    >>> f"{statistical.factor(1000, u):.3g}", f"{rigorous.factor(1000, u):.3g}"
+    ('1.51e-05', '5.96e-05')
+    """
 
     mode: BoundMode = "statistical"
     lam: float = 8.0

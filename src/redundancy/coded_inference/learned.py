@@ -83,7 +83,44 @@ class MLPDecoder(nn.Module):
 
 
 class LearnedCode(nn.Module):
-    """A learned encoder and decoder for groups of k queries, r = 1 parity."""
+    """A learned encoder and decoder for groups of k queries, r = 1 parity.
+
+    The encoder turns k queries into a parity query that the deployed model itself answers; the
+    decoder rebuilds a missing output from the other outputs and that answer.
+
+    Parameters
+    ----------
+    k : int
+        Queries per coding group, 2..8.
+    input_shape : tuple of int
+        (C, H, W) of one query.
+    n_classes : int
+        Outputs of the deployed model.
+    encoder : {"mlp", "conv"}, default "mlp"
+        The encoder's architecture.
+    r : int, default 1
+        Parity queries per group (only 1 is supported).
+    hidden_factor : float, default 1.0
+        Width of the MLP encoder's hidden layer, in units of k times the image size.
+
+    Raises
+    ------
+    ParameterError
+        If k or r is out of range or the encoder is unknown; from ``encode`` for a group of
+        the wrong shape and from ``reconstruct`` for a group whose size is not k.
+    DecodeError
+        From ``reconstruct`` unless exactly one output is missing.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> code = LearnedCode(2, (1, 4, 4), n_classes=3)
+    >>> tuple(code.encode(torch.rand(5, 2, 1, 4, 4)).shape)  # (B, r, C, H, W)
+    (5, 1, 1, 4, 4)
+    >>> rebuilt = code.reconstruct(torch.rand(1, 3), [torch.rand(3), None])
+    >>> tuple(rebuilt.shape)
+    (3,)
+    """
 
     def __init__(
         self,
@@ -201,7 +238,53 @@ def train_learned_code(
     resume: bool = False,
     progress: bool = False,
 ) -> TrainHistory:
-    """Train encoder and decoder through the frozen deployed model, all k erasures per group."""
+    """Train encoder and decoder through the frozen deployed model, all k erasures per group.
+
+    Parameters
+    ----------
+    code : LearnedCode
+        The code, trained in place.
+    deployed : torch.nn.Module
+        The deployed model (frozen: only the code learns).
+    x, y : torch.Tensor
+        Training images (N, C, H, W) and labels (labels are used only by the ``"ce"`` loss).
+    x_val : torch.Tensor
+        Validation images; the score is how often a rebuilt output's class differs from the
+        deployed model's.
+    optim : OptimConfig
+        Epochs, batch size (in groups), Adam settings and patience.
+    loss : {"kl", "mse", "ce"}, default "kl"
+        KL to the deployed softmax, MSE to its outputs, or cross-entropy to the label.
+    seed : int, default 0
+        Seeds the groupings.
+    checkpoint : Path, optional
+        Save the training state here after every epoch (atomically).
+    resume : bool, default False
+        Continue from ``checkpoint`` if it exists.
+    progress : bool, default False
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    TrainHistory
+        Per-epoch training loss and validation error.
+
+    Raises
+    ------
+    ParameterError
+        If there are fewer than k images, or the checkpoint was written for another code.
+
+    Examples
+    --------
+    >>> from redundancy.coded_inference.config import OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> x, y = torch.rand(40, 1, 4, 4), torch.randint(0, 3, (40,))
+    >>> deployed = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).requires_grad_(False)
+    >>> code = LearnedCode(2, (1, 4, 4), n_classes=3)
+    >>> history = train_learned_code(code, deployed, x[:32], y[:32], x[32:], OptimConfig(epochs=2))
+    >>> len(history.train_loss)
+    2
+    """
     deployed.eval()
     for p in deployed.parameters():
         p.requires_grad_(False)
@@ -249,7 +332,38 @@ def train_learned_code(
 def evaluate_learned_code(
     code: LearnedCode, deployed: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0
 ) -> CodedAccuracy:
-    """Available, degraded and reconstruction accuracy over every single erasure of test groups."""
+    """Score a learned code over every single erasure of seeded test groups.
+
+    Parameters
+    ----------
+    code : LearnedCode
+        The trained code.
+    deployed : torch.nn.Module
+        The deployed model it wraps.
+    x, y : torch.Tensor
+        Test images and labels.
+    seed : int, default 0
+        Seeds the grouping of the test set.
+
+    Returns
+    -------
+    CodedAccuracy
+        Available, degraded and reconstruction accuracy.
+
+    Raises
+    ------
+    ParameterError
+        If there are fewer than k test images.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> x, y = torch.rand(20, 1, 4, 4), torch.randint(0, 3, (20,))
+    >>> deployed = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    >>> result = evaluate_learned_code(LearnedCode(2, (1, 4, 4), 3), deployed, x, y)
+    >>> result.method, 0.0 <= result.degraded <= 1.0
+    ('learned code (mlp, k=2)', True)
+    """
     code.eval()
     outputs = predict_logits(deployed, x)
     groups = random_groups(len(x), code.k, torch.Generator().manual_seed(seed))

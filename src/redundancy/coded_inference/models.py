@@ -99,7 +99,36 @@ class ResNet18(nn.Module):
 
 
 def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    """A fresh model of architecture ``name`` for images of ``input_shape`` (C, H, W)."""
+    """Build a fresh model of architecture ``name`` for images of ``input_shape``.
+
+    Parameters
+    ----------
+    name : {"base-mlp", "small-cnn", "resnet18", "linear"}
+        Base-MLP (784-200-100-10 for MNIST), a small CNN, a CIFAR-size ResNet-18, or a linear
+        classifier.
+    input_shape : tuple of int
+        (C, H, W) of one image.
+    n_classes : int
+        Number of outputs.
+
+    Returns
+    -------
+    torch.nn.Module
+        The untrained model, mapping (B, C, H, W) images to (B, n_classes) logits.
+
+    Raises
+    ------
+    ParameterError
+        If ``name`` is unknown, or the images are smaller than 4x4 for small-cnn.
+
+    Examples
+    --------
+    >>> model = build_model("base-mlp", (1, 28, 28), 10)
+    >>> sum(p.numel() for p in model.parameters())  # 784*200+200 + 200*100+100 + 100*10+10
+    178110
+    >>> tuple(model(torch.zeros(2, 1, 28, 28)).shape)
+    (2, 10)
+    """
     if name not in MODEL_NAMES:
         raise ParameterError(f"model={name!r} is unknown (allowed: {', '.join(MODEL_NAMES)})")
     c, h, w = input_shape
@@ -115,10 +144,30 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int) ->
 
 
 def build_cheap_model(input_shape: tuple[int, int, int], n_classes: int, k: int) -> nn.Module:
-    """The "cheap backup" baseline: an MLP with Base-MLP's widths divided by k.
+    """Build the "cheap backup" baseline: an MLP with Base-MLP's widths divided by k.
 
     One parity model serves k queries, so a backup with 1/k of the deployed model's hidden
     width spends about the same extra compute per query.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        (C, H, W) of one image.
+    n_classes : int
+        Number of outputs.
+    k : int
+        Queries per coding group of the ParM setup it is compared with.
+
+    Returns
+    -------
+    torch.nn.Module
+        The untrained MLP with hidden widths (200 // k, 100 // k).
+
+    Examples
+    --------
+    >>> cheap = build_cheap_model((1, 28, 28), 10, k=2)
+    >>> [layer.out_features for layer in cheap.modules() if isinstance(layer, nn.Linear)]
+    [100, 50, 10]
     """
     c, h, w = input_shape
     return MLP(c * h * w, (max(1, 200 // k), max(1, 100 // k)), n_classes)
@@ -149,7 +198,42 @@ def load_model(
     input_shape: tuple[int, int, int] | None = None,
     n_classes: int | None = None,
 ) -> nn.Module:
-    """Load a user's model: a TorchScript file, or a state dict for architecture ``name``."""
+    """Load a user's model: a TorchScript file, or a state dict for architecture ``name``.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    name : str, optional
+        Architecture of a state dict (see :func:`build_model`); None reads TorchScript.
+    input_shape : tuple of int, optional
+        (C, H, W) of one image; needed with ``name``.
+    n_classes : int, optional
+        Number of outputs; needed with ``name``.
+
+    Returns
+    -------
+    torch.nn.Module
+        The model, with the file's weights.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not TorchScript (without ``name``), or does not fit the
+        architecture.
+    ParameterError
+        If ``name`` is given without ``input_shape`` and ``n_classes``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "linear.pt"
+    >>> torch.save(build_model("linear", (1, 4, 4), 3).state_dict(), path)
+    >>> model = load_model(path, "linear", (1, 4, 4), 3)
+    >>> tuple(model(torch.zeros(1, 1, 4, 4)).shape)
+    (1, 3)
+    >>> path.unlink(); path.parent.rmdir()
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"model file {path} does not exist")

@@ -116,10 +116,52 @@ def run_parm(
     resume: bool = False,
     progress: bool = False,
 ) -> ParmRun:
-    """Train (or reuse) the deployed model, train the cheap backup and the parity model, score.
+    """Run a ParM experiment: train the deployed model, the cheap backup and the parity model.
 
     A given ``deployed`` model is used as is (frozen); otherwise one of ``config.model`` is
-    trained. The parity model always has ``config.model``'s architecture.
+    trained. The parity model always has ``config.model``'s architecture. The result is scored
+    against two baselines: the cheap backup and the default prediction.
+
+    Parameters
+    ----------
+    config : ParmConfig, optional
+        The experiment (default ``ParmConfig()``: MNIST-5k, Base-MLP, k = 2, addition).
+    data : ImageData, optional
+        Use these images instead of loading ``config.data``.
+    deployed : torch.nn.Module, optional
+        An already trained deployed model (checked against the data, then frozen).
+    checkpoint_dir : Path, optional
+        Save the parity model's training state here after every epoch.
+    resume : bool, default False
+        Continue the parity model's training from ``checkpoint_dir``.
+    progress : bool, default False
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    ParmRun
+        The config, data, :class:`ParityCode`, cheap backup, the three scores
+        (:class:`CodedAccuracy`) and the training histories.
+
+    Raises
+    ------
+    ConfigError
+        If the data set cannot be loaded.
+    ParameterError
+        If ``deployed`` does not fit the data, or the checkpoint was written for another code.
+
+    Examples
+    --------
+    >>> from redundancy.coded_inference import ImageData, OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> data = ImageData(  # random 4x4 images, 3 classes: a stand-in that trains in a blink
+    ...     "toy", torch.rand(64, 1, 4, 4), torch.randint(0, 3, (64,)),
+    ...     torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,)), n_classes=3,
+    ... )
+    >>> one_epoch = OptimConfig(epochs=1)
+    >>> run = run_parm(ParmConfig(model="linear", deployed=one_epoch, parity=one_epoch), data=data)
+    >>> run.code.k, [result.method for result in run.results]
+    (2, ['ParM (addition, k=2)', 'cheap backup', 'default prediction'])
     """
     config = config or ParmConfig()
     data = data or load_data(config.data)
@@ -171,7 +213,38 @@ def score(
 
 
 def save_bundle(run: ParmRun, path: Path) -> None:
-    """Write the deployed, parity and cheap models with their code parameters (atomically)."""
+    """Write the deployed, parity and cheap models with their code parameters (atomically).
+
+    Parameters
+    ----------
+    run : ParmRun
+        What :func:`run_parm` returned.
+    path : Path
+        The bundle file; :func:`load_bundle` reads it back.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from redundancy.coded_inference import ImageData, OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> data = ImageData(  # random 4x4 images, 3 classes: a stand-in that trains in a blink
+    ...     "toy", torch.rand(64, 1, 4, 4), torch.randint(0, 3, (64,)),
+    ...     torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,)), n_classes=3,
+    ... )
+    >>> one_epoch = OptimConfig(epochs=1)
+    >>> run = run_parm(ParmConfig(model="linear", deployed=one_epoch, parity=one_epoch), data=data)
+    >>> path = Path(tempfile.mkdtemp()) / "parm.pt"
+    >>> save_bundle(run, path)
+    >>> code, cheap, config = load_bundle(path)
+    >>> code.k, config.model
+    (2, 'linear')
+    >>> path.unlink(); path.parent.rmdir()
+    """
     buffer = io.BytesIO()
     torch.save(
         {
@@ -189,7 +262,52 @@ def save_bundle(run: ParmRun, path: Path) -> None:
 
 
 def load_bundle(path: Path, k: int | None = None) -> tuple[ParityCode, nn.Module, ParmConfig]:
-    """Load a bundle into (ParityCode, cheap model, config); ``k`` if given must match."""
+    """Load a bundle written by :func:`save_bundle`.
+
+    Parameters
+    ----------
+    path : Path
+        The bundle file (only tensors are unpickled).
+    k : int, optional
+        The group size the caller expects; it must match the bundle's.
+
+    Returns
+    -------
+    code : ParityCode
+        Deployed model, parity model and encoder, in eval mode.
+    cheap : torch.nn.Module
+        The cheap backup model.
+    config : ParmConfig
+        The configuration the bundle was trained with.
+
+    Raises
+    ------
+    ConfigError
+        If the file does not exist.
+    IntegrityError
+        If it is not a ParM bundle.
+    ParameterError
+        If ``k`` differs from the bundle's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from redundancy.coded_inference import ImageData, OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> data = ImageData(  # random 4x4 images, 3 classes: a stand-in that trains in a blink
+    ...     "toy", torch.rand(64, 1, 4, 4), torch.randint(0, 3, (64,)),
+    ...     torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,)), n_classes=3,
+    ... )
+    >>> one_epoch = OptimConfig(epochs=1)
+    >>> run = run_parm(ParmConfig(model="linear", deployed=one_epoch, parity=one_epoch), data=data)
+    >>> path = Path(tempfile.mkdtemp()) / "parm.pt"
+    >>> save_bundle(run, path)
+    >>> load_bundle(path, k=4)
+    Traceback (most recent call last):
+    ...
+    redundancy.errors.ParameterError: the parity model in ... was trained for k=2, not k=4
+    >>> path.unlink(); path.parent.rmdir()
+    """
     raw = _read(path, BUNDLE_FORMAT, "redundancy parm train")
     config = ParmConfig.model_validate(raw["config"])
     if k is not None and k != config.k:
@@ -229,7 +347,51 @@ def run_learned(
     resume: bool = False,
     progress: bool = False,
 ) -> LearnedRun:
-    """Train (or reuse) the deployed model, then a learned code around it; score both baselines."""
+    """Run a learned-code experiment: train (or reuse) the deployed model, then a code around it.
+
+    Parameters
+    ----------
+    config : LearnedCodeConfig, optional
+        The experiment (default ``LearnedCodeConfig()``: MNIST-5k, Base-MLP, k = 2, MLP
+        encoder, KL loss).
+    data : ImageData, optional
+        Use these images instead of loading ``config.data``.
+    deployed : torch.nn.Module, optional
+        An already trained deployed model (checked against the data, then frozen).
+    checkpoint_dir : Path, optional
+        Save the code's training state here after every epoch.
+    resume : bool, default False
+        Continue the code's training from ``checkpoint_dir``.
+    progress : bool, default False
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    LearnedRun
+        The config, data, deployed model, :class:`LearnedCode`, the scores of the code and of
+        the default prediction (:class:`CodedAccuracy`) and the training histories.
+
+    Raises
+    ------
+    ConfigError
+        If the data set cannot be loaded.
+    ParameterError
+        If ``deployed`` does not fit the data, or the checkpoint was written for another code.
+
+    Examples
+    --------
+    >>> from redundancy.coded_inference import ImageData, OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> data = ImageData(  # random 4x4 images, 3 classes: a stand-in that trains in a blink
+    ...     "toy", torch.rand(64, 1, 4, 4), torch.randint(0, 3, (64,)),
+    ...     torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,)), n_classes=3,
+    ... )
+    >>> one_epoch = OptimConfig(epochs=1)
+    >>> config = LearnedCodeConfig(model="linear", deployed=one_epoch, code=one_epoch)
+    >>> run = run_learned(config, data=data)
+    >>> [result.method for result in run.results]
+    ['learned code (mlp, k=2)', 'default prediction']
+    """
     config = config or LearnedCodeConfig()
     data = data or load_data(config.data)
     torch.manual_seed(config.seed)

@@ -168,7 +168,52 @@ def fit_classifier(
     resume: bool = False,
     label: str = "deployed model",
 ) -> TrainHistory:
-    """Train a classifier with cross-entropy; early stopping on validation error."""
+    """Train a classifier with cross-entropy and Adam; early stopping on validation error.
+
+    The best weights (lowest validation error) are restored at the end.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, trained in place.
+    x, y : torch.Tensor
+        Training images (N, C, H, W) and int64 labels (N,).
+    x_val, y_val : torch.Tensor
+        Validation images and labels.
+    optim : OptimConfig
+        Epochs, batch size, Adam settings and patience.
+    seed : int, default 0
+        Seeds the batch order of each epoch.
+    progress : bool, default False
+        Show a progress bar on stderr.
+    checkpoint : Path, optional
+        Save the training state here after every epoch (atomically).
+    resume : bool, default False
+        Continue from ``checkpoint`` if it exists.
+    label : str, default "deployed model"
+        Name shown on the progress bar.
+
+    Returns
+    -------
+    TrainHistory
+        Per-epoch training loss and validation error, the best epoch, and whether it stopped
+        early.
+
+    Raises
+    ------
+    ParameterError
+        If images and labels differ in number, or the checkpoint was written for another run.
+
+    Examples
+    --------
+    >>> from redundancy.coded_inference.config import OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> x, y = torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,))
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    >>> history = fit_classifier(model, x[:24], y[:24], x[24:], y[24:], OptimConfig(epochs=2))
+    >>> len(history.train_loss), len(history.val_score)
+    (2, 2)
+    """
     if len(x) != len(y):
         raise ParameterError(f"{len(x)} images but {len(y)} labels")
     optimizer = adam(model, optim)
@@ -226,6 +271,57 @@ def train_parity_model(
     The deployed model is frozen; its outputs on every training image are computed once. Each
     epoch draws ``groups_per_epoch`` fresh random groupings; any one of the k outputs can be
     the missing one, and the subtraction decoder needs the same target for all of them.
+
+    Parameters
+    ----------
+    deployed : torch.nn.Module
+        The deployed model F (not changed).
+    parity : torch.nn.Module
+        The parity model F_P, trained in place (ParM gives it F's architecture).
+    encoder : Encoder
+        Turns a group of k images into the parity query.
+    x : torch.Tensor
+        Training images (N, C, H, W), N >= k; no labels are needed.
+    x_val : torch.Tensor
+        Validation images (at least k).
+    optim : OptimConfig
+        Epochs, batch size (in groups), Adam settings and patience.
+    groups_per_epoch : int, default 1
+        Random groupings of ``x`` per epoch.
+    seed : int, default 0
+        Seeds the groupings.
+    checkpoint : Path, optional
+        Save the training state here after every epoch (atomically).
+    resume : bool, default False
+        Continue from ``checkpoint`` if it exists.
+    progress : bool, default False
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    TrainHistory
+        Per-epoch training MSE and validation MSE.
+
+    Raises
+    ------
+    ParameterError
+        If the images do not fit the encoder, there are fewer than k of them, or the
+        checkpoint was written for another code.
+
+    Examples
+    --------
+    >>> from redundancy.coded_inference.codes import AdditionEncoder
+    >>> from redundancy.coded_inference.config import OptimConfig
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.rand(40, 1, 4, 4)
+    >>> deployed = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    >>> parity = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    >>> encoder = AdditionEncoder(2, (1, 4, 4))
+    >>> history = train_parity_model(
+    ...     deployed, parity, encoder, x[:32], x[32:], OptimConfig(epochs=3)
+    ... )
+    >>> len(history.val_score), history.val_score[-1] < history.val_score[0]
+    (3, True)
     """
     if x.shape[1:] != torch.Size(encoder.input_shape):
         raise ParameterError(

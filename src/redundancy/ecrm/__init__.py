@@ -3,5 +3,48 @@
 Embedding rows are striped k at a time across parameter servers with one parity row (the sum) per
 stripe, so losing a server costs neither a pause nor the work since a checkpoint: its rows are
 served degraded (parity minus the others) while a replacement is rebuilt range by range.
-Torch and Ray are imported only inside the modules that need them.
+
+Build a :class:`TrainConfig` (:func:`make_config`, :func:`load_config`), run it with
+:class:`Trainer` (or ``redundancy.ecrm.train.train``, which also releases the servers) and read
+the :class:`TrainResult`. ``train`` and ``compare`` are not exported here: those names are taken
+by their modules.
+
+The names below load on first use, so ``import redundancy.ecrm.cli`` (what the command line does
+to list commands) imports no torch; Ray is imported only when a run asks for it.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "CriteoText": "data",
+    "DLRM": "model",
+    "DataConfig": "config",
+    "ModelConfig": "config",
+    "ServerConfig": "config",
+    "ServerUnavailable": "cluster",
+    "StripeLayout": "layout",
+    "SyntheticCriteo": "data",
+    "TrainConfig": "config",
+    "TrainResult": "train",
+    "Trainer": "train",
+    "load_config": "config",
+    "make_config": "config",
+    "parity_residual": "verify",
+    "with_overrides": "config",
+    "write_criteo_text": "data",
+    "young_interval": "train",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

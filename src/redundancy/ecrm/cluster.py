@@ -18,7 +18,21 @@ from redundancy.errors import RedundancyError
 
 
 class ServerUnavailable(RedundancyError):
-    """A parameter server died or did not answer in time."""
+    """A parameter server died or did not answer in time.
+
+    Parameters
+    ----------
+    server : int
+        The server's index (kept as ``self.server``).
+    why : str
+        What happened, for the message.
+
+    Examples
+    --------
+    >>> error = ServerUnavailable(2, "no answer within 30 s")
+    >>> error.server, str(error)
+    (2, 'parameter server 2 is unavailable: no answer within 30 s')
+    """
 
     def __init__(self, server: int, why: str) -> None:
         super().__init__(f"parameter server {server} is unavailable: {why}")

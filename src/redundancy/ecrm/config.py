@@ -26,7 +26,27 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    """DLRM shape: 13 dense features, one embedding table per sparse feature."""
+    """DLRM shape: 13 dense features, one embedding table per sparse feature.
+
+    Attributes
+    ----------
+    dense_features : int, default 13
+        Dense (continuous) features, 1..1024.
+    table_rows : list of int, default 26 tables of 2000 rows
+        Rows of each embedding table (1 to 64 tables).
+    dim : int, default 8
+        Embedding dimension, also the bottom MLP's output width.
+    bottom : list of int, default [32]
+        Hidden widths of the bottom MLP (on the dense features).
+    top : list of int, default [64, 32]
+        Hidden widths of the top MLP (to one logit).
+
+    Examples
+    --------
+    >>> config = ModelConfig(table_rows=[100, 200], dim=4)
+    >>> config.dense_features, config.table_rows, config.top
+    (13, [100, 200], [64, 32])
+    """
 
     dense_features: int = Field(13, ge=1, le=1024)
     table_rows: list[Annotated[int, Field(ge=1, le=1_000_000_000)]] = Field(
@@ -38,7 +58,26 @@ class ModelConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    """Synthetic Criteo-like data: Zipf indices, labels from a fixed random teacher."""
+    """Synthetic Criteo-like data: Zipf indices, labels from a fixed random teacher.
+
+    Attributes
+    ----------
+    batch_size : int, default 256
+        Samples per training step.
+    zipf_a : float, default 1.1
+        Zipf exponent of the sparse indices, in (1, 5].
+    teacher_scale : float, default 1.5
+        Scale of the teacher's logit (larger: less noisy labels).
+    seed : int, default 0
+        Fixes the teacher and every batch.
+    path : str, optional
+        A Criteo text file to read instead of synthetic data.
+
+    Examples
+    --------
+    >>> DataConfig(batch_size=64).zipf_a
+    1.1
+    """
 
     batch_size: int = Field(256, ge=1, le=1 << 20)
     zipf_a: float = Field(1.1, gt=1.0, le=5.0)
@@ -48,7 +87,44 @@ class DataConfig(_Strict):
 
 
 class ServerConfig(_Strict):
-    """Parameter-server layout and sparse optimizer."""
+    """Parameter-server layout and sparse optimizer.
+
+    Attributes
+    ----------
+    num_servers : int, default 4
+        Parameter servers, 1..256 (at least k + 1 with ECRM).
+    k : int, default 2
+        Data rows per stripe (one parity row each).
+    redundancy : {"ecrm", "none"}, default "ecrm"
+        Keep a parity row per stripe, or none.
+    optimizer : {"adagrad", "sgd"}, default "adagrad"
+        Optimizer of the embedding rows (Adagrad keeps k accumulators per parity row).
+    lr : float, default 0.05
+        Learning rate of the embedding rows.
+    eps : float, default 1e-8
+        Adagrad's epsilon.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the rows and parities (float64 makes recovery error 2^29 times smaller).
+    rebuild_ranges : int, default 16
+        Ranges a replacement server is rebuilt in.
+    rebuild_window : int, default 2
+        Ranges being rebuilt at once.
+    call_timeout_s : float, default 30.0
+        A server that does not answer within this many seconds counts as lost.
+    init_std : float, default 0.05
+        Standard deviation of the initial embedding rows.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a field is out of range, or ECRM has fewer than k + 1 servers (use
+        :func:`make_config` to get a ``ParameterError`` naming the setting instead).
+
+    Examples
+    --------
+    >>> ServerConfig(num_servers=5, k=4).optimizer
+    'adagrad'
+    """
 
     num_servers: int = Field(4, ge=1, le=256)
     k: int = Field(2, ge=1, le=64)
@@ -74,7 +150,56 @@ class ServerConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """One training run: mode, length, injected failure and the checkpoint baseline's knobs."""
+    """One training run: mode, length, injected failure and the checkpoint baseline's knobs.
+
+    Build one with :func:`make_config`, :func:`load_config` or :func:`with_overrides`, which
+    turn a bad setting into one error naming it.
+
+    Attributes
+    ----------
+    mode : {"ecrm", "checkpoint", "none"}, default "ecrm"
+        Erasure-coded embedding tables, checkpoint and roll back, or no fault tolerance.
+    steps : int, default 200
+        Training steps.
+    fail_at : int, optional
+        Step at which a server is killed (0..steps-1; none: no failure).
+    fail_server : int, default 0
+        Which server is killed.
+    mtbf_s : float, default 600.0
+        Mean time between failures, for Young's checkpoint interval.
+    checkpoint_interval_steps : int, optional
+        A fixed checkpoint interval instead of Young's.
+    checkpoint_dir : str, optional
+        Where checkpoints go (kept); a temporary folder when unset.
+    use_ray : bool, default False
+        Run each server as a Ray actor process (a kill is a real SIGKILL).
+    dense_lr : float, default 0.05
+        Adagrad learning rate of the dense MLPs.
+    torch_seed : int, default 0
+        Seeds the dense model.
+    torch_threads : int, default 1
+        Intra-op threads of the worker.
+    window : int, default 10
+        Steps per throughput sample.
+    model : ModelConfig
+        The DLRM's shape.
+    data : DataConfig
+        The training data.
+    servers : ServerConfig
+        The parameter servers.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a field is out of range or inconsistent (``fail_server`` or ``fail_at`` outside the
+        run).
+
+    Examples
+    --------
+    >>> config = TrainConfig(steps=30, fail_at=15)
+    >>> config.mode, config.servers.k, len(config.model.table_rows)
+    ('ecrm', 2, 26)
+    """
 
     mode: Literal["ecrm", "checkpoint", "none"] = "ecrm"
     steps: int = Field(200, ge=1, le=10_000_000)
@@ -258,6 +383,7 @@ def make_config(**fields: object) -> TrainConfig:
     Returns
     -------
     TrainConfig
+        The validated configuration.
 
     Raises
     ------
@@ -268,6 +394,10 @@ def make_config(**fields: object) -> TrainConfig:
     --------
     >>> make_config(steps=30, fail_at=10).fail_at
     10
+    >>> make_config(steps=30, fail_at=30)
+    Traceback (most recent call last):
+    ...
+    redundancy.errors.ParameterError: fail_at=30 must be a step of the run (allowed ... 0..29, ...)
     """
     return _validate(fields)
 
@@ -307,10 +437,31 @@ def read_config_file(path: Path) -> dict:
 def load_config(path: Path) -> TrainConfig:
     """Load a TrainConfig from a YAML or JSON file.
 
+    Parameters
+    ----------
+    path : Path
+        A ``.yaml``/``.yml`` file, or JSON for any other suffix; omitted settings keep their
+        defaults.
+
+    Returns
+    -------
+    TrainConfig
+        The validated configuration.
+
     Raises
     ------
     ConfigError
         The file cannot be read or parsed, or a setting in it is invalid (the message names it).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "run.json"
+    >>> _ = path.write_text('{"steps": 40, "servers": {"k": 4, "num_servers": 5}}')
+    >>> config = load_config(path)
+    >>> config.steps, config.servers.k
+    (40, 4)
+    >>> path.unlink(); path.parent.rmdir()
     """
     return _validate(read_config_file(path), source=Path(path))
 
@@ -352,6 +503,7 @@ def with_overrides(
     Returns
     -------
     TrainConfig
+        The validated configuration.
 
     Raises
     ------

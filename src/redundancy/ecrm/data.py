@@ -32,7 +32,26 @@ class SyntheticCriteo:
     """Zipf-distributed indices per table; labels ~ Bernoulli(sigmoid(teacher logit)).
 
     The teacher is fixed by the seed: a linear function of the dense features plus one weight per
-    (table, index), so the DLRM can learn it and the loss falls measurably.
+    (table, index), so the DLRM can learn it and the loss falls measurably. ``batch(step)`` is
+    deterministic in the seed and the step.
+
+    Parameters
+    ----------
+    table_rows : list of int
+        Rows of each embedding table.
+    dense_features : int
+        Dense features per sample.
+    cfg : DataConfig
+        Batch size, Zipf exponent, teacher scale and seed.
+
+    Examples
+    --------
+    >>> source = SyntheticCriteo([100] * 26, 13, DataConfig(batch_size=4))
+    >>> dense, sparse, labels = source.batch(0)
+    >>> tuple(dense.shape), tuple(sparse.shape), tuple(labels.shape)
+    ((4, 13), (4, 26), (4,))
+    >>> torch.equal(source.batch(0)[1], sparse)  # random access: the same batch again
+    True
     """
 
     def __init__(self, table_rows: list[int], dense_features: int, cfg: DataConfig) -> None:
@@ -73,10 +92,39 @@ class SyntheticCriteo:
 
 
 def write_criteo_text(path: Path, source: SyntheticCriteo, steps: int) -> int:
-    """Write ``steps`` synthetic batches in Criteo Kaggle/Terabyte text format; returns lines.
+    """Write ``steps`` synthetic batches in Criteo Kaggle/Terabyte text format (atomically).
 
     Each line: label, 13 integer features, 26 categorical features as 8-digit hex, tab-separated
     (empty fields where Criteo has missing values: dense 0 and every 7th categorical of row 0).
+
+    Parameters
+    ----------
+    path : Path
+        The text file to write.
+    source : SyntheticCriteo
+        Where the batches come from (13 dense features, 26 tables, as Criteo).
+    steps : int
+        Batches to write.
+
+    Returns
+    -------
+    int
+        Lines written (steps times the batch size).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "day_0.txt"
+    >>> write_criteo_text(path, SyntheticCriteo([100] * 26, 13, DataConfig(batch_size=4)), 2)
+    8
+    >>> len(path.read_text().splitlines()[0].split(chr(9)))  # tabs: label, 13 dense, 26 categorical
+    40
+    >>> path.unlink(); path.parent.rmdir()
     """
     lines = 0
     with atomic_open(Path(path)) as handle:
@@ -95,7 +143,39 @@ class CriteoText:
     """Random-access batches from a Criteo text file (Kaggle ``train.txt`` or a Terabyte day).
 
     Dense features become log(1 + max(x, 0)); a categorical hex value becomes int(hex) mod the
-    table's rows; a missing value becomes 0 / index 0. Line offsets are indexed once.
+    table's rows; a missing value becomes 0 / index 0. Line offsets are indexed once;
+    ``batch(step)`` reads lines [step * B, (step + 1) * B) modulo the file length.
+
+    Parameters
+    ----------
+    path : Path
+        The text file (tab-separated: label, dense features, categorical features in hex).
+    table_rows : list of int
+        Rows of each embedding table, one per categorical feature.
+    batch_size : int
+        Lines per batch.
+    dense : int, default 13
+        Dense features per line.
+
+    Raises
+    ------
+    ParameterError
+        If ``batch_size < 1``.
+    ConfigError
+        If the file cannot be read or has no complete line; from ``batch`` for a malformed
+        line (naming it).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "day_0.txt"
+    >>> source = SyntheticCriteo([100] * 26, 13, DataConfig(batch_size=4))
+    >>> _ = write_criteo_text(path, source, steps=2)
+    >>> criteo = CriteoText(path, [100] * 26, batch_size=4)
+    >>> dense, sparse, labels = criteo.batch(0)
+    >>> len(criteo), tuple(sparse.shape), labels.tolist() == source.batch(0)[2].tolist()
+    (8, (4, 26), True)
+    >>> path.unlink(); path.parent.rmdir()
     """
 
     def __init__(self, path: Path, table_rows: list[int], batch_size: int, dense: int = 13):

@@ -18,7 +18,35 @@ from redundancy.errors import ParameterError, check_range
 
 @dataclass(frozen=True)
 class StripeLayout:
-    """Placement of ``total_rows`` rows in stripes of ``k`` over ``num_servers`` servers."""
+    """Placement of ``total_rows`` rows in stripes of ``k`` over ``num_servers`` servers.
+
+    Parameters
+    ----------
+    total_rows : int
+        Rows of all embedding tables together (global ids 0..total_rows-1).
+    k : int
+        Data rows per stripe.
+    num_servers : int
+        Parameter servers (at least k + 1 with parity).
+    parity : bool, default True
+        Keep one parity row per stripe.
+
+    Raises
+    ------
+    ParameterError
+        If a count is below 1, or there are fewer than k + 1 servers with parity.
+
+    Examples
+    --------
+    Stripe s keeps its parity on server s mod n and data row j on server (s + 1 + j) mod n:
+
+    >>> layout = StripeLayout(total_rows=10, k=2, num_servers=4)
+    >>> servers, slots = layout.data_location(torch.arange(4))  # rows 0..3: stripes 0 and 1
+    >>> servers.tolist(), slots.tolist()
+    ([1, 2, 2, 3], [0, 1, 0, 1])
+    >>> layout.parity_location(torch.tensor([0, 1]))[0].tolist()
+    [0, 1]
+    """
 
     total_rows: int
     k: int

@@ -19,7 +19,24 @@ def _mlp(sizes: list[int], last_relu: bool) -> nn.Sequential:
 
 
 class DLRM(nn.Module):
-    """The dense part of DLRM; ``forward(dense, emb)`` with emb of shape (batch, tables, dim)."""
+    """The dense part of DLRM; ``forward(dense, emb)`` with emb of shape (batch, tables, dim).
+
+    The embeddings come from the parameter servers; this module holds the bottom MLP, the
+    pairwise dot-product interactions and the top MLP, and returns one logit per sample.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        The model's shape.
+
+    Examples
+    --------
+    >>> from redundancy.ecrm.config import ModelConfig
+    >>> model = DLRM(ModelConfig(table_rows=[100, 100, 100], dim=4))
+    >>> logits = model(torch.zeros(5, 13), torch.zeros(5, 3, 4))
+    >>> tuple(logits.shape)
+    (5,)
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

@@ -28,7 +28,25 @@ from redundancy.storage_io import atomic_open
 
 
 def young_interval(checkpoint_s: float, mtbf_s: float) -> float:
-    """Young's optimal checkpoint interval sqrt(2 C MTBF), in seconds."""
+    """Compute Young's optimal checkpoint interval sqrt(2 C MTBF), in seconds.
+
+    Parameters
+    ----------
+    checkpoint_s : float
+        Seconds one checkpoint takes (C).
+    mtbf_s : float
+        Mean time between failures, seconds.
+
+    Returns
+    -------
+    float
+        Seconds between checkpoints.
+
+    Examples
+    --------
+    >>> young_interval(checkpoint_s=2.0, mtbf_s=900.0)
+    60.0
+    """
     return math.sqrt(2.0 * checkpoint_s * mtbf_s)
 
 
@@ -49,8 +67,44 @@ def ray_session(num_cpus: int = 2) -> Iterator[None]:
 
 @dataclass
 class TrainResult:
-    """What a run measured. Times are seconds since training started, i.e. after the servers were
-    initialised and (checkpoint mode) the step-0 checkpoint was written, as ECRM's parity is."""
+    """What a run measured; times are seconds since training started.
+
+    Training starts after the servers were initialised and (checkpoint mode) the step-0
+    checkpoint was written, as ECRM's parity is.
+
+    Attributes
+    ----------
+    mode : str
+        ``"ecrm"``, ``"checkpoint"`` or ``"none"``.
+    losses : dict of int to float
+        Training loss of each step.
+    times : list of float
+        When each iteration completed (redone ones included).
+    progress : list of int
+        Steps of progress after each iteration (falls back after a rollback).
+    fail_time : float, optional
+        When the server was killed.
+    back_time : float, optional
+        When training completed the step it was about to run at the failure.
+    rebuilt_time : float, optional
+        ECRM: when the replacement server held its whole shard again.
+    checkpoints : int
+        Checkpoints written.
+    checkpoint_s : float
+        Seconds the step-0 checkpoint took.
+    interval_steps : int, optional
+        Steps between checkpoints.
+    redone_steps : int
+        Steps redone after a rollback.
+    total_s : float
+        Seconds of the whole run.
+
+    Examples
+    --------
+    >>> result = TrainResult("ecrm", times=[0.1, 0.2, 0.3, 0.5], progress=[1, 2, 3, 4])
+    >>> result.time_at(3), round(result.step_time(), 3)
+    (0.3, 0.1)
+    """
 
     mode: str
     losses: dict[int, float] = field(default_factory=dict)
@@ -119,7 +173,38 @@ class TrainResult:
 
 
 class Trainer:
-    """One training run described by a TrainConfig (in-process or on Ray actors)."""
+    """One training run described by a TrainConfig (in-process or on Ray actors).
+
+    Building one starts the servers; :meth:`run` trains and injects the configured failure;
+    :meth:`close` releases the servers (:func:`train` does all three).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run. Note that building a Trainer sets torch's thread count and seed from it.
+
+    Raises
+    ------
+    ConfigError
+        If ``cfg.data.path`` names a Criteo file that cannot be read.
+
+    Examples
+    --------
+    >>> from redundancy.ecrm.config import make_config
+    >>> from redundancy.ecrm.verify import parity_residual
+    >>> threads = torch.get_num_threads()
+    >>> cfg = make_config(
+    ...     steps=6, fail_at=3, model={"table_rows": [100] * 4, "dim": 4}, data={"batch_size": 16}
+    ... )
+    >>> trainer = Trainer(cfg)
+    >>> result = trainer.run()  # server 0 is killed at step 3 and rebuilt from parity
+    >>> len(result.losses), result.fail_time is not None
+    (6, True)
+    >>> parity_residual(trainer.layout, trainer.shard_states()) < 1e-6
+    True
+    >>> trainer.close()
+    >>> torch.set_num_threads(threads)
+    """
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg

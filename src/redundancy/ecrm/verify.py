@@ -51,7 +51,30 @@ def assemble(layout: StripeLayout, states: list[dict]) -> GlobalView:
 
 
 def parity_residual(layout: StripeLayout, states: list[dict]) -> float:
-    """max |parity - sum of data rows| over all stripes (also checks Adagrad's k accumulators)."""
+    """Measure how far the parities are from the sums of their stripes' data rows.
+
+    Parameters
+    ----------
+    layout : StripeLayout
+        The placement the shards follow (with parity).
+    states : list of dict
+        ``ShardStore.state_dict()`` of every server, in server order.
+
+    Returns
+    -------
+    float
+        max |parity - sum of data rows| over all stripes, and over Adagrad's accumulator
+        copies (0 up to float rounding when the code is consistent).
+
+    Examples
+    --------
+    >>> from redundancy.ecrm.shard import ShardSpec, ShardStore
+    >>> layout = StripeLayout(total_rows=12, k=2, num_servers=3)
+    >>> spec = ShardSpec(layout, dim=4, optimizer="sgd", dtype="float64")
+    >>> states = [ShardStore(spec, server).state_dict() for server in range(3)]
+    >>> parity_residual(layout, states) < 1e-12
+    True
+    """
     view = assemble(layout, states)
     worst = float((view.parity - view.data.sum(1)).abs().max())
     if view.parity_acc is not None:

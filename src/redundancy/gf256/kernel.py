@@ -229,7 +229,18 @@ _IMPLEMENTATIONS = {"isal": _matmul_isal, "numba": _matmul_numba, "numpy": _matm
 
 @cache
 def available_backends() -> list[str]:
-    """Backends usable on this machine, fastest first."""
+    """List the backends usable on this machine, fastest first.
+
+    Returns
+    -------
+    list of str
+        A subset of ``("isal", "numba", "numpy")``; ``"numpy"`` is always there.
+
+    Examples
+    --------
+    >>> available_backends()[-1]
+    'numpy'
+    """
     found = []
     if isal_library() is not None:
         found.append("isal")
@@ -240,7 +251,23 @@ def available_backends() -> list[str]:
 
 
 def default_backend() -> str:
-    """The backend ``matmul`` uses when none is named: $REDUNDANCY_GF_BACKEND or the fastest."""
+    """Name the backend ``matmul`` uses when none is named.
+
+    Returns
+    -------
+    str
+        ``$REDUNDANCY_GF_BACKEND`` if set, else the fastest available backend.
+
+    Raises
+    ------
+    ParameterError
+        If ``$REDUNDANCY_GF_BACKEND`` names an unknown or unavailable backend.
+
+    Examples
+    --------
+    >>> default_backend() in available_backends()
+    True
+    """
     forced = os.environ.get(ENV_VAR)
     if forced:
         return _check_backend(forced)
@@ -278,10 +305,39 @@ def matmul(
     out: np.ndarray | None = None,
     backend: str | None = None,
 ) -> np.ndarray:
-    """Return ``dst = a . src`` over GF(2^8).
+    """Multiply a small matrix by a block of data: ``dst = a . src`` over GF(2^8).
 
-    ``a`` is an r x c uint8 matrix, ``src`` c equal-length buffers or a (c, L) uint8 array;
-    the result is an (r, L) uint8 array (written into ``out`` if given).
+    Each output row i is the sum over j of ``a[i, j] * src[j]``, byte by byte; this is how every
+    code encodes, decodes and repairs shards.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        An r x c coefficient matrix of elements in 0..255.
+    src : numpy.ndarray or sequence of bytes-like
+        c equal-length buffers, or a (c, L) uint8 array.
+    out : numpy.ndarray, optional
+        An (r, L) uint8 array to write the result into (allocated when None).
+    backend : {"isal", "numba", "numpy"}, optional
+        Kernel to use (default: :func:`default_backend`); all give identical bytes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (r, L) uint8 result (``out`` itself when given).
+
+    Raises
+    ------
+    ParameterError
+        If the shapes disagree, ``out`` has the wrong shape or dtype, or ``backend`` is unknown
+        or unavailable.
+
+    Examples
+    --------
+    >>> src = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8)
+    >>> matmul(np.array([[1, 1], [1, 2]]), src, backend="numpy")
+    array([[ 5,  7,  5],
+           [ 9,  8, 15]], dtype=uint8)
     """
     matrix, data, out = _operands(a, src, out)
     (rows, cols), length = matrix.shape, out.shape[1]
@@ -341,12 +397,39 @@ def matmul_sparse(
     out: np.ndarray | None = None,
     backend: str | None = None,
 ) -> np.ndarray:
-    """``matmul`` that skips zero coefficients where that saves time (same arguments and result).
+    """Compute :func:`matmul`, skipping zero coefficients where that saves time.
 
     The backends multiply zeros like any coefficient, so a sparse matrix (e.g. a convertible
     merge, whose new parities each read one old parity per stripe) otherwise costs its dense
     size; but each separate product is another pass over its sources, so nearly-dense rows are
     computed together (see ``_product_groups``).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        An r x c coefficient matrix of elements in 0..255.
+    src : numpy.ndarray or sequence of bytes-like
+        c equal-length buffers, or a (c, L) uint8 array.
+    out : numpy.ndarray, optional
+        An (r, L) uint8 array to write the result into (allocated when None).
+    backend : {"isal", "numba", "numpy"}, optional
+        Kernel to use (default: :func:`default_backend`).
+
+    Returns
+    -------
+    numpy.ndarray
+        The (r, L) uint8 result, byte for byte what :func:`matmul` returns.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`matmul`.
+
+    Examples
+    --------
+    >>> matmul_sparse(np.array([[1, 0], [0, 0]]), [b"ab", b"cd"])
+    array([[97, 98],
+           [ 0,  0]], dtype=uint8)
     """
     matrix, data, out = _operands(a, src, out)
     for group, support in _product_groups(matrix):

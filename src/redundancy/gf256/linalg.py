@@ -16,7 +16,31 @@ from redundancy.gf256.field import EXP, LOG, MUL_TABLE, ORDER, _as_u8, inv
 
 
 def matmul_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Matrix product over GF(2^8) for small matrices: (r x c) @ (c x s)."""
+    """Multiply two small matrices over GF(2^8): (r x c) @ (c x s).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        An r x c matrix of elements in 0..255 (a vector is taken as one row).
+    b : numpy.ndarray
+        A c x s matrix.
+
+    Returns
+    -------
+    numpy.ndarray
+        The r x s uint8 product.
+
+    Raises
+    ------
+    ParameterError
+        If the inner dimensions differ or an element is outside 0..255.
+
+    Examples
+    --------
+    >>> matmul_small([[1, 1], [1, 2]], [[1, 1], [1, 2]])
+    array([[0, 3],
+           [3, 5]], dtype=uint8)
+    """
     a, b = _as_u8(np.atleast_2d(a)), _as_u8(np.atleast_2d(b))
     if a.shape[1] != b.shape[0]:
         raise ParameterError(f"shape mismatch: {a.shape} @ {b.shape}")
@@ -29,7 +53,34 @@ def matmul_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def row_echelon(matrix: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Reduced row echelon form over GF(2^8) and the pivot columns."""
+    """Reduce a matrix to reduced row echelon form over GF(2^8).
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        A 2-D array of elements in 0..255 (not modified).
+
+    Returns
+    -------
+    reduced : numpy.ndarray
+        The reduced row echelon form (uint8, same shape).
+    pivots : list of int
+        The pivot column of each nonzero row, in order.
+
+    Raises
+    ------
+    ParameterError
+        If an element is outside 0..255.
+
+    Examples
+    --------
+    >>> reduced, pivots = row_echelon(np.array([[1, 1, 1], [1, 1, 0]]))
+    >>> reduced
+    array([[1, 1, 0],
+           [0, 0, 1]], dtype=uint8)
+    >>> pivots
+    [0, 2]
+    """
     m = _as_u8(matrix).copy()
     rows, cols = m.shape
     pivots: list[int] = []
@@ -53,12 +104,61 @@ def row_echelon(matrix: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 
 def rank(matrix: np.ndarray) -> int:
-    """Rank over GF(2^8)."""
+    """Rank of a matrix over GF(2^8).
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        A 2-D array (or a vector) of elements in 0..255.
+
+    Returns
+    -------
+    int
+        The number of linearly independent rows.
+
+    Raises
+    ------
+    ParameterError
+        If an element is outside 0..255.
+
+    Examples
+    --------
+    >>> rank(np.array([[1, 2], [2, 4]]))  # the second row is 2 times the first
+    1
+    """
     return len(row_echelon(np.atleast_2d(matrix))[1])
 
 
 def inverse(matrix: np.ndarray) -> np.ndarray:
-    """Inverse of a square matrix; raises DecodeError if it is singular."""
+    """Invert a square matrix over GF(2^8).
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        An n x n array of elements in 0..255.
+
+    Returns
+    -------
+    numpy.ndarray
+        The n x n uint8 inverse.
+
+    Raises
+    ------
+    ParameterError
+        If the matrix is not square.
+    DecodeError
+        If the matrix is singular.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1], [1, 2]], dtype=np.uint8)
+    >>> inverse(a)
+    array([[245, 244],
+           [244, 244]], dtype=uint8)
+    >>> matmul_small(a, inverse(a))
+    array([[1, 0],
+           [0, 1]], dtype=uint8)
+    """
     m = _as_u8(np.atleast_2d(matrix))
     n = m.shape[0]
     if m.shape != (n, n):
@@ -70,12 +170,63 @@ def inverse(matrix: np.ndarray) -> np.ndarray:
 
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve a @ x = b for square nonsingular a (b may have several columns)."""
+    """Solve ``a @ x = b`` over GF(2^8) for a square nonsingular ``a``.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        An n x n nonsingular matrix.
+    b : numpy.ndarray
+        The right-hand side: n values, or an n x s matrix for s systems at once.
+
+    Returns
+    -------
+    numpy.ndarray
+        x as an n x s uint8 matrix (s = 1 for a vector ``b``).
+
+    Raises
+    ------
+    ParameterError
+        If ``a`` is not square.
+    DecodeError
+        If ``a`` is singular.
+
+    Examples
+    --------
+    >>> solve(np.array([[1, 1], [1, 2]]), [3, 5])
+    array([[1],
+           [2]], dtype=uint8)
+    """
     return matmul_small(inverse(a), np.asarray(b, dtype=np.uint8).reshape(len(a), -1))
 
 
 def vandermonde(points: np.ndarray | list[int], columns: int) -> np.ndarray:
-    """Rows (1, x, x^2, ..., x^(columns-1)) for each point x."""
+    """Vandermonde matrix: the row (1, x, x^2, ..., x^(columns-1)) for each point x.
+
+    Parameters
+    ----------
+    points : array_like of int
+        The evaluation points, in 0..255 (distinct points give independent rows).
+    columns : int
+        Number of columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        A len(points) x columns uint8 matrix.
+
+    Raises
+    ------
+    ParameterError
+        If a point is outside 0..255.
+
+    Examples
+    --------
+    >>> vandermonde([1, 2, 3], 3)
+    array([[1, 1, 1],
+           [1, 2, 4],
+           [1, 3, 5]], dtype=uint8)
+    """
     x = _as_u8(points)
     out = np.zeros((len(x), columns), dtype=np.uint8)
     for j in range(columns):
@@ -86,7 +237,31 @@ def vandermonde(points: np.ndarray | list[int], columns: int) -> np.ndarray:
 def cauchy(xs: np.ndarray | list[int], ys: np.ndarray | list[int]) -> np.ndarray:
     """Cauchy matrix C[i, j] = 1 / (x_i + y_j); every square submatrix is nonsingular.
 
-    Needs all x_i and y_j distinct from one another.
+    Parameters
+    ----------
+    xs : array_like of int
+        Row points in 0..255.
+    ys : array_like of int
+        Column points in 0..255, all distinct from one another and from the ``xs``.
+
+    Returns
+    -------
+    numpy.ndarray
+        A len(xs) x len(ys) uint8 matrix.
+
+    Raises
+    ------
+    ParameterError
+        If the points are not pairwise distinct across ``xs`` and ``ys``.
+
+    Examples
+    --------
+    >>> c = cauchy([1, 2], [3, 4])
+    >>> c
+    array([[142, 167],
+           [  1, 122]], dtype=uint8)
+    >>> is_superregular(c)
+    True
     """
     x, y = _as_u8(xs), _as_u8(ys)
     if len(set(x.tolist()) | set(y.tolist())) != len(x) + len(y):
@@ -95,9 +270,33 @@ def cauchy(xs: np.ndarray | list[int], ys: np.ndarray | list[int]) -> np.ndarray
 
 
 def is_superregular(matrix: np.ndarray, max_checks: int = 2_000_000) -> bool:
-    """True if every square submatrix is nonsingular (the MDS condition for [I | P]).
+    """Check that every square submatrix is nonsingular (the MDS condition for [I | P]).
 
-    Exhaustive; raises ParameterError if the number of submatrices exceeds ``max_checks``.
+    The check is exhaustive, so it is bounded by ``max_checks``.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        A 2-D array of elements in 0..255.
+    max_checks : int, default 2_000_000
+        Most square submatrices to examine.
+
+    Returns
+    -------
+    bool
+        True if every square submatrix (every element included) is nonsingular.
+
+    Raises
+    ------
+    ParameterError
+        If the number of square submatrices exceeds ``max_checks``.
+
+    Examples
+    --------
+    >>> is_superregular(cauchy([1, 2], [3, 4]))
+    True
+    >>> is_superregular(np.array([[1, 1], [1, 1]]))
+    False
     """
     m = _as_u8(np.atleast_2d(matrix))
     rows, cols = m.shape
@@ -116,7 +315,33 @@ def is_superregular(matrix: np.ndarray, max_checks: int = 2_000_000) -> bool:
 
 
 def is_mds(generator: np.ndarray, max_checks: int = 200_000) -> bool:
-    """True if every k rows of the n x k generator are independent (any k shards decode)."""
+    """Check that every k rows of an n x k generator are independent (any k shards decode).
+
+    Parameters
+    ----------
+    generator : numpy.ndarray
+        The n x k generator matrix of a code.
+    max_checks : int, default 200_000
+        Most k-row subsets to examine.
+
+    Returns
+    -------
+    bool
+        True if the code is MDS.
+
+    Raises
+    ------
+    ParameterError
+        If C(n, k) exceeds ``max_checks``.
+
+    Examples
+    --------
+    >>> systematic = np.vstack([np.eye(2, dtype=np.uint8), cauchy([1, 2], [3, 4])])
+    >>> is_mds(systematic)
+    True
+    >>> is_mds(np.array([[1, 0], [0, 1], [1, 0]]))  # rows 0 and 2 are equal
+    False
+    """
     g = _as_u8(generator)
     n, k = g.shape
     if comb(n, k) > max_checks:
@@ -125,9 +350,34 @@ def is_mds(generator: np.ndarray, max_checks: int = 200_000) -> bool:
 
 
 def express(basis: np.ndarray, target: np.ndarray) -> np.ndarray | None:
-    """Coefficients c with c @ basis = target (rows of ``basis`` combined), or None if impossible.
+    """Express a row as a combination of basis rows: c with c @ basis = target.
 
-    ``basis`` is b x k, ``target`` has length k. Used to find which shards rebuild another one.
+    Used to find which shards rebuild another one.
+
+    Parameters
+    ----------
+    basis : numpy.ndarray
+        A b x k matrix whose rows are combined.
+    target : numpy.ndarray
+        A row of length k.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The b uint8 coefficients, or None if ``target`` is outside the row span of ``basis``.
+
+    Raises
+    ------
+    ParameterError
+        If the lengths disagree.
+
+    Examples
+    --------
+    >>> basis = np.array([[1, 0, 0], [0, 1, 0]])
+    >>> express(basis, [5, 7, 0])
+    array([5, 7], dtype=uint8)
+    >>> express(basis, [0, 0, 1]) is None
+    True
     """
     rows = _as_u8(np.atleast_2d(basis))
     goal = _as_u8(target).reshape(-1)
@@ -144,14 +394,50 @@ def express(basis: np.ndarray, target: np.ndarray) -> np.ndarray | None:
 
 
 def independent_rows(matrix: np.ndarray) -> list[int]:
-    """Indices of a maximal set of linearly independent rows (earlier rows preferred)."""
+    """Indices of a maximal set of linearly independent rows (earlier rows preferred).
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        A 2-D array of elements in 0..255.
+
+    Returns
+    -------
+    list of int
+        Row indices in increasing order.
+
+    Examples
+    --------
+    >>> independent_rows(np.array([[1, 2], [2, 4], [0, 1]]))
+    [0, 2]
+    """
     return row_echelon(np.asarray(matrix, dtype=np.uint8).T)[1]
 
 
 def left_solve(target: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """R with R @ basis = target (each target row a combination of basis rows).
+    """Solve R @ basis = target: write each target row as a combination of basis rows.
 
-    Raises DecodeError if some target row lies outside the row span of ``basis``.
+    Parameters
+    ----------
+    target : numpy.ndarray
+        A t x k matrix (a vector is one row).
+    basis : numpy.ndarray
+        A b x k matrix; dependent rows get zero coefficients.
+
+    Returns
+    -------
+    numpy.ndarray
+        The t x b uint8 matrix R.
+
+    Raises
+    ------
+    DecodeError
+        If some target row lies outside the row span of ``basis``.
+
+    Examples
+    --------
+    >>> left_solve(np.array([[3, 5]]), np.array([[1, 0], [1, 1]]))
+    array([[6, 5]], dtype=uint8)
     """
     basis = _as_u8(np.atleast_2d(basis))
     target = _as_u8(np.atleast_2d(target))
@@ -175,7 +461,7 @@ def nonsingular_batch(matrices: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    matrices
+    matrices : numpy.ndarray
         A (count, d, d) uint8 array.
 
     Returns

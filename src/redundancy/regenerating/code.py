@@ -21,7 +21,41 @@ from redundancy.regenerating.plan import EncodePlan, block_stripes
 
 
 class RegeneratingCode:
-    """A product-matrix MBR or MSR code (secure when ``params.l > 0``)."""
+    """A product-matrix MBR or MSR code (secure when ``params.l > 0``).
+
+    Data of ``size`` bytes is laid out as L = ``stripes(size)`` stripes; node i stores an
+    (alpha, L) uint8 array. Any k nodes give the data back (:meth:`decode`); a lost node is
+    rebuilt from d helpers that each send one (L,) array (:meth:`helper_symbols`,
+    :meth:`repair`).
+
+    Parameters
+    ----------
+    params : RegenParams, optional
+        The code's parameters (default ``RegenParams()``: MBR, n=6, k=3, d=4).
+
+    Raises
+    ------
+    ParameterError
+        From :meth:`encode`, :meth:`repair` and :meth:`decode` for a node index out of range or
+        an ``out`` array of the wrong shape.
+    DecodeError
+        From :meth:`repair` and :meth:`decode` with fewer than d helpers or k nodes.
+    IntegrityError
+        From :meth:`repair` and :meth:`decode` for node contents of the wrong shape or dtype.
+
+    Examples
+    --------
+    >>> from redundancy.regenerating import RegenParams
+    >>> code = RegeneratingCode(RegenParams("mbr", n=6, k=3, d=4, l=1))
+    >>> nodes = code.encode(b"hello, regenerating codes", rng=np.random.default_rng(0))
+    >>> nodes.shape  # (n, alpha, L)
+    (6, 4, 5)
+    >>> code.decode({1: nodes[1], 3: nodes[3], 5: nodes[5]}, size=25)
+    b'hello, regenerating codes'
+    >>> sent = {j: code.helper_symbols(nodes[j], failed=0) for j in (1, 2, 3, 4)}
+    >>> bool(np.array_equal(code.repair(0, sent), nodes[0]))
+    True
+    """
 
     def __init__(self, params: RegenParams | None = None) -> None:
         self.params = params or RegenParams()

@@ -174,13 +174,49 @@ def encode_file(
     force: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> list[Path]:
-    """Encode ``source`` into n node files in ``folder``; return their paths.
+    """Encode ``source`` into n node files ``nodeXXX.regen`` in ``folder``.
 
     Streamed block by block (:meth:`RegeneratingCode.encode_blocks`): verbatim rows are written
     straight from the input and computed rows from one reused block buffer, so the n x alpha x L
     output is never held in memory. Each file is written atomically (all or none replaced).
-    A folder that already holds node files is refused unless ``force`` (which also removes
-    node files of the old encoding beyond the new n). ``progress(n)`` gets stripes encoded.
+
+    Parameters
+    ----------
+    source : Path
+        The file to encode.
+    folder : Path
+        Where the node files go (created if missing).
+    params : RegenParams
+        The code's parameters.
+    rng : numpy.random.Generator, optional
+        Source of the secrecy keys (default ``os.urandom``); seed one only in tests.
+    force : bool, default False
+        Replace node files already in ``folder`` (and remove those of the old encoding beyond
+        the new n); without it such a folder is refused.
+    progress : callable, optional
+        Called with the number of stripes encoded by each block.
+
+    Returns
+    -------
+    list of Path
+        The n node files, in node order.
+
+    Raises
+    ------
+    ParameterError
+        If ``source`` is not a file, ``folder`` is a file, or it holds node files and ``force``
+        is not given.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from redundancy.regenerating import RegenParams
+    >>> work = Path(tempfile.mkdtemp())
+    >>> _ = (work / "data.txt").write_bytes(b"x" * 100)
+    >>> paths = encode_file(work / "data.txt", work / "nodes", RegenParams(n=6, k=3, d=4))
+    >>> [path.name for path in paths][:2]
+    ['node000.regen', 'node001.regen']
+    >>> shutil.rmtree(work)
     """
     folder = Path(folder)
     if not Path(source).is_file():
@@ -245,8 +281,45 @@ def decode_bytes(folder: Path) -> tuple[bytes, Report]:
 def decode_file(folder: Path, target: Path, force: bool = False) -> Report:
     """Rebuild the original file from the node files in ``folder`` into ``target``.
 
-    ``target`` is written atomically and only after the SHA-256 check; an existing file is
-    replaced only with ``force``.
+    Reads k node files (more only if some lie, up to b of them are corrected); ``target`` is
+    written atomically and only after the SHA-256 check.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder of node files.
+    target : Path
+        Where the file goes.
+    force : bool, default False
+        Replace an existing ``target``; without it an existing file is refused.
+
+    Returns
+    -------
+    Report
+        Nodes contacted and found corrupt.
+
+    Raises
+    ------
+    ParameterError
+        If ``target`` is a folder, or exists and ``force`` is not given.
+    IntegrityError
+        If a node file is malformed or the files disagree.
+    DecodeError
+        If fewer than k nodes are left or more than b lie (the SHA-256 check fails).
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from redundancy.regenerating import RegenParams
+    >>> work = Path(tempfile.mkdtemp())
+    >>> _ = (work / "data.txt").write_bytes(b"x" * 100)
+    >>> _ = encode_file(work / "data.txt", work / "nodes", RegenParams(n=6, k=3, d=4))
+    >>> (work / "nodes" / "node000.regen").unlink()
+    >>> decode_file(work / "nodes", work / "copy.txt")
+    Report(contacted=[1, 2, 3], corrupt=[], rounds=1)
+    >>> (work / "copy.txt").read_bytes() == b"x" * 100
+    True
+    >>> shutil.rmtree(work)
     """
     target = Path(target)
     if target.is_dir():
@@ -262,10 +335,51 @@ def decode_file(folder: Path, target: Path, force: bool = False) -> Report:
 def repair_file(
     folder: Path, failed: int, helpers: list[int] | None = None, force: bool = False
 ) -> tuple[Path, Report]:
-    """Regenerate node ``failed`` into ``folder`` from its helpers; return path and report.
+    """Regenerate node ``failed`` into ``folder`` from d helpers.
 
-    Each helper reads its own file and sends only its beta = 1 symbol per stripe. A node file
-    that still exists (e.g. one found corrupt) is replaced only with ``force``.
+    Each helper reads its own file and sends only its beta = 1 symbol per stripe.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder of node files.
+    failed : int
+        The node to regenerate, 0..n-1.
+    helpers : list of int, optional
+        Helpers to ask, in order (default every node file present); more than d are asked only
+        if some lie.
+    force : bool, default False
+        Replace a node file that still exists (e.g. one found corrupt); without it it is refused.
+
+    Returns
+    -------
+    path : Path
+        The regenerated node file.
+    report : Report
+        Helpers contacted and found corrupt.
+
+    Raises
+    ------
+    ParameterError
+        If ``failed`` is out of range, its file exists and ``force`` is not given, or
+        ``helpers`` lists a node twice.
+    IntegrityError
+        If a node file is malformed or the files disagree.
+    DecodeError
+        If a named helper's file is missing, or too few consistent helpers are left.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from redundancy.regenerating import RegenParams
+    >>> work = Path(tempfile.mkdtemp())
+    >>> _ = (work / "data.txt").write_bytes(b"x" * 100)
+    >>> _ = encode_file(work / "data.txt", work / "nodes", RegenParams(n=6, k=3, d=4))
+    >>> (work / "nodes" / "node002.regen").unlink()
+    >>> path, report = repair_file(work / "nodes", 2)
+    >>> path.name, report.contacted
+    ('node002.regen', [0, 1, 3, 4])
+    >>> shutil.rmtree(work)
     """
     nodes = NodeSet.open(folder)
     params = nodes.params

@@ -26,6 +26,42 @@ class RegenParams:
     """(n, k, d) of the code, ``l`` eavesdropped nodes to hide from, ``b`` lying nodes to survive.
 
     MBR needs k <= d < n; MSR needs d >= 2k-2 (d > 2k-2 is built by shortening) and d < n.
+    The properties give the per-stripe sizes these imply (``alpha``, ``file_symbols``,
+    ``secure_symbols``, ``repair_symbols``, ...).
+
+    Parameters
+    ----------
+    kind : {"mbr", "msr"}, default "mbr"
+        Minimum-bandwidth (each node stores d symbols per stripe) or minimum-storage
+        (d - k + 1 symbols) regenerating code.
+    n : int, default 6
+        Number of nodes, 2..255.
+    k : int, default 3
+        Any k nodes hold the whole file.
+    d : int, default 4
+        Helpers contacted to repair one node, each sending one symbol per stripe.
+    l : int, default 0
+        Nodes an eavesdropper may watch (their storage and repair traffic) and learn nothing,
+        0..``max_l``.
+    b : int, default 0
+        Nodes that may lie (send wrong symbols) and still be corrected, 0..(n - 1 - d) // 2.
+
+    Raises
+    ------
+    ParameterError
+        If a value is out of its range (the message names it and the range).
+
+    Examples
+    --------
+    >>> params = RegenParams("mbr", n=6, k=3, d=4, l=1)
+    >>> params.alpha, params.file_symbols, params.secure_symbols, params.repair_symbols
+    (4, 9, 5, 4)
+    >>> RegenParams("msr", n=6, k=3, d=4).alpha
+    2
+    >>> RegenParams("mbr", n=6, k=3, d=6)
+    Traceback (most recent call last):
+    ...
+    redundancy.errors.ParameterError: d=6 is out of range (allowed: 3..5)
     """
 
     kind: Kind = "mbr"

@@ -29,7 +29,22 @@ from redundancy.regenerating.code import RegeneratingCode
 
 @dataclass
 class Report:
-    """What an on-demand read or repair did: nodes contacted and nodes found lying."""
+    """What an on-demand read or repair did: nodes contacted and nodes found lying.
+
+    Attributes
+    ----------
+    contacted : list of int
+        Nodes asked for data, in order.
+    corrupt : list of int
+        Nodes whose data was found inconsistent with the others and left out.
+    rounds : int
+        Rounds of fetching (1 when the first k (or d) nodes were consistent).
+
+    Examples
+    --------
+    >>> Report(contacted=[0, 1, 2], rounds=1)
+    Report(contacted=[0, 1, 2], corrupt=[], rounds=1)
+    """
 
     contacted: list[int] = field(default_factory=list)
     corrupt: list[int] = field(default_factory=list)
@@ -155,7 +170,45 @@ def robust_decode(
     size: int,
     order: Sequence[int] | None = None,
 ) -> tuple[bytes, Report]:
-    """Read ``size`` bytes, fetching node contents (alpha, L) on demand; b liars are corrected."""
+    """Read ``size`` bytes, fetching node contents on demand; up to b liars are corrected.
+
+    Asks the nodes in ``order`` for their content, k at first, and more only while what it got
+    is inconsistent; nodes found lying are left out and named in the report.
+
+    Parameters
+    ----------
+    code : RegeneratingCode
+        The code the nodes were encoded with.
+    fetch : callable
+        ``fetch(node) -> (alpha, L) uint8 array``.
+    size : int
+        Bytes of data to return.
+    order : sequence of int, optional
+        Nodes to ask, in order (default 0..n-1).
+
+    Returns
+    -------
+    data : bytes
+        The data.
+    report : Report
+        Nodes contacted and found corrupt.
+
+    Raises
+    ------
+    ParameterError
+        If ``order`` repeats a node or names one outside 0..n-1.
+    DecodeError
+        If fewer than k nodes are available, or too many lie to find k consistent ones.
+
+    Examples
+    --------
+    >>> from redundancy.regenerating import RegenParams
+    >>> code = RegeneratingCode(RegenParams("mbr", n=8, k=3, d=4, b=1))
+    >>> nodes = code.encode(b"truth", rng=np.random.default_rng(0))
+    >>> nodes[1] ^= 1  # node 1 lies
+    >>> robust_decode(code, lambda node: nodes[node], size=5)
+    (b'truth', Report(contacted=[0, 1, 2, 3, 4], corrupt=[1], rounds=2))
+    """
     p = code.params
     order = list(range(p.n)) if order is None else list(order)
     if len(set(order)) != len(order) or not set(order) <= set(range(p.n)):
@@ -173,7 +226,45 @@ def robust_repair(
     fetch_helper: Callable[[int], np.ndarray],
     order: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, Report]:
-    """Rebuild node ``failed`` asking helpers (in ``order``) for their (L,) symbols on demand."""
+    """Rebuild node ``failed``, asking helpers for their (L,) symbols on demand.
+
+    Asks d helpers at first, and more only while their symbols are inconsistent.
+
+    Parameters
+    ----------
+    code : RegeneratingCode
+        The code the nodes were encoded with.
+    failed : int
+        The node to rebuild, 0..n-1.
+    fetch_helper : callable
+        ``fetch_helper(j) -> (L,) uint8 array``: what helper j sends (see
+        :meth:`RegeneratingCode.helper_symbols`).
+    order : sequence of int, optional
+        Helpers to ask, in order (default every other node).
+
+    Returns
+    -------
+    content : numpy.ndarray
+        The rebuilt (alpha, L) content of node ``failed``.
+    report : Report
+        Helpers contacted and found corrupt.
+
+    Raises
+    ------
+    ParameterError
+        If ``order`` contains ``failed``.
+    DecodeError
+        If fewer than d helpers are available, or too many lie.
+
+    Examples
+    --------
+    >>> from redundancy.regenerating import RegenParams
+    >>> code = RegeneratingCode(RegenParams("mbr", n=6, k=3, d=4))
+    >>> nodes = code.encode(b"some data", rng=np.random.default_rng(0))
+    >>> content, report = robust_repair(code, 0, lambda j: code.helper_symbols(nodes[j], 0))
+    >>> bool(np.array_equal(content, nodes[0])), report.contacted
+    (True, [1, 2, 3, 4])
+    """
     p = code.params
     if order is None:
         order = [j for j in range(p.n) if j != failed]

@@ -1,5 +1,9 @@
 """Secret sharing: Shamir over GF(2^8) and prime fields, and SNEAK dissemination over networks.
 
+Shamir: :func:`split` a secret into n shares, :func:`combine` any k of them (:func:`recover`
+also names bad shares). SNEAK: :func:`simulate` shares a secret over a :class:`Network` in which
+the dealer reaches most participants only through others.
+
 The names below load on first use, so importing the command line (``.cli``) stays cheap; heavy
 parts (numpy for Shamir, networkx and the asyncio runtime for SNEAK) load only from their modules.
 """
@@ -9,11 +13,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from redundancy.secret_sharing.shamir import combine, split
+    from redundancy.secret_sharing.network import Network
+    from redundancy.secret_sharing.shamir import Recovery, combine, recover, split
     from redundancy.secret_sharing.shares import Share
+    from redundancy.secret_sharing.sim import RunResult, simulate
 
-__all__ = ["Share", "combine", "split"]
-_HOMES = {"Share": "shares", "combine": "shamir", "split": "shamir"}
+_HOMES = {
+    "Network": "network",
+    "Recovery": "shamir",
+    "RunResult": "sim",
+    "Share": "shares",
+    "combine": "shamir",
+    "recover": "shamir",
+    "simulate": "sim",
+    "split": "shamir",
+}
+__all__ = [
+    "Network",
+    "Recovery",
+    "RunResult",
+    "Share",
+    "combine",
+    "recover",
+    "simulate",
+    "split",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,3 +46,7 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -22,7 +22,34 @@ GENERATORS = ("rgg", "er")
 
 @dataclass(frozen=True)
 class Network:
-    """A graph, its dealer, and the public point of every participant."""
+    """A graph, its dealer, and the public point of every participant.
+
+    Participants get the points 1..n in graph order (the dealer excluded).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        The network; nodes are names, edges the links a node can send on.
+    dealer : str, default "D"
+        The node that holds the secret.
+
+    Attributes
+    ----------
+    alphas : dict of str to int
+        Each participant's public point (its share index).
+
+    Raises
+    ------
+    ParameterError
+        If the dealer is not a node, or there is no participant.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> net = Network(nx.complete_graph(["D", "a", "b", "c"]))
+    >>> net.alphas, net.n
+    ({'a': 1, 'b': 2, 'c': 3}, 3)
+    """
 
     graph: nx.Graph
     dealer: str = DEALER

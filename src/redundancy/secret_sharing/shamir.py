@@ -59,7 +59,48 @@ def split(
     field: str = GF256,
     randbytes: RandomBytes | None = None,
 ) -> list[Share]:
-    """Split ``secret`` into ``n`` shares, any ``k`` of which recover it (2 <= k <= n)."""
+    """Split ``secret`` into ``n`` shares, any ``k`` of which recover it (2 <= k <= n).
+
+    Fewer than k shares reveal nothing about the secret; a tag shared along with it lets
+    :func:`combine` detect any wrong combination.
+
+    Parameters
+    ----------
+    secret : bytes
+        The secret (any length, empty included).
+    n : int
+        Number of shares, k..255 for GF(2^8) (up to min(p - 1, 65535) for GF(p)).
+    k : int
+        Threshold, 2..n.
+    field : str, default "gf256"
+        ``"gf256"`` (byte-wise) or a prime field (``"p521"``, ``"p127"``, ``"p25519"`` or
+        ``"p0x<hex>"``).
+    randbytes : callable, optional
+        ``randbytes(count) -> bytes`` source of randomness (default ``secrets.token_bytes``);
+        inject one only in tests.
+
+    Returns
+    -------
+    list of Share
+        The n shares, indices 1..n.
+
+    Raises
+    ------
+    ParameterError
+        If k or n is out of range, or the field is unknown.
+    TypeError
+        If ``secret`` is not bytes.
+
+    Examples
+    --------
+    >>> shares = split(b"attack at dawn", n=5, k=3)
+    >>> [share.index for share in shares]
+    [1, 2, 3, 4, 5]
+    >>> combine(shares[2:])
+    b'attack at dawn'
+    >>> combine([shares[0].to_text(), shares[3].to_text(), shares[4].to_text()])
+    b'attack at dawn'
+    """
     if not isinstance(secret, bytes | bytearray | memoryview):
         raise TypeError("secret must be bytes")
     secret = bytes(secret)
@@ -91,6 +132,12 @@ class Recovery:
         Indices of the k shares that were combined.
     bad : tuple of (int, str)
         Index and reason of every share that was left out (always empty unless ``tolerate_bad``).
+
+    Examples
+    --------
+    >>> found = recover(split(b"key", n=3, k=2))
+    >>> found.secret, found.used, found.bad
+    (b'key', (1, 2), ())
     """
 
     secret: bytes
@@ -101,7 +148,37 @@ class Recovery:
 def combine(shares: Iterable[Share | str]) -> bytes:
     """Recover the secret from at least k shares (Share objects or text lines).
 
-    Strict: see :func:`recover` (``tolerate_bad=False``) for what is refused.
+    Strict: any share that does not fit is refused; :func:`recover` with ``tolerate_bad=True``
+    returns the secret anyway and names the bad shares.
+
+    Parameters
+    ----------
+    shares : iterable of Share or str
+        At least k shares of one split, as objects or their text lines (untrusted).
+
+    Returns
+    -------
+    bytes
+        The secret.
+
+    Raises
+    ------
+    IntegrityError
+        A malformed line, a duplicate index, a share of another split, or a share off the
+        polynomial of the others (exit code 2).
+    DecodeError
+        Fewer than k shares, or no k of them combine to a secret that passes its tag (exit
+        code 3).
+
+    Examples
+    --------
+    >>> shares = split(b"secret", n=3, k=2)
+    >>> combine([shares[0], shares[2]])
+    b'secret'
+    >>> combine(shares[:1])
+    Traceback (most recent call last):
+    ...
+    redundancy.errors.DecodeError: need k=2 shares of split ..., got 1 (indices [1])
     """
     return recover(shares).secret
 

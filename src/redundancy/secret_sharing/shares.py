@@ -36,7 +36,35 @@ _LINE = re.compile(
 
 @dataclass(frozen=True)
 class Share:
-    """One participant's share: the point ``(index, payload)`` of the split ``group_id``."""
+    """One participant's share: the point ``(index, payload)`` of the split ``group_id``.
+
+    Shares come from :func:`~redundancy.secret_sharing.split`; :meth:`to_text` and
+    :meth:`from_text` convert to and from the one-line text form of the module docstring.
+
+    Attributes
+    ----------
+    field : str
+        ``"gf256"`` or a prime field name such as ``"p521"``.
+    k : int
+        Threshold: how many shares recover the secret.
+    index : int
+        This share's point, 1..n.
+    group_id : bytes
+        8 random bytes drawn once per split, shared by all its shares.
+    length : int
+        Length of the secret in bytes.
+    payload : bytes
+        The share of ``secret || tag``.
+
+    Examples
+    --------
+    >>> from redundancy.secret_sharing import split
+    >>> share = split(b"key", n=3, k=2)[0]
+    >>> share.field, share.k, share.index, share.length
+    ('gf256', 2, 1, 3)
+    >>> Share.from_text(share.to_text()) == share
+    True
+    """
 
     field: str
     k: int

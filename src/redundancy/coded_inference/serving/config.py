@@ -29,6 +29,32 @@ class LatencyConfig(_Strict):
     With ``hog_factor > 1`` each instance also has slow periods (a CPU hog sharing it): normal
     stretches of mean ``hog_gap_ms`` alternate with slow ones of mean ``hog_ms`` (both
     exponential, seeded per instance) in which requests run ``hog_factor`` times slower.
+
+    Attributes
+    ----------
+    service_ms : float, default 10.0
+        Service time of one request.
+    jitter : float, default 0.1
+        Lognormal sigma of the service time.
+    slow_prob : float, default 0.02
+        Probability that background load delays a request.
+    slow_scale_ms : float, default 20.0
+        Scale of that delay (times a Pareto draw).
+    pareto_alpha : float, default 1.5
+        Shape of the Pareto draw (smaller: heavier tail).
+    max_slow_ms : float, default 2000.0
+        Cap of one background delay.
+    hog_factor : float, default 1.0
+        Slowdown inside slow periods (1: no slow periods).
+    hog_ms : float, default 200.0
+        Mean length of a slow period.
+    hog_gap_ms : float, default 4000.0
+        Mean time between slow periods.
+
+    Examples
+    --------
+    >>> LatencyConfig(service_ms=5.0).slow_prob
+    0.02
     """
 
     service_ms: float = Field(10.0, gt=0.0, le=60_000.0)
@@ -43,7 +69,22 @@ class LatencyConfig(_Strict):
 
 
 class Crash(_Strict):
-    """Instance ``instance`` stops at ``at_ms`` (queued work is lost), back at ``restart_ms``."""
+    """Instance ``instance`` stops at ``at_ms`` (queued work is lost), back at ``restart_ms``.
+
+    Attributes
+    ----------
+    instance : int
+        Index of the instance (0..total_instances-1).
+    at_ms : float, default 0.0
+        When it stops.
+    restart_ms : float, optional
+        When it is back (after ``at_ms``); None: never.
+
+    Examples
+    --------
+    >>> Crash(instance=3, at_ms=100.0, restart_ms=600.0).restart_ms
+    600.0
+    """
 
     instance: int = Field(ge=0)
     at_ms: float = Field(0.0, ge=0.0)
@@ -57,7 +98,24 @@ class Crash(_Strict):
 
 
 class Slowdown(_Strict):
-    """Instance ``instance`` runs ``factor`` times slower between ``start_ms`` and ``end_ms``."""
+    """Instance ``instance`` runs ``factor`` times slower between ``start_ms`` and ``end_ms``.
+
+    Attributes
+    ----------
+    instance : int
+        Index of the instance (0..total_instances-1).
+    start_ms : float
+        Start of the window.
+    end_ms : float
+        End of the window (after ``start_ms``).
+    factor : float
+        Slowdown, in (1, 1000].
+
+    Examples
+    --------
+    >>> Slowdown(instance=0, start_ms=0.0, end_ms=400.0, factor=20.0).factor
+    20.0
+    """
 
     instance: int = Field(ge=0)
     start_ms: float = Field(ge=0.0)
@@ -72,7 +130,21 @@ class Slowdown(_Strict):
 
 
 class FaultConfig(_Strict):
-    """Injected faults on top of the background load."""
+    """Injected faults on top of the background load.
+
+    Attributes
+    ----------
+    crashes : tuple of Crash, default ()
+        Instances that stop (and maybe come back).
+    slowdowns : tuple of Slowdown, default ()
+        Windows in which instances run slower.
+
+    Examples
+    --------
+    >>> faults = FaultConfig(crashes=(Crash(instance=1, at_ms=50.0),))
+    >>> len(faults.crashes), faults.slowdowns
+    (1, ())
+    """
 
     crashes: tuple[Crash, ...] = ()
     slowdowns: tuple[Slowdown, ...] = ()
@@ -104,6 +176,53 @@ class ServingConfig(_Strict):
     ``background="cpu-hog"`` (real-time backends only) turns each ``Slowdown`` window into a
     real busy-loop process sharing the slowed instance's core, and instances burn their service
     time as CPU work, instead of multiplying it by the window's factor.
+
+    Attributes
+    ----------
+    strategy : {"parm", "none", "equal-resources", "cheap-backup"}, default "parm"
+        How the redundant instances are used.
+    k : int, default 2
+        Queries per coding group, 2..16.
+    data_instances : int, default 8
+        Deployed-model instances, a multiple of k.
+    hedge_after_ms : float, default 20.0
+        Equal-resources re-sends a query unanswered this long.
+    approx_after_ms : float, default 12.0
+        Hold approximate answers until the query is this old.
+    group_timeout_ms : float, default 20.0
+        Pad a coding group not full this long after its first query.
+    routing : {"least-outstanding", "round-robin"}, default "least-outstanding"
+        How primary queries are placed.
+    cancel : bool, default True
+        Drop queued work that can no longer change an answer.
+    eject_ms : float, default 1000.0
+        Least-outstanding skips an instance this long after it lost a task.
+    deadline_ms : float, default 5000.0
+        Fail a query unanswered this long.
+    background : {"modelled", "cpu-hog"}, default "modelled"
+        Slowdowns multiply service times, or (real-time backends) run real busy loops.
+    rate_qps : float, default 400.0
+        Poisson arrival rate.
+    queries : int, default 2000
+        Queries sent.
+    seed : int, default 0
+        Seeds arrivals, latencies and faults.
+    latency : LatencyConfig
+        Service times and background load.
+    faults : FaultConfig
+        Injected crashes and slowdowns.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a field is out of range, ``data_instances`` is not a multiple of k, or a fault
+        names an instance that does not exist.
+
+    Examples
+    --------
+    >>> config = ServingConfig(strategy="parm", k=4, data_instances=8)
+    >>> config.total_instances  # 8 deployed + 8 / 4 parity
+    10
     """
 
     strategy: StrategyName = "parm"

@@ -33,7 +33,34 @@ Source = Literal["own", "hedge", "retry", "backup", "decoded", "failed"]
 
 
 def make_layout(strategy: StrategyName, data_instances: int, k: int) -> tuple[Role, ...]:
-    """The role of every instance; all strategies use ``data_instances + data_instances / k``."""
+    """Give the role of every instance; all strategies use ``data_instances * (1 + 1/k)``.
+
+    Parameters
+    ----------
+    strategy : {"none", "equal-resources", "cheap-backup", "parm"}
+        The serving strategy.
+    data_instances : int
+        Deployed-model instances, a positive multiple of k.
+    k : int
+        Queries per coding group.
+
+    Returns
+    -------
+    tuple of str
+        ``"deployed"``, ``"parity"`` or ``"cheap"`` for each instance, deployed ones first.
+
+    Raises
+    ------
+    ParameterError
+        If ``data_instances`` is not a positive multiple of k, or the strategy is unknown.
+
+    Examples
+    --------
+    >>> make_layout("parm", 4, 2)
+    ('deployed', 'deployed', 'deployed', 'deployed', 'parity', 'parity')
+    >>> make_layout("equal-resources", 4, 2)
+    ('deployed', 'deployed', 'deployed', 'deployed', 'deployed', 'deployed')
+    """
     if data_instances < k or data_instances % k:
         raise ParameterError(
             f"data_instances={data_instances} must be a positive multiple of k={k}"
@@ -50,7 +77,35 @@ def make_layout(strategy: StrategyName, data_instances: int, k: int) -> tuple[Ro
 
 @dataclass(frozen=True)
 class Task:
-    """One model invocation: ``inputs`` (1, C, H, W) for instance ``instance``."""
+    """One model invocation: ``inputs`` (1, C, H, W) for instance ``instance``.
+
+    Attributes
+    ----------
+    task_id : int
+        Unique per frontend.
+    instance : int
+        The instance that runs it.
+    role : str
+        ``"deployed"``, ``"parity"`` or ``"cheap"``: which model runs.
+    inputs : torch.Tensor
+        The (1, C, H, W) input (a query, or a coding group's parity query).
+    query_id : int, optional
+        The query it answers (None for a parity task).
+    group_id : int, optional
+        The coding group it belongs to (ParM).
+    hedge : bool, default False
+        A re-sent copy of a slow query (equal-resources).
+    retry : bool, default False
+        A re-send of a task an instance lost.
+
+    Examples
+    --------
+    >>> frontend = Frontend("none", make_layout("none", 2, 2), k=2)
+    >>> query_id, tasks = frontend.submit(torch.zeros(1, 4, 4), now=0.0)
+    >>> task = tasks[0]
+    >>> task.query_id, task.instance, task.role, tuple(task.inputs.shape)
+    (0, 0, 'deployed', (1, 1, 4, 4))
+    """
 
     task_id: int
     instance: int
@@ -67,6 +122,28 @@ class Answer:
     """The frontend's reply to one query; decoded and backup outputs are approximate.
 
     A failed answer (``source == "failed"``) has no output and says why in ``reason``.
+
+    Attributes
+    ----------
+    query_id : int
+        The query answered.
+    output : torch.Tensor or None
+        The (n_classes,) output; None for a failure.
+    source : str
+        ``"own"`` (the deployed model's output), ``"decoded"`` (ParM), ``"backup"`` (cheap
+        model) or ``"failed"``.
+    arrival : float
+        When the query arrived, seconds.
+    done : float
+        When it was answered, seconds.
+    reason : str, default ""
+        Why a failed query failed.
+
+    Examples
+    --------
+    >>> answer = Answer(7, torch.tensor([0.1, 0.9]), "decoded", arrival=1.0, done=1.25)
+    >>> answer.approximate, answer.failed, answer.latency
+    (True, False, 0.25)
     """
 
     query_id: int
@@ -119,6 +196,50 @@ class Frontend:
     instance for ``eject`` seconds after it lost a task); with ``cancel`` the frontend
     lists tasks that can no longer change any answer (``take_cancels``) for the backend to drop
     if they have not started.
+
+    A backend drives it: :meth:`submit` each query and run the tasks returned,
+    :meth:`complete` each finished task, :meth:`lost` each lost one, and call
+    :meth:`on_timer` at :meth:`next_deadline`; the answers returned settle the queries.
+
+    Parameters
+    ----------
+    strategy : {"none", "equal-resources", "cheap-backup", "parm"}
+        How the redundant instances are used.
+    layout : tuple of str
+        The role of every instance (see :func:`make_layout`).
+    k : int, default 2
+        Queries per coding group.
+    code : ParityCode, optional
+        Encoder and decoder; needed by ``"parm"``, and its k must equal ``k``.
+    hedge_after : float, default 0.02
+        Equal-resources re-sends a query unanswered this many seconds.
+    approx_after : float, default 0.012
+        Hold approximate answers until the query is this old, seconds.
+    group_timeout : float, default 0.02
+        Pad a coding group not full this long after its first query, seconds.
+    routing : {"least-outstanding", "round-robin"}, default "least-outstanding"
+        How primary queries are placed.
+    cancel : bool, default True
+        List tasks that can no longer change an answer (``take_cancels``).
+    eject : float, default 1.0
+        Least-outstanding skips an instance this long after it lost a task, seconds.
+    deadline : float, default 5.0
+        Fail a query unanswered this long, seconds.
+
+    Raises
+    ------
+    ParameterError
+        If ``"parm"`` has no code, the code's k differs, the routing is unknown, or the
+        deadline is not positive.
+
+    Examples
+    --------
+    >>> frontend = Frontend("none", make_layout("none", 2, 2), k=2)
+    >>> query_id, tasks = frontend.submit(torch.zeros(1, 4, 4), now=0.0)
+    >>> [answer.source for answer in frontend.complete(tasks[0].task_id, torch.ones(3), 0.01)]
+    ['own']
+    >>> frontend.unanswered
+    0
     """
 
     @classmethod

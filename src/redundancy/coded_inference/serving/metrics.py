@@ -23,8 +23,45 @@ class ServingReport:
     """One strategy's numbers (latencies in milliseconds, over the answered queries).
 
     ``answered + failed == submitted`` for every run: each query sent is answered (exactly or
-    approximately: ``reconstructed`` is the approximate share of the answered) or failed with
-    a reason.
+    approximately) or failed with a reason.
+
+    Attributes
+    ----------
+    strategy : str
+        The strategy served.
+    submitted, answered, failed : int
+        Queries sent, answered, and answered with a failure.
+    median_ms, p99_ms, p999_ms : float
+        Latency percentiles.
+    throughput_qps : float
+        Answers per second of the run's duration.
+    reconstructed : float
+        Approximate share of the answers (decoded or backup).
+    approx_agreement : float
+        How often an approximate answer's class agrees with the deployed model's.
+    approx_accuracy : float
+        Accuracy of the approximate answers against the labels (nan without labels).
+    accuracy : float
+        Accuracy of all answers against the labels (nan without labels).
+    work_ms : float, default nan
+        Instance milliseconds per submitted query (simulator only).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from redundancy.coded_inference.codes import AdditionEncoder, ParityCode
+    >>> from redundancy.coded_inference.serving import ServingConfig, ServingModels, simulate
+    >>> _ = torch.manual_seed(0)
+    >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 3, bias=False))  # its own parity model
+    >>> cheap = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    >>> models = ServingModels(ParityCode(linear, linear, AdditionEncoder(2, (1, 4, 4))), cheap)
+    >>> config = ServingConfig(data_instances=4, queries=200)
+    >>> result = simulate(config, models, torch.rand(20, 1, 4, 4))
+    >>> report = summarize(result, linear)
+    >>> report.answered + report.failed == report.submitted, report.approx_agreement
+    (True, 1.0)
+    >>> report.tail_gap_ms == report.p999_ms - report.median_ms
+    True
     """
 
     strategy: str
@@ -60,9 +97,37 @@ def summarize(
     deployed: torch.nn.Module,
     labels: torch.Tensor | None = None,
 ) -> ServingReport:
-    """Percentiles, throughput and approximate-answer quality of one run.
+    """Measure one run: latency percentiles, throughput and approximate-answer quality.
 
-    ``labels[j]`` is the true class of ``result.inputs[j]``; without labels accuracies are NaN.
+    Parameters
+    ----------
+    result : RunResult
+        The run.
+    deployed : torch.nn.Module
+        The deployed model, whose own classes the approximate answers are compared with.
+    labels : torch.Tensor, optional
+        ``labels[j]`` is the true class of ``result.inputs[j]`` (indices taken modulo its
+        length); without labels the accuracies are nan.
+
+    Returns
+    -------
+    ServingReport
+        The run's numbers.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from redundancy.coded_inference.codes import AdditionEncoder, ParityCode
+    >>> from redundancy.coded_inference.serving import ServingConfig, ServingModels, simulate
+    >>> _ = torch.manual_seed(0)
+    >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 3, bias=False))  # its own parity model
+    >>> cheap = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    >>> models = ServingModels(ParityCode(linear, linear, AdditionEncoder(2, (1, 4, 4))), cheap)
+    >>> config = ServingConfig(data_instances=4, queries=200)
+    >>> result = simulate(config, models, torch.rand(20, 1, 4, 4))
+    >>> report = summarize(result, linear, labels=torch.zeros(20, dtype=torch.long))
+    >>> report.strategy, report.answered, 0.0 <= report.accuracy <= 1.0
+    ('parm', 200, True)
     """
     answers: Sequence[Answer] = sorted(result.answers, key=lambda a: a.query_id)
     lat = np.array([a.latency for a in answers])
@@ -142,7 +207,26 @@ def table_rows(reports: Sequence[ServingReport]) -> list[list[str]]:
 
 
 def markdown(reports: Sequence[ServingReport], title: str = "") -> str:
-    """A Markdown table of reports, one strategy per row."""
+    """Format reports as a Markdown table, one strategy per row.
+
+    Parameters
+    ----------
+    reports : sequence of ServingReport
+        The reports.
+    title : str, optional
+        A line put above the table.
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+
+    Examples
+    --------
+    >>> report = ServingReport("parm", 10, 10, 0, 12.0, 30.0, 41.5, 380.0, 0.2, 1.0, 0.9, 0.95)
+    >>> print(markdown([report]).splitlines()[-1])
+    | parm | 10/10 | 0 | 12.0 | 30.0 | 41.5 | 29.5 | 380 | 20.00% | 100.0% | 95.0% |
+    """
     head = (
         "| strategy | answered | failed | median ms | p99 ms | p99.9 ms | p99.9-median ms | qps "
         "| approx. | approx. agree | accuracy |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
