@@ -1,5 +1,9 @@
 """Linear erasure codes on byte shards and an erasure-coded file store with per-shard checksums.
 
+Codes: :class:`ReedSolomon`, :class:`LRC` (maximally recoverable), built from a spec by
+:func:`parse_code`. Store: :func:`encode_file` / :func:`encode_stream` write a store,
+:func:`verify_store` and :func:`repair_store` check and mend it, :func:`decode_store` reads it.
+
 The names below load on first use, so ``redundancy ec`` can build its command line without
 importing numpy (``redundancy.erasure.cli`` imports the library inside its commands).
 """
@@ -9,10 +13,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["LRC", "LinearCode", "ReedSolomon", "RepairPlan", "parse_code"]
+_WHERE = {
+    "LRC": "codes",
+    "LinearCode": "codes",
+    "ReedSolomon": "codes",
+    "RepairPlan": "codes",
+    "parse_code": "codes",
+    "decode_store": "store",
+    "encode_file": "store",
+    "encode_stream": "store",
+    "repair_store": "store",
+    "verify_store": "store",
+}
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("redundancy.erasure.codes"), name)
-    raise AttributeError(f"module 'redundancy.erasure' has no attribute {name!r}")
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

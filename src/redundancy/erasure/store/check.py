@@ -92,6 +92,19 @@ def verify_store(
     ------
     IntegrityError
         Missing or invalid manifest.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from redundancy.erasure.store import encode_file, shard_relpath
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_bytes(b"0123456789" * 50)
+    >>> _ = encode_file(folder / "a.txt", folder / "a.ec", code="rs:3,2")
+    >>> (folder / "a.ec" / shard_relpath(4)).unlink()
+    >>> report = verify_store(folder / "a.ec")
+    >>> report.damaged, report.recoverable
+    ([4], True)
     """
     location = StoreLocation(store)
     manifest = load_manifest(location)
@@ -191,6 +204,19 @@ def repair_store(
         ``redundancy.erasure.nodes``) or that cannot be written.
     DecodeError
         Too few good shards to rebuild the targets (nothing is replaced).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from redundancy.erasure.store import encode_file, shard_relpath
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_bytes(b"0123456789" * 50)
+    >>> _ = encode_file(folder / "a.txt", folder / "a.ec", code="lrc:4,2,1")
+    >>> (folder / "a.ec" / shard_relpath(1)).unlink()
+    >>> report = repair_store(folder / "a.ec")
+    >>> report.rebuilt, (folder / "a.ec" / shard_relpath(1)).exists()
+    ([1], True)
     """
     location = StoreLocation(store)
     manifest = load_manifest(location)

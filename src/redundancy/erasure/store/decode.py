@@ -308,6 +308,19 @@ def decode_store(
         files without ``member`` asked to write to a stream.
     DecodeError
         Too few good shards, or the decoded bytes fail the SHA-256; no output is left behind.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from redundancy.erasure.store import encode_file, shard_relpath
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_bytes(b"0123456789" * 50)
+    >>> _ = encode_file(folder / "a.txt", folder / "a.ec", code="rs:3,2")
+    >>> (folder / "a.ec" / shard_relpath(0)).unlink()  # a lost data shard
+    >>> _ = decode_store(folder / "a.ec", folder / "back.txt")
+    >>> (folder / "back.txt").read_bytes() == (folder / "a.txt").read_bytes()
+    True
     """
     location = StoreLocation(store)
     manifest = load_manifest(location)
