@@ -13,8 +13,7 @@ does to list commands) imports no torch.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _WHERE = {
     "CampaignResult": "inject",
@@ -29,14 +28,4 @@ _WHERE = {
     "measure_profile": "profile",
     "plan": "selector",
 }
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

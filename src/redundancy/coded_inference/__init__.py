@@ -10,8 +10,7 @@ The public API is imported lazily (torch loads only when a name is first used), 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _EXPORTS = {
     "DataConfig": "config",
@@ -45,15 +44,4 @@ _EXPORTS = {
     "save_bundle": "pipeline",
     "load_bundle": "pipeline",
 }
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

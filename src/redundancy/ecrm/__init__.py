@@ -15,8 +15,7 @@ to list commands) imports no torch; Ray is imported only when a run asks for it.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _WHERE = {
     "CriteoText": "data",
@@ -37,14 +36,4 @@ _WHERE = {
     "write_criteo_text": "data",
     "young_interval": "train",
 }
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

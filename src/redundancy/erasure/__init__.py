@@ -10,8 +10,7 @@ importing numpy (``redundancy.erasure.cli`` imports the library inside its comma
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _WHERE = {
     "LRC": "codes",
@@ -25,14 +24,4 @@ _WHERE = {
     "repair_store": "store",
     "verify_store": "store",
 }
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -9,8 +9,7 @@ line does to list commands) imports no numpy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _WHERE = {
     "RegenParams": "params",
@@ -25,16 +24,4 @@ _WHERE = {
     "robust_repair": "robust",
     "worst_leakage": "security",
 }
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

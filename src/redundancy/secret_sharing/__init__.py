@@ -10,7 +10,9 @@ parts (numpy for Shamir, networkx and the asyncio runtime for SNEAK) load only f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from redundancy._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from redundancy.secret_sharing.network import Network
@@ -28,7 +30,7 @@ _HOMES = {
     "simulate": "sim",
     "split": "shamir",
 }
-__all__ = [
+__all__ = [  # spelled out (not sorted(_HOMES)) so tools see the names the block above imports
     "Network",
     "Recovery",
     "RunResult",
@@ -38,15 +40,4 @@ __all__ = [
     "simulate",
     "split",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+_, __getattr__, __dir__ = lazy_exports(__name__, _HOMES)
