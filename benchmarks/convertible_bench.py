@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.layered import PAGE, encode_layered_store
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
 from redundancy.convertible.spec import parse_lrc_merge
-from redundancy.convertible.stores import encode_store
-from redundancy.convertible.stripe_io import PHASES, drop_cache
+from redundancy.convertible.stores.layered import PAGE, encode_layered_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import encode_store
+from redundancy.convertible.stores.stripe_io import PHASES, drop_cache
 
 Row = tuple[str, int, int, float, dict[str, float]]
 

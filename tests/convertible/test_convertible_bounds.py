@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redundancy import gf256
-from redundancy.convertible import bounds
-from redundancy.convertible.access import ConvertibleFamily, merge_plan, split_plan
-from redundancy.convertible.bounds import Conversion, LRCMerge
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.access import ConvertibleFamily, merge_plan, split_plan
+from redundancy.convertible.algebra.bounds import Conversion, LRCMerge
 from redundancy.convertible.spec import parse_lrc_merge
 from redundancy.errors import ParameterError
 

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redundancy import gf256
-from redundancy.convertible import bounds
-from redundancy.convertible.access import ConvertibleFamily, merge_plan, split_plan
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.family import batched_det, verify_mds
-from redundancy.convertible.piggyback import PiggybackMerge, measure
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.access import ConvertibleFamily, merge_plan, split_plan
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.family import batched_det, verify_mds
+from redundancy.convertible.algebra.piggyback import PiggybackMerge, measure
 from redundancy.errors import ParameterError
 
 

@@ -9,15 +9,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redundancy.convertible.layered import (
+from redundancy.convertible.stores.layered import (
     decode_layered,
     encode_layered_store,
     layered_family,
     load_layered,
 )
-from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.stores import decode_any, encode_store
-from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc32
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import decode_any, encode_store
+from redundancy.convertible.stores.stripe_io import CountingReader, ParityWriter, Phases, crc32
 from redundancy.erasure.store import shard_relpath
 
 

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redundancy.cli import run as cli_run
-from redundancy.convertible.decode import decode
-from redundancy.convertible.layered import LAYERED_NAME, encode_layered_store
-from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.stores import MERGED_NAME, encode_store
+from redundancy.convertible.stores.decode import decode
+from redundancy.convertible.stores.layered import LAYERED_NAME, encode_layered_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import MERGED_NAME, encode_store
 from redundancy.errors import RedundancyError
 
 FUZZ = settings(

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from redundancy import gf256
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.family import verify_mds
+from redundancy.convertible.algebra.general import GeneralConversion, convert, measure
 from redundancy.convertible.cli import app
-from redundancy.convertible.family import verify_mds
-from redundancy.convertible.general import GeneralConversion, convert, measure
 from redundancy.errors import ParameterError
 
 EXAMPLE = Conversion(5, 1, 12, 1)  # [6,5] x12 -> [13,12] x5

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.general import GeneralConversion
-from redundancy.convertible.general_store import GENERAL_NAME, decode_general, load_general
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.general import GeneralConversion
 from redundancy.convertible.spec import parse_spec
-from redundancy.convertible.stores import decode_any, encode_store
+from redundancy.convertible.stores.general import GENERAL_NAME, decode_general, load_general
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import decode_any, encode_store
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import IntegrityError, ParameterError
 
@@ -97,7 +97,7 @@ def test_unequal_members_and_any_two_losses_per_final_codeword(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.stores.merge import convert_stores
 def die(stripe):
     if stripe == 1:
         os.kill(os.getpid(), signal.SIGKILL)

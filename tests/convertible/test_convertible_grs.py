@@ -14,10 +14,10 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from redundancy.convertible.access import ConvertibleFamily, merge_plan, split_plan
+from redundancy.convertible.algebra.access import ConvertibleFamily, merge_plan, split_plan
+from redundancy.convertible.algebra.bounds import Conversion, read_access_bound
+from redundancy.convertible.algebra.general import GeneralConversion
 from redundancy.convertible.algebra.grs import GRSCode
-from redundancy.convertible.bounds import Conversion, read_access_bound
-from redundancy.convertible.general import GeneralConversion
 from redundancy.convertible.spec import family_spec
 from redundancy.errors import ParameterError
 
@@ -196,9 +196,9 @@ def test_initial_code_does_not_depend_on_the_target():
 
 def test_initial_store_is_an_ec_store_repaired_by_ec_then_merged(tmp_path):
     """ec's verify and repair (given the family's code) handle a grs store; the merge then runs."""
-    from redundancy.convertible.merge_store import convert_stores
     from redundancy.convertible.spec import parse_spec
-    from redundancy.convertible.stores import decode_merged, encode_store
+    from redundancy.convertible.stores.merge import convert_stores
+    from redundancy.convertible.stores.scalar import decode_merged, encode_store
     from redundancy.erasure import store as ec_store
 
     rng = np.random.default_rng(2)

@@ -11,10 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import LRCMerge
-from redundancy.convertible.lrc import LRCGlobalMerge, locally_repairable, measure, tolerates
-from redundancy.convertible.minimal import cheaper_read_set
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import LRCMerge
+from redundancy.convertible.algebra.lrc import (
+    LRCGlobalMerge,
+    locally_repairable,
+    measure,
+    tolerates,
+)
+from redundancy.convertible.algebra.minimal import cheaper_read_set
 from redundancy.convertible.spec import parse_lrc_merge
 from redundancy.errors import ParameterError
 

@@ -12,17 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from redundancy.convertible import bounds
-from redundancy.convertible.layered import (
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.lrc import LRCGlobalMerge
+from redundancy.convertible.spec import parse_lrc_spec
+from redundancy.convertible.stores.layered import (
     LAYERED_NAME,
     decode_layered,
     encode_layered_store,
     load_layered,
 )
-from redundancy.convertible.lrc import LRCGlobalMerge
-from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.spec import parse_lrc_spec
-from redundancy.convertible.stores import encode_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import encode_store
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 
@@ -113,7 +113,7 @@ def test_every_tolerated_erasure_pattern_decodes(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.stores.merge import convert_stores
 def die(stripe):
     if stripe == 2:
         os.kill(os.getpid(), signal.SIGKILL)

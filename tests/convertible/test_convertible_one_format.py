@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.stores import decode_any, encode_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import decode_any, encode_store
 from redundancy.erasure import store as ec_store
 from redundancy.errors import ParameterError
 

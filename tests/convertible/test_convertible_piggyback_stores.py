@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from redundancy import gf256
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.layered import (
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.stores.layered import (
     LAYERED_NAME,
     decode_layered,
     encode_layered_store,
@@ -22,7 +22,7 @@ from redundancy.convertible.layered import (
     load_layered,
     piggyback_spec,
 )
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.stores.merge import convert_stores
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import IntegrityError, ParameterError
 
@@ -104,7 +104,7 @@ def test_any_two_losses_decode_after_and_any_one_before(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.stores.merge import convert_stores
 def die(stripe):
     if stripe == 1:
         os.kill(os.getpid(), signal.SIGKILL)

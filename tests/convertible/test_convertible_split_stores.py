@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
 from redundancy.convertible.spec import parse_spec
-from redundancy.convertible.split_store import SPLIT_NAME, decode_split, load_split
-from redundancy.convertible.stores import decode_any, encode_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import decode_any, encode_store
+from redundancy.convertible.stores.split import SPLIT_NAME, decode_split, load_split
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import IntegrityError, ParameterError
 
@@ -84,7 +84,7 @@ def test_each_final_codeword_survives_any_two_losses(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.stores.merge import convert_stores
 def die(stripe):
     if stripe == 2:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.stores import decode_any, encode_store, load_merged
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import decode_any, encode_store, load_merged
 from redundancy.erasure import store as ec_store
 from redundancy.errors import IntegrityError, ParameterError
 
@@ -113,13 +113,16 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ParameterError, match="stripe sizes"):
         convert_stores([stores[0], tmp_path / "big"], tmp_path / "m")
     ec_store.encode_file(src, tmp_path / "plain", "rs:4,2")
-    with pytest.raises(ParameterError, match="not a convertible code"):
+    with pytest.raises(ParameterError, match="records no target"):  # converts with --to
         convert_stores([stores[0], tmp_path / "plain"], tmp_path / "m")
+    ec_store.encode_file(src, tmp_path / "plain-lrc", "lrc:4,2,1")
+    with pytest.raises(ParameterError, match="which no conversion reads"):
+        convert_stores([stores[0], tmp_path / "plain-lrc"], tmp_path / "m")
 
 
 _KILLER = """
 import os, signal, sys
-from redundancy.convertible.merge_store import convert_stores
+from redundancy.convertible.stores.merge import convert_stores
 def die(stripe):
     if stripe == 2:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from redundancy.cli import run as cli_run
-from redundancy.convertible.decode import decode
-from redundancy.convertible.general_store import GENERAL_NAME
-from redundancy.convertible.layered import LAYERED_NAME, encode_layered_store
-from redundancy.convertible.merge_store import convert_stores
 from redundancy.convertible.spec import lrc_family_spec, parse_lrc
-from redundancy.convertible.split_store import SPLIT_NAME
-from redundancy.convertible.stores import MERGED_NAME, encode_store
+from redundancy.convertible.stores.decode import decode
+from redundancy.convertible.stores.general import GENERAL_NAME
+from redundancy.convertible.stores.layered import LAYERED_NAME, encode_layered_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import MERGED_NAME, encode_store
+from redundancy.convertible.stores.split import SPLIT_NAME
 from redundancy.erasure.codes import parse_code
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import IntegrityError, ParameterError

@@ -10,17 +10,17 @@ from importlib import import_module
 from typing import Any
 
 _WHERE = {
-    "Conversion": "bounds",
-    "ConversionPlan": "access",
-    "ConvertibleFamily": "access",
-    "Costs": "bounds",
-    "LRCGlobalMerge": "lrc",
-    "LRCMerge": "bounds",
-    "PiggybackMerge": "piggyback",
-    "costs": "bounds",
-    "lrc_bandwidth_bound": "bounds",
-    "merge_plan": "access",
-    "split_plan": "access",
+    "Conversion": "algebra.bounds",
+    "ConversionPlan": "algebra.access",
+    "ConvertibleFamily": "algebra.access",
+    "Costs": "algebra.bounds",
+    "LRCGlobalMerge": "algebra.lrc",
+    "LRCMerge": "algebra.bounds",
+    "PiggybackMerge": "algebra.piggyback",
+    "costs": "algebra.bounds",
+    "lrc_bandwidth_bound": "algebra.bounds",
+    "merge_plan": "algebra.access",
+    "split_plan": "algebra.access",
 }
 __all__ = sorted(_WHERE)
 

@@ -32,7 +32,7 @@ TO_DEFAULT = "merge two codewords: rs:K,M -> rs:2K,M, lrc:K,L,G -> lrc:2K,2L,G+1
 
 
 def _units(value: Any) -> str:
-    from redundancy.convertible.bounds import format_units
+    from redundancy.convertible.algebra.bounds import format_units
 
     return "-" if value is None else format_units(value)
 
@@ -45,7 +45,8 @@ def cost(
     json_out: bool = JSON,
 ) -> None:
     """Lower bounds (read/write access, bandwidth) next to read-all-and-re-encode."""
-    from redundancy.convertible import bounds, general, spec
+    from redundancy.convertible import spec
+    from redundancy.convertible.algebra import bounds, general
 
     cfg = spec.ConversionConfig.load(config) if config else spec.ConversionConfig(code=code, to=to)
     conv = cfg.conversion()
@@ -100,7 +101,8 @@ def lrc_cost(
     json_out: bool = JSON,
 ) -> None:
     """LRC global merge: bound, our construction's measured reads, MDS-only, re-encoding."""
-    from redundancy.convertible import bounds, lrc, spec
+    from redundancy.convertible import spec
+    from redundancy.convertible.algebra import bounds, lrc
 
     m = spec.lrc_merge(code, to)
     measured = lrc.measure(m, shard_bytes) if 1 <= m.g_i < m.g_f <= m.r else None
@@ -143,7 +145,8 @@ def bandwidth(
     json_out: bool = JSON,
 ) -> None:
     """Run the piggybacked bandwidth-optimal merge on random data and measure bytes read."""
-    from redundancy.convertible import bounds, piggyback, spec
+    from redundancy.convertible import spec
+    from redundancy.convertible.algebra import bounds, piggyback
 
     conv = spec.ConversionConfig(code=code, to=to).conversion()
     measured = piggyback.measure(conv, shard_bytes)
@@ -175,7 +178,8 @@ def encode(
     ),
 ) -> None:
     """Encode FILE into a store with a convertible code (RS: ec format; LRC/piggyback: layered)."""
-    from redundancy.convertible import layered, spec, stores
+    from redundancy.convertible import spec
+    from redundancy.convertible.stores import layered, scalar
 
     if not file.is_file():
         raise ParameterError(f"{file}: no such file")
@@ -190,7 +194,7 @@ def encode(
             ui.note(f"{file} -> {target}: {family}, {vector.stripes} stripes")
             return
         family = spec.family_spec(code, to)
-        manifest = stores.encode_store(file, target, family, stripe_size or 1 << 20, advance)
+        manifest = scalar.encode_store(file, target, family, stripe_size or 1 << 20, advance)
     ui.note(f"{file} -> {target}: {manifest.code}, {manifest.stripes} stripes")
 
 
@@ -215,11 +219,11 @@ def run(
     Stores may be results of an earlier merge (chained conversions: rs:6,3 x2 -> rs:12,3, then
     two of those -> rs:24,3 with --to rs:24,3).
     """
-    from redundancy.convertible import merge_store
+    from redundancy.convertible.stores import merge
 
     target = out or store_dirs[0].with_name(store_dirs[0].name + ".merged")
     with ui.progress("converting stripes") as advance:
-        r = merge_store.convert_stores(
+        r = merge.convert_stores(
             store_dirs, target, to, method, allow_degraded, retire, lambda _stripe: advance()
         )
     document = {
@@ -232,6 +236,7 @@ def run(
         "shards_written": r.shards_written,
         "bytes_written": r.bytes_written,
         "degraded": r.degraded,
+        "notes": r.notes,
     }
     if json_out:
         ui.print_json(document)
@@ -239,8 +244,10 @@ def run(
     if r.resumed:
         ui.out().print(f"{target}: already converted ({r.conversion})")
         return
-    rows = [(name, value) for name, value in document.items() if name != "degraded"]
+    rows = [(name, value) for name, value in document.items() if name not in ("degraded", "notes")]
     ui.print_table(("conversion", "value"), rows)
+    for line in r.notes:
+        ui.note(line)
     for line in r.degraded:
         ui.note(f"degraded: rebuilt {line}")
 
@@ -254,7 +261,7 @@ def decode(
     force: bool = typer.Option(False, "--force", help="Replace existing output files."),
 ) -> None:
     """Recover the original file(s), checked by SHA-256 (nothing is written if a check fails)."""
-    from redundancy.convertible import decode as decoding
+    from redundancy.convertible.stores import decode as decoding
 
     with ui.progress("decoding") as advance:
         if output == ui.STDIO:

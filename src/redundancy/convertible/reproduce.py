@@ -13,15 +13,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from redundancy.convertible import bounds
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.general import GeneralConversion
-from redundancy.convertible.general import measure as measure_general
-from redundancy.convertible.layered import encode_layered_store
-from redundancy.convertible.merge_store import convert_stores
-from redundancy.convertible.piggyback import measure
+from redundancy.convertible.algebra import bounds
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.general import GeneralConversion
+from redundancy.convertible.algebra.general import measure as measure_general
+from redundancy.convertible.algebra.piggyback import measure
 from redundancy.convertible.spec import parse_lrc_merge
-from redundancy.convertible.stores import encode_store
+from redundancy.convertible.stores.layered import encode_layered_store
+from redundancy.convertible.stores.merge import convert_stores
+from redundancy.convertible.stores.scalar import encode_store
 from redundancy.erasure.store import shard_relpath
 from redundancy.reproduce import Row
 

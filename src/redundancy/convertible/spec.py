@@ -10,7 +10,7 @@ Users name codes with the toolkit's one grammar, shared with ``redundancy ec``:
 Stores record the family they were written with: ``grs:K_I,R_I:K_F,R_F`` (RS merge, split or
 general regime; ``cvt:`` in stores written before the explicit construction),
 ``lrc-cvt:k,g,r,l:K_F,G_F,r,l`` (LRC global merge, internal (k, g, r, l) order, l local parities
-per group) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convertible.layered``).
+per group) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convertible.stores.layered``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from redundancy.convertible.access import ConvertibleFamily
-from redundancy.convertible.bounds import Conversion, LRCMerge
+from redundancy.convertible.algebra.access import ConvertibleFamily
+from redundancy.convertible.algebra.bounds import Conversion, LRCMerge
 from redundancy.errors import ConfigError, ParameterError
 
 _SPEC = re.compile(r"^(grs|cvt):(\d+),(\d+):(\d+),(\d+)$")

@@ -8,7 +8,10 @@ bounded and consistent with the others (``Manifest.build_code`` adds the checks 
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable
 from functools import lru_cache
+from itertools import combinations
 from math import comb
 from pathlib import Path
 
@@ -16,7 +19,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from redundancy import gf256
-from redundancy.erasure.codes import CODE_VERSIONS, MAX_SHARDS, LinearCode, parse_code
+from redundancy.erasure.codes import (
+    CODE_VERSIONS,
+    MAX_LAYERS,
+    MAX_SHARDS,
+    LinearCode,
+    VectorCode,
+    parse_code,
+)
 from redundancy.erasure.location import StoreLocation, check_name, check_relpath
 from redundancy.erasure.nodes import check_recorded_root
 from redundancy.errors import IntegrityError
@@ -28,6 +38,7 @@ MAX_FILE_SIZE = 1 << 50  # 1 PiB: a declared size beyond this is refused before 
 MAX_MANIFEST_BYTES = 256 << 20  # a 1 PiB file at 1 GiB stripes needs about 100 MiB of checksums
 CRC32_MAX = 0xFFFF_FFFF
 MDS_CHECK_LIMIT = 3_000  # square submatrices of a stored parity_matrix checked one by one
+LOSS_CHECK_LIMIT = 3_000  # loss patterns of a non-MDS or vector parity_matrix checked by rank
 
 __all__ = [
     "FORMAT",
@@ -93,14 +104,15 @@ class MemberEntry(BaseModel):
             )
         return self
 
-    def chunk_length(self, stripe: int, stripe_size: int) -> int:
-        """Bytes of each of this member's shards in ``stripe`` (0 past its last stripe)."""
+    def chunk_length(self, stripe: int, stripe_size: int, multiple: int = 1) -> int:
+        """Bytes of each of this member's shards in ``stripe`` (0 past its last stripe); the
+        last stripe's chunk is rounded up to ``multiple`` (a vector code's layers)."""
         if stripe >= self.stripes:
             return 0
         if stripe < self.stripes - 1:
             return stripe_size
         remainder = self.file_size - (self.stripes - 1) * self.data_shards * stripe_size
-        return -(-remainder // self.data_shards)
+        return _round_up(-(-remainder // self.data_shards), multiple)
 
 
 class Manifest(BaseModel):
@@ -124,6 +136,15 @@ class Manifest(BaseModel):
       checked exhaustively up to ``MDS_CHECK_LIMIT`` submatrices, beyond that every 1 x 1 and
       2 x 2 one (decoding never relies on MDS: every erasure pattern is solved by rank, and
       checksums and SHA-256 check the output).
+    - ``sub_packetization`` (alpha, with ``parity_matrix``): a vector code (``VectorCode``):
+      every chunk is alpha layers, ``parity_matrix`` holds the (r alpha) x (k alpha) parity
+      layer rows (n alpha <= 256 symbols), and chunks are multiples of alpha bytes (the last
+      stripe's rounded up).
+    - ``tolerated_losses`` (with ``parity_matrix``): the code is not MDS (an LRC, or several
+      codewords side by side as a split store holds); every set of this many lost shards must
+      decode, checked by rank over every such set up to ``LOSS_CHECK_LIMIT`` of them, beyond that
+      over a fixed pseudo-random sample of that many. A vector code without it claims MDS
+      (r lost shards), checked the same way.
     - ``members``: the store holds several files (``MemberEntry``), each on its own consecutive
       data shards; then ``file_name`` and ``sha256`` are absent, ``file_size`` is the members'
       total and ``stripes`` the most any member has. ``companions`` names other files the store
@@ -148,6 +169,8 @@ class Manifest(BaseModel):
     nodes: list[str] | None = Field(default=None, min_length=1, max_length=256)
     store_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
     parity_matrix: list[list[int]] | None = Field(default=None, max_length=MAX_SHARDS)
+    sub_packetization: int | None = Field(default=None, ge=2, le=MAX_LAYERS)
+    tolerated_losses: int | None = Field(default=None, ge=0, le=MAX_SHARDS)
     members: list[MemberEntry] | None = Field(default=None, min_length=1, max_length=MAX_SHARDS)
     companions: list[str] | None = Field(default=None, max_length=16)
 
@@ -157,7 +180,16 @@ class Manifest(BaseModel):
             raise ValueError(f"format {self.format!r} is not {FORMAT!r}")
         self._check_files()
         if self.parity_matrix is not None:
-            _check_parity_matrix(self.parity_matrix, len(self.shards))
+            _check_parity_matrix(
+                self.parity_matrix, len(self.shards), self.layers, self.tolerated_losses
+            )
+        elif self.sub_packetization is not None or self.tolerated_losses is not None:
+            raise ValueError("sub_packetization and tolerated_losses need a parity_matrix")
+        if self.stripe_size % self.layers:
+            raise ValueError(
+                f"stripe_size={self.stripe_size} must be a multiple of "
+                f"sub_packetization={self.layers}"
+            )
         if self.code_version is not None and self.code_version not in CODE_VERSIONS:
             raise ValueError(
                 f"code_version {self.code_version} is not one this program knows "
@@ -208,6 +240,11 @@ class Manifest(BaseModel):
                 f"a shard lists more checksums than the store's {self.stripes} stripes"
             )
 
+    @property
+    def layers(self) -> int:
+        """Layers per chunk: ``sub_packetization``, 1 for a scalar code."""
+        return self.sub_packetization or 1
+
     def build_code(self, code: LinearCode | None = None) -> LinearCode:
         """The code this store was written with, checked against the shard and stripe counts.
 
@@ -234,8 +271,11 @@ class Manifest(BaseModel):
             parity = np.array(self.parity_matrix, dtype=np.uint8).reshape(
                 len(self.parity_matrix), -1
             )
-            k = len(self.shards) - parity.shape[0]
-            code = LinearCode(np.vstack([np.eye(k, dtype=np.uint8), parity]), name=self.code)
+            generator = np.vstack([np.eye(parity.shape[1], dtype=np.uint8), parity])
+            if self.sub_packetization is None:
+                code = LinearCode(generator, name=self.code)
+            else:
+                code = VectorCode(generator, self.sub_packetization, name=self.code)
         code = code or parse_code(self.code, version=self.code_version or 1)
         if code.n != len(self.shards):
             raise IntegrityError(
@@ -289,19 +329,19 @@ class Manifest(BaseModel):
         member = self.member_of(index, k)
         if member is None:
             return self.chunk_length(stripe, k)
-        return member.chunk_length(stripe, self.stripe_size)
+        return member.chunk_length(stripe, self.stripe_size, self.layers)
 
     def chunk_length(self, stripe: int, k: int) -> int:
         """Bytes of each shard in ``stripe`` (the last stripe may be shorter): the widest shard's
         for a store of several members."""
         if self.members is not None:
-            return max(m.chunk_length(stripe, self.stripe_size) for m in self.members)
+            return max(m.chunk_length(stripe, self.stripe_size, self.layers) for m in self.members)
         if stripe >= self.stripes:
             return 0
         if stripe < self.stripes - 1:
             return self.stripe_size
         remainder = self.file_size - (self.stripes - 1) * k * self.stripe_size
-        return -(-remainder // k)
+        return _round_up(-(-remainder // k), self.layers)
 
     def shard_size(self, k: int, index: int | None = None) -> int:
         """Expected size in bytes of shard ``index`` (default: of a parity, the widest)."""
@@ -312,7 +352,7 @@ class Manifest(BaseModel):
         last = (
             self.chunk_length(stripes - 1, k)
             if member is None
-            else member.chunk_length(stripes - 1, self.stripe_size)
+            else member.chunk_length(stripes - 1, self.stripe_size, self.layers)
         )
         return (stripes - 1) * self.stripe_size + last
 
@@ -332,24 +372,72 @@ class Manifest(BaseModel):
         return mode & 0o777 & ~umask
 
 
-def _check_parity_matrix(rows: list[list[int]], n: int) -> None:
-    """Shape, range and MDS checks of an untrusted ``parity_matrix`` (ValueError)."""
-    r = len(rows)
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _check_parity_matrix(
+    rows: list[list[int]], n: int, alpha: int = 1, tolerated: int | None = None
+) -> None:
+    """Shape, range and MDS (or ``tolerated`` losses) checks of an untrusted ``parity_matrix``
+    of a code with ``alpha`` layers per shard (ValueError)."""
+    if n * alpha > MAX_SHARDS:
+        raise ValueError(
+            f"{n} shards of sub_packetization={alpha} layers are {n * alpha} symbols "
+            f"(allowed: <= {MAX_SHARDS})"
+        )
+    if len(rows) % alpha:
+        raise ValueError(
+            f"parity_matrix has {len(rows)} rows, not a multiple of sub_packetization={alpha}"
+        )
+    r = len(rows) // alpha
     k = n - r
     if r < 1 or k < 1:
-        raise ValueError(f"parity_matrix has {r} rows; with {n} shards allowed 1..{n - 1} rows")
-    if any(len(row) != k for row in rows):
         raise ValueError(
-            f"parity_matrix rows must each hold k = {k} entries ({n} shards, {r} rows)"
+            f"parity_matrix has {len(rows)} rows; with {n} shards of {alpha} layer(s) allowed "
+            f"{alpha}..{(n - 1) * alpha} rows (a multiple of {alpha})"
+        )
+    if any(len(row) != k * alpha for row in rows):
+        raise ValueError(
+            f"parity_matrix rows must each hold k alpha = {k * alpha} entries ({n} shards, "
+            f"{r} parity shards of {alpha} layer(s))"
         )
     if any(not 0 <= value <= 255 for row in rows for value in row):
         raise ValueError("parity_matrix entries must be GF(2^8) elements 0..255")
     parity = np.array(rows, dtype=np.uint8)
+    if tolerated is not None and tolerated > r:
+        raise ValueError(
+            f"tolerated_losses={tolerated} exceeds the {r} parity shards (allowed: 0..{r})"
+        )
+    if alpha > 1 or tolerated is not None:
+        losses = r if tolerated is None else tolerated
+        failing = _failing_pattern(parity.tobytes(), r, k, alpha, losses)
+        if failing is not None:
+            raise ValueError(
+                f"parity_matrix cannot rebuild lost shards {list(failing)}, but the manifest "
+                f"claims every {losses} lost shards decode; refusing a code weaker than it claims"
+            )
+        return
     if not _looks_mds(parity.tobytes(), r, k):
         raise ValueError(
             f"parity_matrix is not MDS: a square submatrix is singular, so some {r} lost "
             "shards could not be rebuilt; refusing a code weaker than its shape claims"
         )
+
+
+@lru_cache(maxsize=16)
+def _failing_pattern(raw: bytes, r: int, k: int, alpha: int, losses: int) -> tuple[int, ...] | None:
+    """A set of ``losses`` shards whose loss does not decode, or None: every such set when there
+    are at most LOSS_CHECK_LIMIT, else a fixed pseudo-random sample of that many (cached)."""
+    parity = np.frombuffer(raw, dtype=np.uint8).reshape(r * alpha, k * alpha)
+    code = VectorCode(np.vstack([np.eye(k * alpha, dtype=np.uint8), parity]), alpha)
+    n = r + k
+    if comb(n, losses) <= LOSS_CHECK_LIMIT:
+        patterns: Iterable[tuple[int, ...]] = combinations(range(n), losses)
+    else:
+        rng = random.Random(n * MAX_SHARDS + losses)
+        patterns = (tuple(sorted(rng.sample(range(n), losses))) for _ in range(LOSS_CHECK_LIMIT))
+    return next((lost for lost in patterns if not code.decodes(lost)), None)
 
 
 @lru_cache(maxsize=16)

@@ -1,1 +1,2 @@
-"""The algebra of convertible codes: explicit constructions, apart from their store formats."""
+"""The algebra of convertible codes: explicit constructions and cost bounds, apart from their
+store formats (``redundancy.convertible.stores``)."""

@@ -15,7 +15,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from redundancy import gf256
 from redundancy.erasure.codes import LinearCode, RepairPlan
 from redundancy.erasure.location import StoreLocation, temp_pattern
 from redundancy.erasure.manifest import (
@@ -217,9 +216,9 @@ def _decode_into(
             inputs = [sources[i] for i in plan.reads]
             if len(lost) == 1:  # into the buffer row itself
                 at = lost[0] - file.first
-                gf256.matmul(plan.matrix, inputs, out=rows[at : at + 1])
+                reader.code.apply_plan(plan, inputs, out=rows[at : at + 1])
             else:
-                for i, row in zip(plan.lost, gf256.matmul(plan.matrix, inputs), strict=True):
+                for i, row in zip(plan.lost, reader.code.apply_plan(plan, inputs), strict=True):
                     rows[i - file.first] = row
         elif lost:
             have = {i: rows[i - file.first] for i, ok in zip(shards, good, strict=True) if ok}

@@ -19,7 +19,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from redundancy import gf256
 from redundancy.erasure.checksum import crc32
 from redundancy.erasure.codes import LinearCode
 from redundancy.erasure.location import StoreLocation
@@ -264,7 +263,7 @@ class ShardReader:
                     chunks[i] = chunk
             if not missing_read:
                 break
-        rebuilt = gf256.matmul(plan.matrix, [chunks[i] for i in plan.reads])
+        rebuilt = code.apply_plan(plan, [chunks[i] for i in plan.reads])
         return dict(zip(plan.lost, rebuilt, strict=True))
 
 

@@ -19,28 +19,32 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, model_validator
 
-from redundancy.convertible.access import ConversionPlan
-from redundancy.convertible.general import GeneralConversion
-from redundancy.convertible.plan_run import run_plan
-from redundancy.convertible.safe_paths import check_paths
+from redundancy.convertible.algebra.access import ConversionPlan
+from redundancy.convertible.algebra.general import GeneralConversion
 from redundancy.convertible.spec import canonical, parse_spec
-from redundancy.convertible.stores import (
+from redundancy.convertible.stores.plan_run import run_plan
+from redundancy.convertible.stores.safe_paths import check_paths
+from redundancy.convertible.stores.scalar import (
     ConvertedManifest,
     Member,
     check_checksums,
     check_members,
     check_stripes,
+    codewords_manifest,
+    codewords_parity_matrix,
     load_initial,
     member_chunk,
     member_targets,
+    needs_reencode,
     read_chunk,
     read_manifest,
+    reencode_note,
 )
-from redundancy.convertible.stripe_io import (
+from redundancy.convertible.stores.stripe_io import (
     ConvertReport,
     retire_stores,
 )
-from redundancy.erasure.manifest import MANIFEST_NAME
+from redundancy.erasure.manifest import MANIFEST_NAME, save_manifest
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
@@ -137,11 +141,17 @@ def convert_general(
             f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f}"
         )
     gen = GeneralConversion(family)
+    method = "reencode" if needs_reencode(loaded) else method
     plan = _reencode_plan(gen) if method == "reencode" else gen.plan()
     size = loaded[0][0].stripe_size
-    members = [Member.of(m, s) for s, (m, _, _) in zip(stores, loaded, strict=True)]
+    members = [
+        Member.of(m, s).model_copy(update={"file_mode": m.file_mode})
+        for s, (m, _, _) in zip(stores, loaded, strict=True)
+    ]
     stripes = max(m.stripes for m in members)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
+    if needs_reencode(loaded):
+        report.notes.append(reencode_note(stores, loaded))
     shards, phases = run_plan(stores, loaded, plan, out, report, allow_degraded, progress, pipeline)
     result = GeneralManifest(
         format=GENERAL_FORMAT,
@@ -153,7 +163,12 @@ def convert_general(
         bytes_read=report.bytes_read,
         bytes_written=report.bytes_written,
     )
-    with phases.timed("manifest"):
+    parity = codewords_parity_matrix(family.parities[1], gen.layout, c.k_i, c.lcm)
+    ec_manifest = codewords_manifest(
+        family.spec, size, members, shards, parity, c.r_f, GENERAL_NAME, c.k_i
+    )
+    with phases.timed("manifest"):  # ``ec`` reads the result; general.json is the commit point
+        save_manifest(out, ec_manifest)
         atomic_write_bytes(out / GENERAL_NAME, result.model_dump_json(indent=1).encode())
     if retire:
         retire_stores(stores, MANIFEST_NAME, [[e.path for e in m.shards] for m, _, _ in loaded])

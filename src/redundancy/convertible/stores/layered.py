@@ -9,7 +9,8 @@ it read. Chunks are multiples of alpha bytes (the last stripe's data is zero-pad
 comes from: both generators, the symbols conversion reads and the matrix applied to them, the
 matrix the re-encode anchor applies to all data, which initial nodes the final codeword keeps
 (hard links) and which final nodes are new. Specs: ``lrc-cvt:k,g,r,l:K_F,G_F,r,l`` (LRC global
-merge, ``convertible.lrc``) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback, ``convertible.piggyback``).
+merge, ``convertible.algebra.lrc``) and ``pb-cvt:K_I,R_I:K_F,R_F`` (piggyback,
+``convertible.algebra.piggyback``).
 """
 
 from __future__ import annotations
@@ -28,18 +29,37 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from redundancy import gf256
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.lrc import LRCGlobalMerge
-from redundancy.convertible.piggyback import PiggybackMerge
-from redundancy.convertible.safe_paths import (
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.lrc import LRCGlobalMerge
+from redundancy.convertible.algebra.piggyback import PiggybackMerge
+from redundancy.convertible.spec import lrc_name, parse_lrc_spec, parse_rs
+from redundancy.convertible.stores.safe_paths import (
     MAX_STRIPE_SIZE,
     check_paths,
     relative_path,
 )
-from redundancy.convertible.spec import lrc_name, parse_lrc_spec, parse_rs
-from redundancy.convertible.stores import Member, check_members, member_targets, read_manifest
-from redundancy.convertible.stripe_io import CountingReader, ParityWriter, Phases, crc_ok
-from redundancy.erasure.manifest import MANIFEST_NAME, stripe_count
+from redundancy.convertible.stores.scalar import (
+    Member,
+    check_members,
+    distinct_names,
+    member_targets,
+    read_manifest,
+)
+from redundancy.convertible.stores.stripe_io import (
+    CountingReader,
+    ParityWriter,
+    Phases,
+    chunk_crc32,
+    crc_ok,
+)
+from redundancy.erasure.manifest import (
+    FORMAT,
+    MANIFEST_NAME,
+    Manifest,
+    ShardEntry,
+    save_manifest,
+    stripe_count,
+)
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError, check_range
 from redundancy.storage_io import atomic_open, atomic_write_bytes
@@ -70,6 +90,7 @@ class LayeredFamily:
     reencode_matrix: np.ndarray  # new final symbols = reencode_matrix . all data symbols
     kept: tuple[tuple[int, int, int], ...]  # (codeword, initial node, final node): hard links
     new_nodes: tuple[int, ...]  # final nodes the conversion writes
+    tolerated: tuple[int | None, int | None] = (None, None)  # initial, final; None: MDS
 
     @property
     def units(self) -> Fraction:
@@ -105,6 +126,7 @@ def _from_lrc(spec: str, code: LRCGlobalMerge) -> LayeredFamily:
         reencode_matrix=code.final_globals,
         kept=tuple(kept),
         new_nodes=tuple(range(first_global, fin.n)),
+        tolerated=(lay.distance - 1, fin.distance - 1),
     )
 
 
@@ -214,6 +236,70 @@ class LayeredManifest(BaseModel):
             return family.initial_generator, family.k_i, family.n_i
         return family.final_generator, family.k_f, family.n_f
 
+    def ec_manifest(self, family: LayeredFamily) -> Manifest:
+        """This store as an ``ec`` store of a vector code (``manifest.json``).
+
+        The node files are its shards, ``parity_matrix`` the stage's parity layer rows with
+        ``sub_packetization`` alpha, and each chunk's CRC-32 is combined from its layers' (no
+        byte is read). ``ec verify``, ``ec repair`` and ``ec decode`` then read the store.
+
+        Parameters
+        ----------
+        family
+            The store's family (``layered_family(self.code)``).
+
+        Returns
+        -------
+        Manifest
+            Validated (every loss the code claims to survive is checked to decode).
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile
+        >>> from pathlib import Path
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.bin").write_bytes(bytes(range(200)))
+        >>> spec = "pb-cvt:6,1:12,2"
+        >>> layered = encode_layered_store(folder / "a.bin", folder / "st", spec, stripe_size=64)
+        >>> ec = layered.ec_manifest(layered_family(spec))
+        >>> ec.sub_packetization, len(ec.shards), ec.build_code().k
+        (2, 7, 6)
+        """
+        generator, k, _ = self.generator(family)
+        alpha = family.alpha
+        shards = [
+            ShardEntry(
+                index=entry.index,
+                path=entry.path,
+                crc32=[
+                    chunk_crc32(layers, self.chunk(stripe) // alpha)
+                    for stripe, layers in enumerate(entry.crc32)
+                ],
+            )
+            for entry in self.shards
+        ]
+        tolerated = family.tolerated[0 if self.stage == "initial" else 1]
+        common = {
+            "format": FORMAT,
+            "code": self.code,
+            "file_size": sum(m.file_size for m in self.members),
+            "stripe_size": self.stripe_size,
+            "stripes": self.stripes,
+            "shards": shards,
+            "parity_matrix": generator[k * alpha :].tolist(),
+            "sub_packetization": alpha if alpha > 1 else None,
+            "tolerated_losses": tolerated,
+            "companions": [LAYERED_NAME],
+        }
+        if self.stage == "initial":
+            only = self.members[0]
+            return Manifest(
+                **common, file_name=only.file_name, sha256=only.sha256, file_mode=only.file_mode
+            )
+        names = distinct_names(self.members)
+        entries = [m.entry(family.k_i, name) for m, name in zip(self.members, names, strict=True)]
+        return Manifest(**common, members=entries)
+
 
 def is_layered_store(store: Path) -> bool:
     """Does ``store`` hold a layered convertible store (initial or final)?"""
@@ -297,7 +383,12 @@ def encode_layered_store(
             if progress:
                 progress(take)
     member = Member(
-        file_name=source.name, file_size=size, sha256=digest.hexdigest(), stripes=stripes, source=""
+        file_name=source.name,
+        file_size=size,
+        sha256=digest.hexdigest(),
+        stripes=stripes,
+        source="",
+        file_mode=source.stat().st_mode & 0o777,
     )
     manifest = LayeredManifest(
         format=LAYERED_FORMAT,
@@ -311,6 +402,7 @@ def encode_layered_store(
             LayeredShard(index=i, path=shard_relpath(i), crc32=writer.crc32[i]) for i in range(n)
         ],
     )
+    save_manifest(store, manifest.ec_manifest(family))  # what `ec` reads; layered.json commits
     atomic_write_bytes(store / LAYERED_NAME, manifest.model_dump_json(indent=1).encode())
     return manifest
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from redundancy.convertible import general_store, layered, split_store, stores
+from redundancy.convertible.stores import general, layered, scalar, split
 from redundancy.errors import ParameterError
 
 
@@ -17,15 +17,15 @@ def _decoder(store: Path) -> Callable[..., list[Path]]:
     """The decode function for the kind of store in ``store``."""
     if layered.is_layered_store(store):
         return layered.decode_layered
-    if split_store.is_split_store(store):
-        return split_store.decode_split
-    if general_store.is_general_store(store):
-        return general_store.decode_general
-    if (store / stores.MERGED_NAME).is_file():
-        return stores.decode_merged
+    if split.is_split_store(store):
+        return split.decode_split
+    if general.is_general_store(store):
+        return general.decode_general
+    if (store / scalar.MERGED_NAME).is_file():
+        return scalar.decode_merged
 
     def initial(store: Path, output: Path, force: bool, progress: object) -> list[Path]:
-        stores.decode_initial(store, output, force)
+        scalar.decode_initial(store, output, force)
         return [Path(output)]
 
     return initial
@@ -36,10 +36,10 @@ def file_count(store: Path) -> int:
     store = Path(store)
     if layered.is_layered_store(store):
         return len(layered.load_layered(store)[0].members)
-    if general_store.is_general_store(store):
-        return len(general_store.load_general(store)[0].members)
-    if (store / stores.MERGED_NAME).is_file():
-        return len(stores.load_merged(store)[0].members)
+    if general.is_general_store(store):
+        return len(general.load_general(store)[0].members)
+    if (store / scalar.MERGED_NAME).is_file():
+        return len(scalar.load_merged(store)[0].members)
     return 1
 
 

@@ -19,23 +19,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from redundancy.convertible.access import merge_plan
-from redundancy.convertible.general_store import convert_general, is_general_store
-from redundancy.convertible.layered import is_layered_store
-from redundancy.convertible.layered_merge import convert_layered_stores
-from redundancy.convertible.plan_run import run_plan
+from redundancy.convertible.algebra.access import merge_plan
 from redundancy.convertible.spec import canonical
-from redundancy.convertible.split_store import convert_split, is_split_store
-from redundancy.convertible.stores import (
+from redundancy.convertible.stores.general import convert_general, is_general_store
+from redundancy.convertible.stores.layered import is_layered_store
+from redundancy.convertible.stores.layered_merge import convert_layered_stores
+from redundancy.convertible.stores.plan_run import run_plan
+from redundancy.convertible.stores.scalar import (
     MERGED_FORMAT,
     MERGED_NAME,
     Member,
     MergedManifest,
+    distinct_names,
     load_initial,
     load_merged,
+    needs_reencode,
+    reencode_note,
     save_merged,
 )
-from redundancy.convertible.stripe_io import (
+from redundancy.convertible.stores.split import convert_split, is_split_store
+from redundancy.convertible.stores.stripe_io import (
     ConvertReport,
     retire_stores,
 )
@@ -64,17 +67,9 @@ def _regime(stores: Sequence[Path], out: Path, to: str | None) -> str | None:
     return load_initial(stores[0], to)[1].conversion.regime
 
 
-def _distinct_names(members: list[Member]) -> list[str]:
-    """Member names as decoded: recorded names, or ``t-name`` for all when two collide."""
-    names = [m.file_name for m in members]
-    if len(set(names)) != len(names):
-        names = [f"{t}-{name}" for t, name in enumerate(names)]
-    return names
-
-
 def _ec_manifest(merged: MergedManifest, final_parity: list[list[int]], k_i: int) -> Manifest:
     """The merged store as an ``ec`` store: members on their data shards, the final code."""
-    names = _distinct_names(merged.members)
+    names = distinct_names(merged.members)
     return Manifest(
         format=FORMAT,
         code=merged.code,
@@ -150,7 +145,8 @@ def convert_stores(
         raise ParameterError(
             f"to={to!r} does not match the stores' family: its final code is rs:{c.k_f},{c.r_f}"
         )
-    plan = merge_plan(family, read_data=method == "reencode")
+    reencode = method == "reencode" or needs_reencode(loaded)
+    plan = merge_plan(family, read_data=reencode)
     stripe_size = sizes.pop()
     chained = any(m.members is not None for m, _, _ in loaded)
     members = [
@@ -160,7 +156,10 @@ def convert_stores(
     ]
     if not chained:  # one file per store: the record keeps the format of earlier merged stores
         members = [m.model_copy(update={"data_shards": None}) for m in members]
+    method = "reencode" if reencode else method
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
+    if needs_reencode(loaded):
+        report.notes.append(reencode_note(stores, loaded))
     shards, phases = run_plan(stores, loaded, plan, out, report, allow_degraded, progress, pipeline)
     merged = MergedManifest(
         format=MERGED_FORMAT,

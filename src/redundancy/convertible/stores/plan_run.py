@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from redundancy import gf256
-from redundancy.convertible.access import ConversionPlan
-from redundancy.convertible.stripe_io import (
+from redundancy.convertible.algebra.access import ConversionPlan
+from redundancy.convertible.stores.stripe_io import (
     BufferRing,
     ConvertReport,
     CountingReader,

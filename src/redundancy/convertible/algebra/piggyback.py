@@ -22,9 +22,9 @@ from itertools import combinations
 import numpy as np
 
 from redundancy import gf256
-from redundancy.convertible.access import ConvertibleFamily
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.family import search_thetas
+from redundancy.convertible.algebra.access import ConvertibleFamily
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.family import search_thetas
 from redundancy.errors import DecodeError, ParameterError
 
 Symbol = tuple[int, int, int]  # (codeword, node, layer)

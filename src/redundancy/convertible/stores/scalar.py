@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TypeVar
@@ -26,15 +26,15 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from redundancy import gf256
-from redundancy.convertible.access import ConvertibleFamily
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.safe_paths import (
+from redundancy.convertible.algebra.access import ConvertibleFamily
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.spec import parse_rs, parse_spec
+from redundancy.convertible.stores.safe_paths import (
     MAX_STRIPE_SIZE,
     check_paths,
     plain_name,
     relative_path,
 )
-from redundancy.convertible.spec import parse_rs, parse_spec
 from redundancy.erasure import store as ec_store
 from redundancy.erasure.codes import LinearCode
 from redundancy.erasure.manifest import (
@@ -144,10 +144,13 @@ def load_initial(
         the code its spec names).
     """
     manifest = load_manifest(Path(store))
+    if is_ec_rs_store(manifest):
+        return _ec_rs_store(Path(store), manifest, to)
     if not manifest.code.startswith(("grs:", "cvt:")):
         raise ParameterError(
-            f"{store}: written with {manifest.code!r}, not a convertible code; re-encode it "
-            "with `redundancy convert encode` (plain rs: generators do not convert cheaply)"
+            f"{store}: written with {manifest.code!r}, which no conversion reads; convertible "
+            "are stores of `redundancy convert encode` and `redundancy ec encode --code rs:K,M` "
+            "(re-encoded); decode it and encode it again"
         )
     recorded = parse_spec(manifest.code)
     stored = (
@@ -176,6 +179,120 @@ def load_initial(
     elif stripe_count(manifest.file_size, code.k, manifest.stripe_size) != manifest.stripes:
         raise IntegrityError(f"{store}: stripe count disagrees with file_size and stripe_size")
     check_paths(Path(store), [s.path for s in manifest.shards], f"{store}/{MANIFEST_NAME}")
+    return manifest, family, code
+
+
+def is_ec_rs_store(manifest: Manifest) -> bool:
+    """Was the store written by ``redundancy ec encode --code rs:K,M`` (or ``rs-vand:K,M``)?
+
+    Such a store's generator is ISA-L's Cauchy (or a Vandermonde) matrix, not the GRS base code
+    conversions start from: its parities cannot be reused, so it converts only by reading every
+    data shard and encoding the target's parities (``needs_reencode``), and the result is a
+    normal convertible store (cheap to convert again).
+
+    Parameters
+    ----------
+    manifest
+        A validated ``ec`` manifest.
+
+    Returns
+    -------
+    bool
+        True for an ``rs:`` or ``rs-vand:`` store without a ``parity_matrix``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> is_ec_rs_store(SimpleNamespace(code="rs:6,3", parity_matrix=None))
+    True
+    >>> is_ec_rs_store(SimpleNamespace(code="grs:6,3:12,3", parity_matrix=[[1]]))
+    False
+    """
+    return manifest.parity_matrix is None and manifest.code.startswith(("rs:", "rs-vand:"))
+
+
+def needs_reencode(loaded: Sequence[tuple[Manifest, ConvertibleFamily, LinearCode]]) -> bool:
+    """Must a conversion of these stores read all data (a store's code is not the family's)?
+
+    Parameters
+    ----------
+    loaded
+        ``load_initial`` of each store.
+
+    Returns
+    -------
+    bool
+        True when some store's generator differs from its family's initial code (an
+        ``ec encode`` store, see ``is_ec_rs_store``).
+
+    Examples
+    --------
+    >>> needs_reencode([])
+    False
+    """
+    return any(
+        not np.array_equal(code.generator, family.initial_code().generator)
+        for _, family, code in loaded
+    )
+
+
+REENCODE_NOTE = (
+    "read every data shard: {stores} written by `ec encode` ({codes}), whose parities are not "
+    "those of the convertible base code; the result is a convertible store, cheap to convert again"
+)
+
+
+def reencode_note(
+    stores: Sequence[Path], loaded: Sequence[tuple[Manifest, ConvertibleFamily, LinearCode]]
+) -> str:
+    """The one line a conversion that had to re-encode reports (``REENCODE_NOTE``).
+
+    Parameters
+    ----------
+    stores
+        The stores converted.
+    loaded
+        ``load_initial`` of each.
+
+    Returns
+    -------
+    str
+        Which stores forced reading all data, and why.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> reencode_note([Path("a")], [(SimpleNamespace(code="rs:6,3", parity_matrix=None), 0, 0)])
+    ... # doctest: +ELLIPSIS
+    'read every data shard: a written by `ec encode` (rs:6,3), whose parities are not ...'
+    """
+    foreign = [
+        (s, m.code) for s, (m, _, _) in zip(stores, loaded, strict=True) if is_ec_rs_store(m)
+    ]
+    names = ", ".join(str(s) for s, _ in foreign)
+    codes = ", ".join(sorted({code for _, code in foreign}))
+    return REENCODE_NOTE.format(stores=names, codes=codes)
+
+
+def _ec_rs_store(
+    store: Path, manifest: Manifest, to: str | None
+) -> tuple[Manifest, ConvertibleFamily, LinearCode]:
+    """``load_initial`` of an ``ec encode`` Reed-Solomon store: its own code, and the GRS
+    family from its shape to ``to`` (which must be named: ``ec`` records no target)."""
+    code = manifest.build_code()
+    if manifest.nodes is not None:
+        raise ParameterError(
+            f"{store} is spread over {len(manifest.nodes)} node roots; conversions read stores "
+            "in one folder: decode it and encode it again"
+        )
+    if to is None:
+        raise ParameterError(
+            f"{store} was written by `ec encode` ({manifest.code}), which records no target; "
+            f"name the final code with --to (to=), e.g. rs:{2 * code.k},{code.m}"
+        )
+    k_f, r_f = parse_rs(to, "to")
+    family = ConvertibleFamily.build(Conversion(code.k, code.m, k_f, r_f), "grs")
+    check_paths(store, [s.path for s in manifest.shards], f"{store}/{MANIFEST_NAME}")
     return manifest, family, code
 
 
@@ -212,7 +329,8 @@ def decode_initial(store: Path, output: Path, force: bool = False) -> Manifest:
 
     Refuses to replace an existing ``output`` unless ``force``.
     """
-    _, _, code = load_initial(Path(store))
+    manifest = load_manifest(Path(store))
+    code = manifest.build_code() if is_ec_rs_store(manifest) else load_initial(Path(store))[2]
     check_output(Path(output), force=force)
     return ec_store.decode_store(store, output, code=code)
 
@@ -280,6 +398,140 @@ class Member(BaseModel):
             stripes=self.stripes,
             data_shards=self.data_shards or k,
         )
+
+
+def distinct_names(members: list[Member]) -> list[str]:
+    """Member names as decoded: recorded names, or ``t-name`` for all when two collide.
+
+    Parameters
+    ----------
+    members
+        The members of a store, in order.
+
+    Returns
+    -------
+    list of str
+        One plain name per member.
+
+    Examples
+    --------
+    >>> same = Member(file_name="a.bin", file_size=0, sha256="0" * 64, stripes=0, source="")
+    >>> distinct_names([same, same])
+    ['0-a.bin', '1-a.bin']
+    """
+    names = [m.file_name for m in members]
+    if len(set(names)) != len(names):
+        names = [f"{t}-{name}" for t, name in enumerate(names)]
+    return names
+
+
+def codewords_parity_matrix(
+    parity: np.ndarray, layout: Sequence[Sequence[tuple[int, int]]], k_i: int, data_shards: int
+) -> np.ndarray:
+    """Parity rows of a store holding several final codewords side by side (split, general).
+
+    Final codeword u's data are the store's data shards ``layout[u]`` (as (initial codeword t,
+    shard i), i.e. store data shard t k_I + i); its parity j, the store's parity shard
+    u r + j, is ``parity[j]`` over them. The code is not MDS: it decodes when no codeword loses
+    more than r shards.
+
+    Parameters
+    ----------
+    parity
+        The final code's r x k_F parity rows.
+    layout
+        Each final codeword's data positions, in order.
+    k_i
+        Data shards per initial codeword.
+    data_shards
+        Data shards of the store.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (len(layout) r) x data_shards parity matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codewords_parity_matrix(np.array([[1, 2]]), [[(0, 0), (0, 1)], [(0, 2), (0, 3)]], 4, 4)
+    array([[1, 2, 0, 0],
+           [0, 0, 1, 2]], dtype=uint8)
+    """
+    r = parity.shape[0]
+    rows = np.zeros((len(layout) * r, data_shards), dtype=np.uint8)
+    for u, shards in enumerate(layout):
+        for j in range(r):
+            for position, (t, i) in enumerate(shards):
+                rows[u * r + j, t * k_i + i] = parity[j, position]
+    return rows
+
+
+def codewords_manifest(
+    code: str,
+    stripe_size: int,
+    members: list[Member],
+    shards: list[ShardEntry],
+    parity_rows: np.ndarray,
+    tolerated: int,
+    companion: str,
+    k_i: int,
+) -> Manifest:
+    """The ``ec`` manifest of a split or general-regime result (several codewords in one store).
+
+    Parameters
+    ----------
+    code
+        The family spec, recorded as the code's name.
+    stripe_size
+        Bytes of a shard per stripe.
+    members
+        The files the store holds (one: a one-file manifest; several: ``members``).
+    shards
+        Data shards then parities, with their CRC-32s.
+    parity_rows
+        ``codewords_parity_matrix`` of the store.
+    tolerated
+        Lost shards every pattern of which decodes (the final code's r).
+    companion
+        The conversion's own record beside the manifest (not a stray file for ``ec verify``).
+    k_i
+        Data shards per member.
+
+    Returns
+    -------
+    Manifest
+        Validated (the parity rows are checked to tolerate ``tolerated`` losses).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redundancy.erasure.manifest import ShardEntry
+    >>> member = Member(file_name="a.bin", file_size=2, sha256="0" * 64, stripes=1, source="")
+    >>> shards = [ShardEntry(index=i, path=f"s{i}", crc32=[0]) for i in range(4)]
+    >>> rows = codewords_parity_matrix(np.array([[1]]), [[(0, 0)], [(0, 1)]], 2, 2)
+    >>> codewords_manifest("x", 8, [member], shards, rows, 1, "x.json", 2).tolerated_losses
+    1
+    """
+    common = {
+        "format": FORMAT,
+        "code": code,
+        "file_size": sum(m.file_size for m in members),
+        "stripe_size": stripe_size,
+        "stripes": max(m.stripes for m in members),
+        "shards": shards,
+        "parity_matrix": parity_rows.tolist(),
+        "tolerated_losses": tolerated,
+        "companions": [companion],
+    }
+    if len(members) == 1:
+        only = members[0]
+        return Manifest(
+            **common, file_name=only.file_name, sha256=only.sha256, file_mode=only.file_mode
+        )
+    names = distinct_names(members)
+    entries = [m.entry(k_i, name) for m, name in zip(members, names, strict=True)]
+    return Manifest(**common, members=entries)
 
 
 def read_manifest(path: Path, model: type[ModelT], what: str) -> ModelT:

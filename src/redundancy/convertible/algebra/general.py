@@ -27,9 +27,14 @@ from itertools import combinations
 import numpy as np
 
 from redundancy import gf256
-from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, Shard, solve_plan
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.family import verify_mds
+from redundancy.convertible.algebra.access import (
+    ConversionPlan,
+    ConvertibleFamily,
+    Shard,
+    solve_plan,
+)
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.family import verify_mds
 from redundancy.erasure.codes import LinearCode
 from redundancy.errors import ParameterError
 

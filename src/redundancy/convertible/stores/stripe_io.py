@@ -68,6 +68,7 @@ class ConvertReport:
     degraded: list[str] = field(default_factory=list)
     resumed: bool = False
     phases: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. why every data shard was read
 
 
 class BufferRing:
@@ -161,6 +162,92 @@ def crc32(data: np.ndarray) -> int:
     if function is None:
         return zlib.crc32(data)
     return int(function(0, data.ctypes.data, data.size))
+
+
+CRC32_POLYNOMIAL = 0xEDB88320  # zlib's CRC-32, bit-reversed
+
+
+def _gf2_times(matrix: Sequence[int], vector: int) -> int:
+    """A 32 x 32 matrix over GF(2) (one int per column) times a 32-bit vector."""
+    total, column = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[column]
+        vector >>= 1
+        column += 1
+    return total
+
+
+@cache
+def _zeros_operator(length: int) -> tuple[int, ...]:
+    """The linear map that appending ``length`` zero bytes applies to a CRC-32 register."""
+    one_bit = [CRC32_POLYNOMIAL] + [1 << i for i in range(31)]
+    step = [_gf2_times(one_bit, column) for column in one_bit]  # two zero bits
+    step = [_gf2_times(step, column) for column in step]  # four
+    step = [_gf2_times(step, column) for column in step]  # eight: one zero byte
+    operator = [1 << i for i in range(32)]
+    while length:
+        if length & 1:
+            operator = [_gf2_times(step, column) for column in operator]
+        length >>= 1
+        if length:
+            step = [_gf2_times(step, column) for column in step]
+    return tuple(operator)
+
+
+def crc32_combine(first: int, second: int, second_length: int) -> int:
+    """CRC-32 of A + B from crc32(A), crc32(B) and len(B), without reading any byte (zlib's
+    ``crc32_combine``).
+
+    Parameters
+    ----------
+    first, second
+        The CRC-32 values of A and B.
+    second_length
+        Bytes of B.
+
+    Returns
+    -------
+    int
+        ``zlib.crc32(A + B)``.
+
+    Examples
+    --------
+    >>> import zlib
+    >>> combined = crc32_combine(zlib.crc32(b"layer0"), zlib.crc32(b"layer1"), 6)
+    >>> combined == zlib.crc32(b"layer0layer1")
+    True
+    """
+    return _gf2_times(_zeros_operator(second_length), first) ^ second
+
+
+def chunk_crc32(layer_crcs: Sequence[int], layer_length: int) -> int:
+    """CRC-32 of a chunk from the CRC-32s of its equal-length layers (``crc32_combine``).
+
+    Parameters
+    ----------
+    layer_crcs
+        CRC-32 of each layer, in order.
+    layer_length
+        Bytes of every layer.
+
+    Returns
+    -------
+    int
+        CRC-32 of the layers one after the other.
+
+    Examples
+    --------
+    >>> import zlib
+    >>> chunk_crc32([zlib.crc32(b"ab"), zlib.crc32(b"cd"), zlib.crc32(b"ef")], 2) == zlib.crc32(
+    ...     b"abcdef"
+    ... )
+    True
+    """
+    total = layer_crcs[0]
+    for crc in layer_crcs[1:]:
+        total = crc32_combine(total, crc, layer_length)
+    return total
 
 
 def crc_ok(phases: Phases, data: np.ndarray, expected: int) -> bool:

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from redundancy import gf256
-from redundancy.convertible.bounds import format_units
-from redundancy.convertible.layered import (
+from redundancy.convertible.algebra.bounds import format_units
+from redundancy.convertible.spec import canonical
+from redundancy.convertible.stores.layered import (
     LAYERED_NAME,
     LayeredFamily,
     LayeredManifest,
@@ -28,8 +29,7 @@ from redundancy.convertible.layered import (
     read_node,
     solve,
 )
-from redundancy.convertible.spec import canonical
-from redundancy.convertible.stripe_io import (
+from redundancy.convertible.stores.stripe_io import (
     BufferRing,
     ConvertReport,
     CountingReader,
@@ -42,6 +42,7 @@ from redundancy.convertible.stripe_io import (
     retire_stores,
     run_stripes,
 )
+from redundancy.erasure.manifest import MANIFEST_NAME, save_manifest
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
@@ -123,9 +124,15 @@ def _resume(stores: Sequence[Path], out: Path, method: str, retire: bool) -> Con
     ]:
         raise ParameterError(f"{out} already holds a store of other stores")
     if retire:
-        paths = [[shard_relpath(i) for i in range(family.n_i)]] * len(stores)
-        retire_stores(stores, LAYERED_NAME, paths)
+        _retire(stores, [[shard_relpath(i) for i in range(family.n_i)]] * len(stores))
     return ConvertReport(out, manifest.code, method, 0, 0, 0, 0, resumed=True)
+
+
+def _retire(stores: Sequence[Path], paths: Sequence[Sequence[str]]) -> None:
+    """Remove each initial store's ``ec`` manifest, then its layered manifest and shards."""
+    for store in stores:
+        (Path(store) / MANIFEST_NAME).unlink(missing_ok=True)
+    retire_stores(stores, LAYERED_NAME, paths)
 
 
 def convert_layered_stores(
@@ -275,8 +282,9 @@ def convert_layered_stores(
         }
     )
     with phases.timed("manifest"):
+        save_manifest(out, final.ec_manifest(fam))  # what `ec` reads; layered.json commits
         atomic_write_bytes(out / LAYERED_NAME, final.model_dump_json(indent=1).encode())
     if retire:
-        retire_stores(stores, LAYERED_NAME, [[e.path for e in man.shards] for man in manifests])
+        _retire(stores, [[e.path for e in man.shards] for man in manifests])
     report.phases = phases.seconds
     return report

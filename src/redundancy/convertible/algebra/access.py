@@ -20,9 +20,9 @@ from functools import cached_property
 import numpy as np
 
 from redundancy import gf256
+from redundancy.convertible.algebra.bounds import Conversion
+from redundancy.convertible.algebra.family import parity_rows, search_thetas
 from redundancy.convertible.algebra.grs import GRSCode
-from redundancy.convertible.bounds import Conversion
-from redundancy.convertible.family import parity_rows, search_thetas
 from redundancy.erasure.codes import LinearCode
 from redundancy.errors import DecodeError, ParameterError
 

@@ -17,26 +17,30 @@ from pathlib import Path
 import numpy as np
 from pydantic import model_validator
 
-from redundancy.convertible.access import ConversionPlan, ConvertibleFamily, split_plan
-from redundancy.convertible.plan_run import run_plan
-from redundancy.convertible.safe_paths import check_paths
+from redundancy.convertible.algebra.access import ConversionPlan, ConvertibleFamily, split_plan
 from redundancy.convertible.spec import canonical, parse_spec
-from redundancy.convertible.stores import (
+from redundancy.convertible.stores.plan_run import run_plan
+from redundancy.convertible.stores.safe_paths import check_paths
+from redundancy.convertible.stores.scalar import (
     ConvertedManifest,
     Member,
     check_checksums,
     check_members,
     check_stripes,
+    codewords_manifest,
+    codewords_parity_matrix,
     load_initial,
     member_chunk,
+    needs_reencode,
     read_chunk,
     read_manifest,
+    reencode_note,
 )
-from redundancy.convertible.stripe_io import (
+from redundancy.convertible.stores.stripe_io import (
     ConvertReport,
     retire_stores,
 )
-from redundancy.erasure.manifest import MANIFEST_NAME
+from redundancy.erasure.manifest import MANIFEST_NAME, save_manifest
 from redundancy.erasure.store import shard_relpath
 from redundancy.errors import DecodeError, IntegrityError, ParameterError
 from redundancy.storage_io import atomic_open, atomic_write_bytes
@@ -117,9 +121,13 @@ def convert_split(
         raise ParameterError(
             f"to={to!r} does not match the store's family: its final code is rs:{c.k_f},{c.r_f}"
         )
+    foreign = needs_reencode([(manifest, family, code)])
+    method = "reencode" if foreign else method
     plan = _reencode_plan(family) if method == "reencode" else split_plan(family)
     report = ConvertReport(out, c.describe(), method, len(plan.reads), len(plan.writes), 0, 0)
-    member = Member.of(manifest, store)
+    if foreign:
+        report.notes.append(reencode_note([store], [(manifest, family, code)]))
+    member = Member.of(manifest, store).model_copy(update={"file_mode": manifest.file_mode})
     shards, phases = run_plan(
         [store],
         [(manifest, family, code)],
@@ -139,7 +147,12 @@ def convert_split(
         bytes_read=report.bytes_read,
         bytes_written=report.bytes_written,
     )
-    with phases.timed("manifest"):
+    layout = [[(0, u * c.k_f + a) for a in range(c.k_f)] for u in range(c.lambda_f)]
+    parity = codewords_parity_matrix(family.parities[1], layout, c.k_i, c.k_i)
+    with phases.timed("manifest"):  # ``ec`` reads the result; split.json is the commit point
+        size, spec = manifest.stripe_size, family.spec
+        ec = codewords_manifest(spec, size, [member], shards, parity, c.r_f, SPLIT_NAME, c.k_i)
+        save_manifest(out, ec)
         atomic_write_bytes(out / SPLIT_NAME, result.model_dump_json(indent=1).encode())
     if retire:
         retire_stores([store], MANIFEST_NAME, [[e.path for e in manifest.shards]])
