@@ -8,9 +8,10 @@ Run: ``python benchmarks/coral_compare.py [--scenarios core extended scarce-exte
 [--scarce-objective fair|goodput] [--time-limit S] [--admission F] [--explain]
 [--helix-max-nodes N]``.
 
-``--helix-max-nodes`` sets Coral's Nmax on the helix-cluster pool only (default: the scenario's 8;
-``--max-nodes`` applies to the other scenarios). At 8 no Coral template can use the pool's T4s
-(eight 16 GB T4s do not hold LLaMA-2 70B), while Helix chains up to 16 single-block stages.
+``--helix-max-nodes`` sets Coral's Nmax on the helix-cluster pool only (default: the scenario's 6,
+the paper's Nmax; ``--max-nodes`` applies to the other scenarios). Below 10 no Coral template can
+use the pool's T4s (nine 16 GB T4s do not hold LLaMA-2 70B), while Helix chains up to 16
+single-block stages.
 
 ``--explain`` adds, per scenario, where the gap to the paper comes from: per model the cheapest
 $/h per req/s of each class of templates (single node = Homo/Mélange, one config = the
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--admission", type=float, default=None,
                         help="router admits at most this fraction of planned req/s")  # fmt: skip
     parser.add_argument("--helix-max-nodes", type=int, default=None,
-                        help="Coral's Nmax on helix-cluster (default: 8)")  # fmt: skip
+                        help="Coral's Nmax on helix-cluster (default: 6)")  # fmt: skip
     args = parser.parse_args()
     ratios, explained = [], []
     config = SimConfig(admission=args.admission)

@@ -2,7 +2,7 @@
 
 Starting from the data of issue #21 (instances as sold, GPT-OSS in MXFP4, calibrated performance,
 TP and stage-transfer costs), each variant switches ONE factor back to the pre-#21 data, and the
-last one switches all five:
+last one switches all six:
 
 * ``old-prices``: a multi-GPU node costs N x the 1-GPU instance of its GPU in that region (where
   one is sold there; H100 and the AWS A100 nodes keep their prices: no 1-GPU instance is sold);
@@ -13,7 +13,10 @@ last one switches all five:
 * ``nxgpu-sizes``: every GPU is offered as 1/2/4/8-GPU nodes wherever some size of it is sold;
   a size nobody sells costs N x the GPU's cheapest per-GPU price there, has PCIe, the smallest
   sold size's network, and as many GPUs available as that smallest sold size;
-* ``all-old``: all five at once.
+* ``node-local``: pipelines rated node by node, each stage node at its own step and batch (the
+  rating before the lockstep fix, ``perf.pipeline_rating: node-local``), which overstates long
+  mixed pipelines;
+* ``all-old``: all six at once.
 
 Each variant runs Coral and Homo (per-model best single node) through the simulator on the same
 trace (seed 0) and prints Homo $/h / Coral $/h (core, extended) and Coral / Homo goodput
@@ -36,7 +39,8 @@ from redundancy.coral.compare import SCARCE_HEADROOM, compare, scarce
 from redundancy.coral.planner.catalog import default_catalog, load_scenario
 
 PAPER = {"core": 1.62, "extended": 3.14, "scarce-extended": 7.64}
-VARIANTS = ("new", "old-prices", "bf16-weights", "roofline", "no-comm", "nxgpu-sizes", "all-old")
+VARIANTS = ("new", "old-prices", "bf16-weights", "roofline", "no-comm", "nxgpu-sizes", "node-local",
+            "all-old")  # fmt: skip
 SIZES = (1, 2, 4, 8)
 
 
@@ -111,6 +115,8 @@ def variant_spec(base: str, variant: str) -> dict[str, Any]:
         perf["model"] = "roofline"
     if "no-comm" in switched:
         perf["communication"] = False
+    if "node-local" in switched:
+        perf["pipeline_rating"] = "node-local"
     spec["catalog"] = {k: v for k, v in catalog.items() if v}
     spec["perf"] = perf
     return spec

@@ -19,7 +19,9 @@ def _small_spec(seed: int) -> dict:
         "L40Sx1": int(rng.integers(0, 3)),
         "L40Sx2": int(rng.integers(0, 2)),
     }
-    return toy_spec(float(rng.uniform(1, 20)), float(rng.uniform(1, 20)), availability=availability)
+    # Two per-stage step budgets per stage count: the joint MILP has a slot group per budget.
+    return toy_spec(float(rng.uniform(1, 20)), float(rng.uniform(1, 20)), availability=availability,
+                    perf={"pipeline_points": 2})  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -65,7 +65,31 @@ def unit_costs(scenario: Scenario, templates: list[Template]) -> dict[tuple[str,
 
 
 def cost_floor(scenario: Scenario, units: dict[tuple[str, str], UnitCost], kind: str) -> float:
-    """sum_m D_m u_m(kind): no plan with that class of templates meets demand for less."""
+    """sum_m D_m u_m(kind): no plan with that class of templates meets demand for less.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Demand per model.
+    units : dict
+        ``unit_costs(scenario, templates)``.
+    kind : {"single", "homogeneous", "cauchy", "coral"}
+        The class of templates.
+
+    Returns
+    -------
+    float
+        The floor in $/h.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> from redundancy.coral.planner.templates import build_library
+    >>> scenario = load_scenario("core").model_copy(update={"max_nodes": 3})
+    >>> units = unit_costs(scenario, build_library(scenario).all())
+    >>> [round(cost_floor(scenario, units, kind), 2) for kind in ("coral", "single")]
+    [20.36, 22.11]
+    """
     return float(sum(d * units[(m, kind)].dollars_per_rps for m, d in scenario.demand.items()))
 
 

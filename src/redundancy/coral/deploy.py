@@ -122,7 +122,31 @@ def stage_tasks(instance: Instance, name: str, scenario: Scenario) -> list[dict]
 
 
 def deploy_files(instance: Instance, name: str, scenario: Scenario) -> dict[str, str]:
-    """File name -> text: ``<name>-stage<s>.yaml`` per stage and ``<name>-launch.sh``."""
+    """File name -> text: ``<name>-stage<s>.yaml`` per stage and ``<name>-launch.sh``.
+
+    Parameters
+    ----------
+    instance : Instance
+        One replica of a plan that ``unsupported`` does not refuse.
+    name : str
+        Replica name (file and cluster prefix).
+    scenario : Scenario
+        Where the instance types, regions and the model's Hugging Face id come from.
+
+    Returns
+    -------
+    dict of str to str
+        One SkyPilot task per stage and the launch script.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> from redundancy.coral.planner.plan import plan
+    >>> scenario = load_scenario("core").model_copy(update={"max_nodes": 3})
+    >>> replica = plan(scenario).instances[0]
+    >>> unsupported(replica), sorted(deploy_files(replica, "phi0", scenario))
+    ([], ['phi0-launch.sh', 'phi0-stage0.yaml'])
+    """
     tasks = stage_tasks(instance, name, scenario)
     files = {f"{t['name']}.yaml": yaml.safe_dump(t, sort_keys=False) for t in tasks}
     lines = ["#!/bin/sh", "set -eu", f"# {instance.model} replica {name}: {instance.template}"]

@@ -141,8 +141,9 @@ def _helix_rows(duration_s: float, pool_max: bool = True) -> list[Row]:
     scenario = comparison_scenario("helix-cluster")
     out = {o.planner: o for o in compare(scenario, ["coral", "helix"], duration_s, seed=0)}
     cost = out["coral"].cost_per_hour / out["helix"].cost_per_hour - 1
-    note = (f"relaxed SLO (see helix-cluster.yaml); {duration_s / 60:.0f} min at 4 req/s: goodput "
-            f"{out['coral'].goodput_tps:.0f} vs {out['helix'].goodput_tps:.0f} tok/s")  # fmt: skip
+    note = (f"Coral Nmax {scenario.max_nodes} (the paper's); relaxed SLO (see helix-cluster.yaml); "
+            f"{duration_s / 60:.0f} min at 4 req/s: goodput {out['coral'].goodput_tps:.0f} vs "
+            f"{out['helix'].goodput_tps:.0f} tok/s; docs/coral.md: Nmax 12")  # fmt: skip
     rows = [
         Row("coral", "helix-cluster: Coral cost vs Helix (4 req/s)", "-21%", f"{cost:+.0%}", note)
     ]
@@ -152,7 +153,8 @@ def _helix_rows(duration_s: float, pool_max: bool = True) -> list[Row]:
         rows.append(
             Row("coral", "helix-cluster: Coral max req/s vs Helix on the pool", "+26%",
                 f"{most['coral'] / most['helix'] - 1:+.0%}",
-                f"planned: Coral {most['coral']:.2f}, Helix {most['helix']:.2f} req/s")
+                f"planned: Coral {most['coral']:.2f}, Helix {most['helix']:.2f} req/s (Coral "
+                f"Nmax {scenario.max_nodes}; 6.59 at Nmax 12, docs/coral.md)")
         )  # fmt: skip
     return rows
 

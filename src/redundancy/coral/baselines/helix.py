@@ -15,11 +15,11 @@ its paths by largest remainder, a path left without a node somewhere is dropped 
 the range's largest path), and each path becomes an Instance whose stages are its ranges.
 
 The flow's capacities are node-local: a range of j layers is rated as a stage of a ceil(L / j)-stage
-pipeline, so it counts ceil(L / j) microbatches of KV cache in flight. A path of P stages keeps P
-microbatches on every node, so each Instance's req/s is re-rated at its own depth,
-``min over stages of n T_hat[P, c, j]``, as Coral's templates are (and as the simulator's engine
-shares a stage among its nodes); a P-stage path through a range of j > L / P layers is then slower
-than the flow claimed (Helix's max flow overstates it; see docs/coral.md, "The Helix numbers").
+pipeline at its own best batch. A path of P stages keeps P microbatches on every node and runs in
+lockstep at its slowest stage, so each Instance's req/s is re-rated as Coral's templates are,
+``perf.pipeline_rate``: every stage at one shared per-stage step budget, with the microbatch its
+tightest stage can hold (as the simulator's engine runs it). A long path mixing fast and slow
+ranges is then slower than the flow claimed (see docs/coral.md, "The Helix numbers").
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import lil_matrix
 
 from redundancy.coral.planner.catalog import ModelSpec, Region, Scenario
-from redundancy.coral.planner.perf import ProfileTable, throughput_table
+from redundancy.coral.planner.perf import ProfileTable, pipeline_rate, throughput_table
 from redundancy.coral.schema import Instance, ModelOutcome, Plan, PlannedStage
 from redundancy.errors import ParameterError
 
@@ -155,7 +155,6 @@ def helix_planner(
     demand = scenario.demand[model.name]
     blocks = min(blocks, model.layers)
     caps = _ranges(model, scenario, blocks, profile)
-    depth_rates = throughput_table(model, scenario.configs, scenario.perf, blocks, profile)
     instances, capacity = [], 0.0
     for region in scenario.regions:
         solution = _solve(scenario, region, caps, model.layers, demand - capacity)
@@ -164,8 +163,8 @@ def helix_planner(
                 PlannedStage(nodes={scenario.configs[ci].name: n}, layer_start=a, layer_end=b)
                 for (ci, a, b), n in sorted(nodes.items(), key=lambda item: item[0][1])
             ]
-            depth = len(nodes)
-            rate = float(min(n * depth_rates[depth, ci, b - a] for (ci, a, b), n in nodes.items()))
+            ranges = [(stage.nodes, stage.layer_end - stage.layer_start) for stage in stages]
+            rate, _ = pipeline_rate(model, scenario.configs, scenario.perf, ranges, profile)
             price = sum(
                 n * scenario.price(region, scenario.configs[r[0]]) for r, n in nodes.items()
             )

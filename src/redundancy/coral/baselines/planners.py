@@ -41,7 +41,26 @@ def homo_plan(
 ) -> HomoResult:
     """Greedy best goodput-per-dollar single-node replicas, sharing availability across models.
 
-    ``only`` restricts every model to that one node config (the "one GPU type" definition).
+    Parameters
+    ----------
+    scenario : Scenario
+        Demand, node configs, prices, availability.
+    profile : ProfileTable, optional
+        Measured per-layer times replacing the performance model.
+    only : str, optional
+        Restrict every model to this one node config (the "one GPU type" definition).
+
+    Returns
+    -------
+    HomoResult
+        Replicas per (model, region, config), cost $/h, served req/s and cost per model.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> result = homo_plan(load_scenario("core"))
+    >>> round(result.cost, 2), result.served["Qwen3-32B"]
+    (30.29, 10.0)
     """
     left = {(r.name, c): n for r in scenario.regions for c, n in r.availability.items()}
     replicas: dict[tuple[str, str, str], int] = {}

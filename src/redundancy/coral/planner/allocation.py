@@ -391,8 +391,43 @@ def allocate(
 ) -> Allocation:
     """Cheapest allocation meeting every demand, or the max-goodput one when none does.
 
-    ``scarce_objective`` (default: the scenario's) picks the scarce order: "fair" (max-min served
-    fraction, then total, then cost) or "goodput" (most served tokens/s, then cost).
+    Parameters
+    ----------
+    scenario : Scenario
+        Demand, prices, availability and churn factor.
+    templates : list of Template
+        The candidate replicas (``build_library(scenario).all()``).
+    previous : dict, optional
+        Running counts per (region, template key): new instances pay the churn term.
+    solver : Solver, optional
+        The MILP solver (default scipy/HiGHS, with the scenario's ``allocation_time_s``).
+    scarce_objective : {"fair", "goodput"}, optional
+        Order when demand cannot be met (default: the scenario's, else "fair"): max-min served
+        fraction, then total, then cost; or most served tokens/s, then cost.
+
+    Returns
+    -------
+    Allocation
+        Counts per (region, template), capacity and served req/s per model, cost, mode
+        ("min_cost" or "max_goodput") and notes.
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``scarce_objective``.
+    RuntimeError
+        The solver returned no solution at all.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> from redundancy.coral.planner.templates import build_library
+    >>> scenario = load_scenario("core").model_copy(update={"max_nodes": 3})
+    >>> result = allocate(scenario, build_library(scenario).all())
+    >>> result.mode, round(result.cost, 2)
+    ('min_cost', 23.52)
+    >>> all(result.served[m] >= d for m, d in scenario.demand.items())
+    True
     """
     objective = scarce_objective or scenario.scarce_objective or "fair"
     if objective not in SCARCE_OBJECTIVES:

@@ -153,6 +153,14 @@ class PerfParams(_Strict):
     ``model``: "calibrated" (default) uses the per-GPU factors fitted to measured vLLM times
     (``coral/data/calibration.yaml``) where a GPU has them and the roofline with the efficiencies
     below elsewhere; "roofline" uses the roofline for every GPU.
+    ``pipeline_points`` / ``pipeline_step_ratio``: a pipeline of S >= 2 stages is rated at one
+    per-stage step budget shared by all its stages (its stages run in lockstep), tried on a
+    geometric grid of ``points`` budgets from ``decode_ms / S`` down to the fastest step any
+    stage of ceil(L / S) layers can take, with ratio ``ratio`` (wider if ``points`` do not
+    reach it: ``perf.step_budgets``); the planned rate is at most one grid ratio below the
+    pipeline's best shared budget. ``pipeline_rating: node-local`` restores the rating before
+    issue #21's fix (each stage node at its own step and batch, which overstates long mixed
+    pipelines; for attributing the comparison's ratios).
     ``communication``: charge tensor-parallel all-reduces inside a node and the activation
     transfer (time and NIC cap) between pipeline stages (default); False leaves both out, as the
     model did before issue #21 (for attributing the comparison's ratios factor by factor).
@@ -168,6 +176,9 @@ class PerfParams(_Strict):
     input_tokens: int = Field(default=750, ge=1)
     output_tokens: int = Field(default=240, ge=1)
     max_batch: int = Field(default=256, ge=1)
+    pipeline_points: int = Field(default=128, ge=1, le=1024)
+    pipeline_step_ratio: float = Field(default=1.03, gt=1, le=4)
+    pipeline_rating: Literal["lockstep", "node-local"] = "lockstep"
 
 
 class Catalog(_Strict):
@@ -254,6 +265,10 @@ class Scenario(_Strict):
         """The instance type a node of ``config`` is bought as in ``region``."""
         return self.offers[region][config]
 
+    def _default_perf_knobs(self) -> set[str]:
+        later = {"communication": True, "pipeline_rating": "lockstep"}
+        return {name for name, value in later.items() if getattr(self.perf, name) == value}
+
     def template_key(self) -> str:
         """Hash of everything Stage 1 depends on (models, configs, knobs); prices are excluded."""
         payload = {
@@ -261,10 +276,8 @@ class Scenario(_Strict):
             "configs": [c.model_dump() for c in self.configs],
             "max_nodes": self.max_nodes,
             "memory_factor": self.memory_factor,
-            # communication=True (the default) is left out so caches keyed before it stay valid.
-            "perf": self.perf.model_dump(
-                exclude={"communication"} if self.perf.communication else None
-            ),
+            # Knobs at their defaults that came later are left out: caches keyed before stay valid.
+            "perf": self.perf.model_dump(exclude=self._default_perf_knobs()),
             "calibration": _calibration_digest() if self.perf.model == "calibrated" else "",
         }
         blob = json.dumps(payload, sort_keys=True).encode()
@@ -326,7 +339,40 @@ EMBEDDED_SCENARIOS = ("core", "extended")
 
 
 def load_scenario(source: str | Path | dict[str, Any] = "core") -> Scenario:
-    """Resolve a scenario: an embedded name (``core``, ``extended``), a YAML path, or a dict."""
+    """Resolve a scenario: an embedded name (``core``, ``extended``), a YAML path, or a dict.
+
+    Parameters
+    ----------
+    source : str, Path or dict, default "core"
+        An embedded scenario name, a YAML file, or the same content as a dict (models with
+        demand in req/s, GPUs, node sizes, regions, knobs, and an optional ``catalog:`` of extra
+        GPUs/instances/models/regions).
+
+    Returns
+    -------
+    Scenario
+        Models with their demand, the node configs sold in the scenario's regions, prices and
+        availability, all validated.
+
+    Raises
+    ------
+    ConfigError
+        Unknown scenario, unreadable or malformed file, unknown names.
+    ParameterError
+        A number out of range (negative or non-finite demand, a node size not in 1/2/4/8).
+
+    Examples
+    --------
+    >>> scenario = load_scenario("core")
+    >>> sorted(scenario.demand.items())
+    [('GPT-OSS-20B', 10.0), ('Phi4-14B', 10.0), ('Qwen3-32B', 10.0)]
+    >>> [c.name for c in scenario.configs][:3]
+    ['L40Sx1', 'L40Sx4', 'L40Sx8']
+    >>> small = load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"], "gpus_per_node": [1],
+    ...                        "regions": ["aws-us-east-2"], "max_nodes": 2})
+    >>> small.regions[0].availability
+    {'L40Sx1': 8}
+    """
     if isinstance(source, dict):
         data, origin = source, "scenario"
     elif str(source) in EMBEDDED_SCENARIOS:

@@ -7,9 +7,11 @@ slot (model m, region r, stage count S, copy k) is either off or a pipeline of e
   x[s,j] in {0,1}               stage s holds j layers;   sum_j x[s,j] = u,  sum_s,j j x = L u
   n[s,c] in Z>=0                nodes of config c in stage s;  sum_c n[s,c] >= u
   w[s,j,c] in [0, N_c]          = x[s,j] n[s,c] (only bounded above: w <= n, w <= N_c x)
-  T <= sum_j,c T_hat_j(c, S) w[s,j,c]   for every stage s
+  T <= sum_j,c R_j(c, S, g) w[s,j,c]   for every stage s
   sum_s,c n[s,c] <= Nmax u,  weights u <= memory(n) <= rho weights u   (the template window)
 
+where R is ``perf.operating_tables`` at the slot's per-stage step budget g (slots exist per
+budget of the grid, so the MILP size grows with ``perf.pipeline_points``: keep it small here);
 with availability per region and config, demand per model, and the node prices as the cost (as
 for a fresh deployment: price x (1 + churn factor)). Identical slots are ordered (u_k >= u_k+1).
 """
@@ -23,7 +25,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from redundancy.coral.planner.catalog import ModelSpec, Region, Scenario
-from redundancy.coral.planner.perf import throughput_table
+from redundancy.coral.planner.perf import operating_tables
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,12 @@ def _slot(
         rate = {t: 1.0}
         for j, xj in enumerate(xs, start=1):
             for c, nc in ns.items():
-                if table[stages, c, j] <= 0:
+                if table[c, j] <= 0:
                     continue
                 w = b.var(bound[c], False)
                 b.row({w: 1.0, nc: -1.0}, -np.inf, 0)
                 b.row({w: 1.0, xj: -float(bound[c])}, -np.inf, 0)
-                rate[w] = -table[stages, c, j]
+                rate[w] = -table[c, j]
         b.row(rate, -np.inf, 0)
         for c, nc in ns.items():
             config = scenario.configs[c]
@@ -118,7 +120,8 @@ def _slot(
 
 @dataclass(frozen=True)
 class _SlotGroup:
-    """Identical replica slots: a model in a region with a stage count, ``copies`` of them."""
+    """Identical replica slots: a model in a region with a stage count and step budget (``table``
+    = its rates per config and layer count), ``copies`` of them."""
 
     model: ModelSpec
     table: np.ndarray
@@ -132,8 +135,8 @@ def _groups(scenario: Scenario) -> list[_SlotGroup]:
     """Replica slots: at most as many copies as the region's nodes and memory allow."""
     out = []
     for model in scenario.models:
-        table = throughput_table(model, scenario.configs, scenario.perf, scenario.max_nodes)
-        useful = [c for c in range(len(scenario.configs)) if table[1:, c, 1].max() > 0]
+        tables = operating_tables(model, scenario.configs, scenario.perf, scenario.max_nodes)
+        useful = [c for c in range(len(scenario.configs)) if tables[1:, :, c, 1].max() > 0]
         for ri, region in enumerate(scenario.regions):
             have = {
                 c: region.availability.get(scenario.configs[c].name, 0)
@@ -148,8 +151,10 @@ def _groups(scenario: Scenario) -> list[_SlotGroup]:
             )
             for stages in range(1, min(scenario.max_nodes, model.layers) + 1):
                 copies = min(nodes // stages, int(memory // model.weight_bytes))
-                if copies:
-                    out.append(_SlotGroup(model, table, configs, ri, stages, copies))
+                for point in range(tables.shape[1] if copies else 0):
+                    table = tables[stages, point]
+                    if table[configs, 1:].max(initial=0.0) > 0:
+                        out.append(_SlotGroup(model, table, configs, ri, stages, copies))
     return out
 
 
@@ -157,13 +162,40 @@ def joint_size(scenario: Scenario) -> int:
     """Number of variables of the joint MILP (to decide whether to attempt it)."""
     total = 0
     for g in _groups(scenario):
-        pairs = int((g.table[g.stages][g.configs, 1:] > 0).sum())
+        pairs = int((g.table[g.configs, 1:] > 0).sum())
         total += g.copies * (2 + g.stages * (g.model.layers + len(g.configs) + pairs))
     return total
 
 
 def joint_optimum(scenario: Scenario, time_limit: float | None = None) -> JointResult:
-    """Solve the joint MILP for ``scenario``: the cheapest plan meeting every demand."""
+    """Solve the joint MILP for ``scenario``: the cheapest plan meeting every demand.
+
+    Small instances only (the model has a slot group per model, region, stage count and step
+    budget; ``joint_size`` counts its variables).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Demand, node configs, prices, availability, ``max_nodes``.
+    time_limit : float, optional
+        Seconds for HiGHS (default: none, solve exactly).
+
+    Returns
+    -------
+    JointResult
+        Cost ($/h, without churn), capacity per model, replicas, whether proven optimal; cost
+        None when infeasible.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"],
+    ...                           "gpus_per_node": [1], "regions": ["aws-us-east-2"],
+    ...                           "max_nodes": 2, "perf": {"pipeline_points": 2}})
+    >>> result = joint_optimum(scenario)
+    >>> round(result.cost, 3), result.optimal
+    (3.722, True)
+    """
     b = _Builder()
     demand_rows: dict[str, dict[int, float]] = {m.name: {} for m in scenario.models}
     through: list[tuple[str, int, int]] = []

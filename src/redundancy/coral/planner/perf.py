@@ -179,7 +179,32 @@ PROFILE_COLUMNS = ("model", "node", "batch_size", "decode_ms_per_layer", "prefil
 
 
 def load_profile(path: Path) -> ProfileTable:
-    """Read a CSV (columns PROFILE_COLUMNS) of measured per-layer times, Helix-style."""
+    r"""Read a CSV (columns PROFILE_COLUMNS) of measured per-layer times, Helix-style.
+
+    Parameters
+    ----------
+    path : Path
+        CSV with columns ``model,node,batch_size,decode_ms_per_layer,prefill_ms_per_layer``.
+
+    Returns
+    -------
+    ProfileTable
+        Per (model, node config): batch sizes, decode ms, mean prefill ms.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, missing columns, non-numeric or non-positive values.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "profile.csv"
+    >>> _ = path.write_text("model,node,batch_size,decode_ms_per_layer,prefill_ms_per_layer\n"
+    ...                     "Phi4-14B,L4x1,1,0.5,2.0\nPhi4-14B,L4x1,64,0.9,2.2\n")
+    >>> load_profile(path).lookup("Phi4-14B", "L4x1")[1].tolist()
+    [0.5, 0.9]
+    """
     rows: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     try:
         with open(path, newline="") as handle:
@@ -261,12 +286,279 @@ def throughput_table(
 ) -> np.ndarray:
     """T_hat[S, c, j] in req/s for S = 1..max_stages, every config, j = 0..L layers (j=0 unused).
 
-    Non-increasing in j by construction (fewer layers never hurt), zero where nothing fits.
+    Node-local: each node at its own best batch within SLO/S. Non-increasing in j by
+    construction (fewer layers never hurt), zero where nothing fits. A pipeline's rate is
+    ``pipeline_rate`` (its stages in lockstep), at most the min over its stages of these.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model served.
+    configs : list of NodeConfig
+        Node configs (axis c).
+    perf : PerfParams
+        Performance model and workload.
+    max_stages : int
+        Largest stage count S.
+    profile : ProfileTable, optional
+        Measured per-layer times replacing the model where present.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(max_stages + 1, len(configs), model.layers + 1)``.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario("core")
+    >>> phi = next(m for m in scenario.models if m.name == "Phi4-14B")
+    >>> table = throughput_table(phi, scenario.configs, scenario.perf, 2)
+    >>> table.shape
+    (3, 9, 41)
+    >>> bool(table[1, 0, phi.layers] > 0)  # one L40S holds Phi-4 within its SLO
+    True
     """
     table = np.zeros((max_stages + 1, len(configs), model.layers + 1))
     for stages, ci, rate in _feasible_rates(model, configs, perf, max_stages, profile):
         table[stages, ci, 1:] = np.minimum.accumulate(rate.max(axis=1))
     return table
+
+
+def _stage_rates_at_budgets(
+    model: ModelSpec,
+    configs: list[NodeConfig],
+    perf: PerfParams,
+    stage_counts: list[int],
+    profile: ProfileTable | None,
+    rated: set[int] | None = None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(S, config index, rate[g, j-1]) in req/s of a node in a pipeline of S >= 2 stages whose
+    stages all step within the budget tau_g (``step_budgets``).
+
+    The node runs the largest microbatch b whose decode step (plus the hop to the next stage)
+    fits in tau_g and whose S microbatches of KV cache fit beside its layers; a request then costs
+    it ``prefill + output_tokens * tau_g / b`` seconds (the pipeline steps at its slowest stage,
+    so every stage is charged the budget, not its own step). The budget grid depends on all of
+    ``configs``; only the configs ``rated`` (default all) are yielded.
+    """
+    shape = LayerShape.of(model, perf)
+    batch = np.arange(1, perf.max_batch + 1, dtype=float)
+    j = np.arange(1, model.layers + 1, dtype=float)
+    context_max = perf.input_tokens + perf.output_tokens
+    curves = []
+    for config in configs:
+        rates = NodeRates.of(config, perf)
+        measured = profile.lookup(model.name, config.name) if profile else None
+        if measured is None:
+            decode = roofline_decode_ms(shape, rates, perf, batch)
+            prefill = roofline_prefill_ms(shape, rates, perf)
+        else:
+            decode = np.interp(batch, measured[0], measured[1])
+            prefill = measured[2]
+        nic_cap = config.network_gbps * 1e9 / 8 / (context_max * shape.activation_bytes_per_token)
+        hop_step = hop_ms(shape, config, batch)
+        hop_prefill = float(hop_ms(shape, config, np.float64(perf.input_tokens)))
+        if not perf.communication:
+            nic_cap, hop_step, hop_prefill = np.inf, np.zeros_like(hop_step), 0.0
+        # (L, B) ms per stage iteration, made non-decreasing in B so a search finds the largest b.
+        cost = np.maximum.accumulate(
+            j[:, None] * decode[None, :] + perf.step_overhead_ms + hop_step[None, :], axis=1
+        )
+        curves.append((rates, prefill, nic_cap, hop_prefill, cost))
+    for ci, (rates, prefill, nic_cap, hop_prefill, cost) in enumerate(curves):
+        if rated is not None and ci not in rated:
+            continue
+        free = rates.memory_bytes - j * shape.weight_bytes
+        per_request = j * context_max * shape.kv_bytes_per_token
+        for stages in stage_counts:
+            # The slowest stage holds >= ceil(L / S) layers: no pipeline steps faster than that.
+            fastest = min(curve[-(-model.layers // stages) - 1, 0] for *_, curve in curves)
+            budgets = step_budgets(model.slo.decode_ms / stages, fastest, perf)
+            fits_time = np.stack([np.searchsorted(row, budgets, side="right") for row in cost])
+            fits_memory = np.floor(np.maximum(free, 0.0) / (stages * per_request))
+            micro = np.minimum(fits_time, np.minimum(fits_memory, perf.max_batch)[:, None])
+            seconds = 1e-3 * (
+                j[:, None] * prefill + perf.output_tokens * budgets[None, :] / np.maximum(micro, 1)
+            )
+            prefill_ok = j * prefill + hop_prefill <= model.slo.prefill_ms / stages
+            rate = np.where((micro >= 1) & prefill_ok[:, None], 1.0 / seconds, 0.0)
+            rate = np.minimum.accumulate(np.minimum(rate, nic_cap), axis=0)  # (L, G)
+            yield stages, ci, rate.T
+
+
+def step_budgets(budget_ms: float, fastest_ms: float, perf: PerfParams) -> np.ndarray:
+    """``perf.pipeline_points`` per-stage step budgets (ms) from ``budget_ms`` down to
+    ``fastest_ms``, geometric with ratio ``perf.pipeline_step_ratio``, or wider where that many
+    points do not reach ``fastest_ms`` (so the lowest budget is the fastest possible step);
+    the unused points repeat the lowest budget.
+
+    Parameters
+    ----------
+    budget_ms : float
+        The per-stage decode budget (decode SLO / S).
+    fastest_ms : float
+        The fastest step the slowest stage can take.
+    perf : PerfParams
+        ``pipeline_points`` and ``pipeline_step_ratio``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``pipeline_points`` budgets in ms, non-increasing.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import PerfParams
+    >>> perf = PerfParams(pipeline_points=4, pipeline_step_ratio=1.5)
+    >>> step_budgets(9.0, 1.0, perf).round(3).tolist()  # ratio widened to 9 ** (1 / 3)
+    [9.0, 4.327, 2.08, 1.0]
+    >>> step_budgets(9.0, 8.0, perf).round(3).tolist()
+    [9.0, 8.0, 8.0, 8.0]
+    """
+    points = perf.pipeline_points
+    if fastest_ms >= budget_ms or points == 1:
+        return np.full(points, budget_ms)
+    span = np.log(budget_ms / fastest_ms)
+    ratio = max(perf.pipeline_step_ratio, np.exp(span / (points - 1)))
+    shrink = np.minimum(np.arange(points) * np.log(ratio), span)
+    return budget_ms * np.exp(-shrink)
+
+
+def operating_tables(
+    model: ModelSpec,
+    configs: list[NodeConfig],
+    perf: PerfParams,
+    max_stages: int,
+    profile: ProfileTable | None = None,
+) -> np.ndarray:
+    """R[S, g, c, j]: req/s of one node of config c holding j layers in an S-stage pipeline run
+    at its g-th per-stage step budget (S = 1..max_stages, g = 0..``perf.pipeline_points``-1).
+
+    A pipeline's stages run in lockstep: each decode iteration moves one microbatch through every
+    stage, so the pipeline steps at its slowest stage and carries the microbatch its tightest
+    stage (time or KV memory) can hold. Rating every node at one shared budget makes a stage's
+    rate ``sum_k R[S, g, c_k, j]`` and the pipeline's ``min_s`` of those, the rate the simulator's
+    engine sustains (up to the budget grid's ``pipeline_step_ratio``); the placement search
+    maximises over g. One stage (S = 1) has no lockstep: ``R[1, 0] = T_hat[1]``, other g zero.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model served.
+    configs : list of NodeConfig
+        Node configs (axis c).
+    perf : PerfParams
+        Performance model and workload; ``pipeline_points`` and ``pipeline_step_ratio`` set the
+        budget grid.
+    max_stages : int
+        Largest stage count S.
+    profile : ProfileTable, optional
+        Measured per-layer times replacing the model where present.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(max_stages + 1, pipeline_points, len(configs), model.layers + 1)``; entries with
+        S = 0 or j = 0 are unused (zero), zero where nothing fits.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario("core")
+    >>> qwen = next(m for m in scenario.models if m.name == "Qwen3-32B")
+    >>> rates = operating_tables(qwen, scenario.configs, scenario.perf, 2)
+    >>> rates.shape == (3, scenario.perf.pipeline_points, len(scenario.configs), qwen.layers + 1)
+    True
+    >>> local = throughput_table(qwen, scenario.configs, scenario.perf, 2)
+    >>> bool((rates[2].max(axis=0) <= local[2] * (1 + 1e-9)).all())  # never above node-local
+    True
+    """
+    points = perf.pipeline_points
+    table = np.zeros((max_stages + 1, points, len(configs), model.layers + 1))
+    if perf.pipeline_rating == "node-local":
+        table[:, 0] = throughput_table(model, configs, perf, max_stages, profile)
+        return table
+    if max_stages >= 1:
+        table[1, 0] = throughput_table(model, configs, perf, 1, profile)[1]
+    stage_counts = list(range(2, max_stages + 1))
+    for stages, ci, rate in _stage_rates_at_budgets(model, configs, perf, stage_counts, profile):
+        table[stages, :, ci, 1:] = rate
+    return table
+
+
+def pipeline_rate(
+    model: ModelSpec,
+    configs: list[NodeConfig],
+    perf: PerfParams,
+    stages: list[tuple[dict[str, int], int]],
+    profile: ProfileTable | None = None,
+) -> tuple[float, list[dict[str, float]]]:
+    """Req/s of one pipeline as the planner rates it, and each stage's per-node rates there.
+
+    The pipeline's rate is ``max_g min_s sum_k n_k R[S, g, c_k, j_s]`` (see ``operating_tables``):
+    every stage at the same per-stage step budget. The per-node rates at the best budget are the
+    shares in which a stage's data-parallel nodes split its microbatch.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model served.
+    configs : list of NodeConfig
+        Configs the stages may name (by ``NodeConfig.name``).
+    perf : PerfParams
+        Performance model and workload.
+    stages : list of (dict, int)
+        Per stage: node config name -> count, and the number of layers it holds.
+    profile : ProfileTable, optional
+        Measured per-layer times replacing the model where present.
+
+    Returns
+    -------
+    tuple of (float, list of dict)
+        The req/s (0 where no budget fits) and, per stage, config name -> req/s of one node.
+
+    Raises
+    ------
+    KeyError
+        A stage names a config not in ``configs``.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario("core")
+    >>> qwen = next(m for m in scenario.models if m.name == "Qwen3-32B")
+    >>> alone, _ = pipeline_rate(qwen, scenario.configs, scenario.perf, [({"L40Sx4": 1}, 64)])
+    >>> two, shares = pipeline_rate(
+    ...     qwen, scenario.configs, scenario.perf, [({"L40Sx4": 1}, 40), ({"L40Sx1": 2}, 24)]
+    ... )
+    >>> two > alone > 0, sorted(shares[1])
+    (True, ['L40Sx1'])
+    """
+    index = {c.name: i for i, c in enumerate(configs)}
+    used = {index[name] for nodes, _ in stages for name in nodes}
+    depth = len(stages)
+    table = np.zeros((perf.pipeline_points, len(configs), model.layers + 1))  # (G, C, L+1)
+    if depth == 1 or perf.pipeline_rating == "node-local":
+        local = throughput_table(model, [configs[c] for c in sorted(used)], perf, depth, profile)
+        for row, c in enumerate(sorted(used)):
+            table[0, c] = local[depth, row]
+    else:
+        for _, ci, rate in _stage_rates_at_budgets(model, configs, perf, [depth], profile, used):
+            table[:, ci, 1:] = rate
+    stage_rates = np.stack(
+        [
+            sum(n * table[:, index[name], layers] for name, n in nodes.items())
+            for nodes, layers in stages
+        ]
+    )  # (S, G)
+    rate = stage_rates.min(axis=0)
+    best = int(np.argmax(rate))
+    per_node = [
+        {name: float(table[best, index[name], layers]) for name in nodes}
+        for nodes, layers in stages
+    ]
+    return float(rate[best]), per_node
 
 
 def batch_table(

@@ -197,33 +197,55 @@ def _layout(counts, tp, layers, stages, digits, pairs, value, choice):
 
 
 @njit(cache=True)
-def _best_above(counts: np.ndarray, tables: np.ndarray, floor: float, only: int):
-    """Best placement over stage counts (``only`` > 0: that count alone) if it beats ``floor``.
+def _select(tables: np.ndarray, stages: int, point: int, distinct: np.ndarray) -> np.ndarray:
+    """tables[stages, point] restricted to the configs ``distinct`` (rows in that order)."""
+    out = np.empty((distinct.shape[0], tables.shape[3]))
+    for d in range(distinct.shape[0]):
+        out[d] = tables[stages, point, distinct[d]]
+    return out
 
-    Stage counts are tried by decreasing capacity bound, each search starting above the best so
-    far. Returns (value, stages, stage_counts, stage_layers); stages = 0 when nothing beats floor.
+
+@njit(cache=True)
+def _best_above(counts, distinct, tables, caps, floor, only):
+    """Best placement over stage counts and step budgets (``only`` > 0: that stage count alone)
+    if it beats ``floor``; ``counts`` are node counts of the configs ``distinct``.
+
+    ``tables[S, g]`` rates each config at stage count S and budget g, ``caps[S, g, c]`` =
+    max_j j tables[S, g, c, j]. (S, g) pairs are tried by decreasing capacity bound
+    sum_c counts_c caps[S, g, c] / L, each search starting above the best so far, until the bound
+    cannot beat it. Returns (value, stages, stage_counts, stage_layers); stages = 0 when nothing
+    beats floor.
     """
-    layers = tables.shape[2] - 1
+    layers = tables.shape[3] - 1
+    points = tables.shape[1]
     nodes = counts.sum()
     top = min(nodes, tables.shape[0] - 1, layers)
     digits = _digits(counts)
     pairs = _pairs(digits)
     choice = np.zeros((top + 1, digits.shape[0]), dtype=np.int64)
-    bound = np.zeros(top)
+    bound = np.zeros(top * points)
     for s in range(1, top + 1):
-        bound[s - 1] = -_bounds(counts, tables[s], layers, 0.0)[0]
-    best, best_stages = floor, 0
-    for s in np.argsort(bound, kind="mergesort") + 1:
+        for g in range(points):
+            total = 0.0
+            for d in range(distinct.shape[0]):
+                total += counts[d] * caps[s, g, distinct[d]]
+            bound[(s - 1) * points + g] = -total / layers
+    best, best_stages, best_point = floor, 0, 0
+    for option in np.argsort(bound, kind="mergesort"):
+        s, g = option // points + 1, option % points
         if only > 0 and s != only:
             continue
         above = best * (1 + GAIN)
-        value = _search(counts, tables[s], layers, s, digits, pairs, above, choice)
+        if -bound[option] <= above:
+            break
+        tp = _select(tables, s, g, distinct)
+        value = _search(counts, tp, layers, s, digits, pairs, above, choice)
         if value > above:
-            best, best_stages = value, s
+            best, best_stages, best_point = value, s, g
     if best_stages == 0:
         empty = np.zeros((0, counts.shape[0]), dtype=np.int64)
         return floor, 0, empty, np.zeros(0, dtype=np.int64)
-    tp = tables[best_stages]
+    tp = _select(tables, best_stages, best_point, distinct)
     stage_counts, stage_layers = _layout(
         counts, tp, layers, best_stages, digits, pairs, best, choice
     )
@@ -231,20 +253,32 @@ def _best_above(counts: np.ndarray, tables: np.ndarray, floor: float, only: int)
 
 
 @njit(cache=True, nogil=True)
-def _place_range(rows, tables, floors, values, stages, stage_counts, stage_layers, start, stop):
+def _place_range(
+    rows, tables, caps, floors, values, stages, stage_counts, stage_layers, start, stop
+):
     """``_best_above`` for rows ``start..stop-1`` of node counts, written into the outputs."""
     for i in range(start, stop):
         distinct = np.flatnonzero(rows[i])
-        sub = np.empty((tables.shape[0], distinct.shape[0], tables.shape[2]))
-        for d in range(distinct.shape[0]):
-            sub[:, d, :] = tables[:, distinct[d], :]
-        value, used, counts, layers = _best_above(rows[i][distinct], sub, floors[i], 0)
+        value, used, counts, layers = _best_above(
+            rows[i][distinct], distinct, tables, caps, floors[i], 0
+        )
         values[i] = value
         stages[i] = used
         for s in range(used):
             stage_layers[i, s] = layers[s]
             for d in range(distinct.shape[0]):
                 stage_counts[i, s, distinct[d]] = counts[s, d]
+
+
+def _as_tables(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tables[S, g, c, j], caps[S, g, c]) from rates per stage count, with or without the
+    step-budget axis g (``operating_tables`` or ``throughput_table``)."""
+    tables = np.asarray(tables, dtype=np.float64)
+    if tables.ndim == 3:
+        tables = tables[:, None]
+    tables = np.ascontiguousarray(tables)
+    layers = np.arange(tables.shape[3], dtype=np.float64)
+    return tables, np.ascontiguousarray((tables * layers).max(axis=3))
 
 
 def in_threads(kernel, n: int, workers: int, *arrays) -> None:
@@ -271,12 +305,13 @@ def place_rows(rows: np.ndarray, tables: np.ndarray, floors: np.ndarray, workers
     install compiles no parallel variant).
     """
     n, k = rows.shape
+    tables, caps = _as_tables(tables)
     depth = tables.shape[0] - 1
     values = np.zeros(n)
     stages = np.zeros(n, dtype=np.int64)
     stage_counts = np.zeros((n, depth, k), dtype=np.int64)
     stage_layers = np.zeros((n, depth), dtype=np.int64)
-    arrays = (rows, tables, floors, values, stages, stage_counts, stage_layers)
+    arrays = (rows, tables, caps, floors, values, stages, stage_counts, stage_layers)
     in_threads(_place_range, n, workers, *arrays)
     return values, stages, stage_counts, stage_layers
 
@@ -296,14 +331,59 @@ def stage_throughput(tp: np.ndarray, counts: tuple[int, ...], layers: int) -> fl
 
 
 def place_dp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Placement:
-    """Exact bottleneck placement of ``tp.shape[1]-1`` layers on ``counts`` nodes in ``stages``."""
+    """Exact bottleneck placement of ``tp.shape[1]-1`` layers on ``counts`` nodes in ``stages``.
+
+    Parameters
+    ----------
+    counts : list of int or numpy.ndarray
+        Nodes per config.
+    tp : numpy.ndarray
+        ``tp[c, j]``: req/s of one node of config c holding j layers (column 0 unused).
+    stages : int
+        Number of pipeline stages.
+
+    Returns
+    -------
+    Placement
+        The largest bottleneck throughput, per-stage node counts and layers (zero placement when
+        infeasible).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tp = np.array([[0, 3.0, 1.0, 0.5], [0, 2.0, 2.0, 1.0]])  # 3 layers, 2 configs
+    >>> place_dp([1, 1], tp, 2)
+    Placement(throughput=2.0, stage_counts=((0, 1), (1, 0)), stage_layers=(2, 1))
+    """
     tables = np.zeros((stages + 1, *tp.shape))
     tables[stages] = tp
     return place_above(counts, tables, 0.0, only=stages)
 
 
 def place_ilp(counts: list[int] | np.ndarray, tp: np.ndarray, stages: int) -> Placement:
-    """Reference: the placement ILP with integer node counts per config per stage (HiGHS)."""
+    """Reference: the placement ILP with integer node counts per config per stage (HiGHS).
+
+    Parameters
+    ----------
+    counts : list of int or numpy.ndarray
+        Nodes per config.
+    tp : numpy.ndarray
+        ``tp[c, j]``: req/s of one node of config c holding j layers (column 0 unused).
+    stages : int
+        Number of pipeline stages.
+
+    Returns
+    -------
+    Placement
+        As ``place_dp`` (equal throughput; the layout may differ among optima).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tp = np.array([[0, 3.0, 1.0, 0.5], [0, 2.0, 2.0, 1.0]])
+    >>> place_ilp([1, 1], tp, 2).throughput
+    2.0
+    """
     counts = np.asarray(counts, dtype=np.int64)
     k, layers = len(counts), tp.shape[1] - 1
     if stages > counts.sum() or stages > layers:
@@ -373,13 +453,39 @@ def place_above(
     """Best placement over stage counts (``tables[S]`` = T_hat for budget SLO/S) if it beats
     ``floor``, else a zero placement; ``only`` > 0 restricts to that stage count."""
     counts = np.asarray(counts, dtype=np.int64)
-    tables = np.ascontiguousarray(tables, dtype=np.float64)
-    value, stages, stage_counts, stage_layers = _best_above(counts, tables, float(floor), only)
+    tables, caps = _as_tables(tables)
+    distinct = np.arange(len(counts), dtype=np.int64)
+    value, stages, stage_counts, stage_layers = _best_above(
+        counts, distinct, tables, caps, float(floor), only
+    )
     if stages == 0:
         return Placement(0.0, (), ())
     return _as_placement(value, stage_counts, stage_layers)
 
 
 def best_placement(counts: list[int] | np.ndarray, tables: np.ndarray) -> Placement:
-    """Best over stage counts S = 1..|nodes| (``tables[S]`` = T_hat for budget SLO/S)."""
+    """Best over stage counts S = 1..|nodes| (``tables[S]`` = T_hat for budget SLO/S).
+
+    Parameters
+    ----------
+    counts : list of int or numpy.ndarray
+        Nodes per config.
+    tables : numpy.ndarray
+        ``tables[S, c, j]`` (``perf.throughput_table``) or ``tables[S, g, c, j]`` with a step
+        budget axis g (``perf.operating_tables``); the best over S (and g) is returned.
+
+    Returns
+    -------
+    Placement
+        The best placement over stage counts (zero placement when nothing fits).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tables = np.zeros((3, 2, 4))
+    >>> tables[1] = [[0, 3.0, 1.0, 0.5], [0, 2.0, 2.0, 1.0]]  # one stage: both hold all 3
+    >>> tables[2] = [[0, 3.0, 1.0, 0.5], [0, 2.0, 2.0, 1.0]]
+    >>> best_placement([1, 1], tables)
+    Placement(throughput=2.0, stage_counts=((0, 1), (1, 0)), stage_layers=(2, 1))
+    """
     return place_above(counts, tables, 0.0)

@@ -93,10 +93,45 @@ def plan(
 ) -> Plan:
     """Both stages: the (cached) template library, then the allocation ILP.
 
-    ``scarce_objective`` overrides the scenario's order when demand cannot be met ("fair" or
-    "goodput"; see ``allocation``). ``vllm_only`` keeps only templates one ``vllm serve`` can run
-    (one node per stage, one GPU count for all stages): every replica deploys, at a cost >= the
-    unrestricted optimum (a template whose best layout is not runnable is dropped, not re-placed).
+    Parameters
+    ----------
+    scenario : Scenario
+        What to serve on what (``load_scenario``).
+    previous : dict, optional
+        Running counts per (region, template key), for the churn term.
+    solver : Solver, optional
+        The allocation MILP solver (default scipy/HiGHS).
+    workers : int, default 1
+        Threads for building the template library.
+    cache_dir : Path, optional
+        Template cache folder.
+    use_cache : bool, default True
+        Use the template cache.
+    scarce_objective : {"fair", "goodput"}, optional
+        Overrides the scenario's order when demand cannot be met (see ``allocate``).
+    vllm_only : bool, default False
+        Keep only templates one ``vllm serve`` can run (one node per stage, one GPU count for
+        all stages): every replica deploys, at a cost >= the unrestricted optimum (a template
+        whose best layout is not runnable is dropped, not re-placed).
+
+    Returns
+    -------
+    Plan
+        Instances (stages, nodes, layer ranges), per-model capacity and cost, timings, notes.
+
+    Raises
+    ------
+    ParameterError
+        A model with demand that no node multiset can serve within its SLO, or a bad objective.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> result = plan(load_scenario("core").model_copy(update={"max_nodes": 3}))
+    >>> result.mode, round(result.cost_per_hour, 2), len(result.instances)
+    ('min_cost', 23.52, 6)
+    >>> all(m.unmet_rps == 0 for m in result.models)
+    True
     """
     start = time.perf_counter()
     library = build_library(scenario, workers=workers, cache_dir=cache_dir, use_cache=use_cache)

@@ -27,7 +27,7 @@ from numba import njit
 from pydantic import BaseModel, ConfigDict
 
 from redundancy.coral.planner.catalog import ModelSpec, Scenario
-from redundancy.coral.planner.perf import ProfileTable, throughput_table
+from redundancy.coral.planner.perf import ProfileTable, operating_tables
 from redundancy.coral.planner.placement import in_threads, place_rows
 from redundancy.errors import ConfigError
 from redundancy.storage_io import atomic_write_bytes
@@ -70,12 +70,12 @@ class Library(BaseModel):
 
 def multisets(model: ModelSpec, scenario: Scenario, tables: np.ndarray) -> Iterator[np.ndarray]:
     """Per size 1..Nmax, the config-index multisets worth placing: an (n, size) array of sorted
-    indices (memory window, useful configs only).
+    indices (memory window, useful configs only); ``tables`` from ``perf.operating_tables``.
 
     A config that cannot hold even one layer adds nothing to any stage, so multisets containing it
     are dominated by the same multiset without it and are skipped (losslessly).
     """
-    useful = np.array([ci for ci in range(len(scenario.configs)) if tables[1:, ci, 1].max() > 0])
+    useful = np.array([ci for ci in range(len(scenario.configs)) if tables[1:, :, ci, 1].max() > 0])
     memory = np.array([c.count * c.gpu.memory_gb * 1e9 for c in scenario.configs])
     low, high = model.weight_bytes, scenario.memory_factor * model.weight_bytes
     for size in range(1, scenario.max_nodes + 1):
@@ -163,7 +163,7 @@ def model_templates(
     templates: its placement search starts above the best split (and stops at once when the
     bounds say it cannot beat it). ``workers`` threads share the work.
     """
-    tables = throughput_table(model, scenario.configs, scenario.perf, scenario.max_nodes, profile)
+    tables = operating_tables(model, scenario.configs, scenario.perf, scenario.max_nodes, profile)
     names = [c.name for c in scenario.configs]
     base = len(names) + 1
     if base**scenario.max_nodes >= 2**62:
@@ -249,7 +249,7 @@ def prune(
 
 
 # Bump when the performance model or the template search changes: old caches are then ignored.
-LIBRARY_VERSION = 4
+LIBRARY_VERSION = 5
 MEMORY_LIBRARIES = 2  # libraries kept in memory per process (most recently used)
 _memory: dict[Path, Library] = {}
 
@@ -276,6 +276,43 @@ def build_library(
     profile: ProfileTable | None = None,
 ) -> Library:
     """Templates of every model in ``scenario``: from memory, the disk cache, or built and cached.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Models, node configs and knobs (``max_nodes``, ``memory_factor``, ``perf``).
+    workers : int, default 1
+        Threads placing multisets.
+    cache_dir : Path, optional
+        Cache folder (default ``default_cache_dir()``).
+    use_cache : bool, default True
+        Read and write the disk cache and keep the library in memory.
+    pruned : bool, default True
+        Keep only templates that beat every split of their nodes (lossless).
+    profile : ProfileTable, optional
+        Measured per-layer times replacing the performance model where present.
+
+    Returns
+    -------
+    Library
+        Per model, its templates (node multiset, stages with layers, req/s).
+
+    Raises
+    ------
+    ConfigError
+        A corrupt cache file, or too many configs for ``max_nodes``.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario("core").model_copy(update={"max_nodes": 3})
+    >>> library = build_library(scenario)  # shipped with the package: no build
+    >>> len(library.all())
+    167
+    >>> sorted(library.templates)
+    ['GPT-OSS-20B', 'Phi4-14B', 'Qwen3-32B']
+    >>> [(t.nodes, len(t.stages)) for t in library.templates["Qwen3-32B"]][:2]
+    [({'L40Sx4': 1}, 1), ({'L40Sx8': 1}, 1)]
 
     Libraries of the embedded core scenario ship with the package (``coral/data/libraries``,
     written by ``benchmarks/coral_ship_templates.py``, same key): a fresh install's first plan of

@@ -49,7 +49,26 @@ class AvailabilityTrace:
 
 
 def constant_availability(scenario: Scenario) -> AvailabilityTrace:
-    """The scenario's own availability, unchanged over time."""
+    """The scenario's own availability, unchanged over time.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Its regions' availability is used.
+
+    Returns
+    -------
+    AvailabilityTrace
+        One step at t = 0.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"],
+    ...                           "gpus_per_node": [1], "regions": ["aws-us-east-2"]})
+    >>> constant_availability(scenario).at(1e6)
+    {('aws-us-east-2', 'L40Sx1'): 8}
+    """
     keys = [(r.name, c) for r in scenario.regions for c in sorted(r.availability)]
     by_name = {r.name: r.availability for r in scenario.regions}
     counts = np.array([[by_name[r][c] for r, c in keys]])
@@ -64,7 +83,42 @@ def fluctuating_availability(
     volatility: float = 0.25,
     seed: int = 0,
 ) -> AvailabilityTrace:
-    """Each (region, config) count = round(base * f), f a mean-reverting walk in [low, 1]."""
+    """Each (region, config) count = round(base * f), f a mean-reverting walk in [low, 1].
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Base counts (its regions' availability).
+    duration_s : float, default 1800
+        Length of the trace.
+    step_s : float, default 360
+        Time between changes.
+    low : float, default 0.5
+        Smallest fraction of the base count.
+    volatility : float, default 0.25
+        Size of each step of the walk.
+    seed : int, default 0
+        Random seed.
+
+    Returns
+    -------
+    AvailabilityTrace
+        Counts per (region, config) at each step.
+
+    Raises
+    ------
+    ParameterError
+        ``low`` outside 0..1, non-positive durations, negative volatility.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> scenario = load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"],
+    ...                           "gpus_per_node": [1], "regions": ["aws-us-east-2"]})
+    >>> trace = fluctuating_availability(scenario, 3600, seed=0)
+    >>> [trace.at(t)[("aws-us-east-2", "L40Sx1")] for t in (0, 1800, 3599)]
+    [7, 7, 4]
+    """
     if not 0 <= low <= 1:
         raise ParameterError(f"low = {low} is out of range (allowed: 0..1)")
     if step_s <= 0 or duration_s <= 0:

@@ -1,9 +1,10 @@
 """One serving instance as a continuous-batching engine, timed by the planner's performance model.
 
 An instance is a pipeline of stages; a stage's data-parallel nodes share its work in proportion to
-their T_hat (a microbatch of b requests puts ``b * share_k`` on node k). With R requests decoding,
-the engine cycles ``m = min(R, S)`` microbatches of ``b = R / m`` through the S stages, so one
-decode iteration (one token for every decoding request) takes
+their rates at the pipeline's operating point (``perf.pipeline_rate``; a microbatch of b requests
+puts ``b * share_k`` on node k). With R requests decoding, the engine cycles ``m = min(R, S)``
+microbatches of ``b = R / m`` through the S stages, so one decode iteration (one token for every
+decoding request) takes
 
     period(R) = max(sum_s step_s(b), m * max_s step_s(b)),   step_s(b) = max_k j_s decode_k(b_k)
 
@@ -34,8 +35,8 @@ from redundancy.coral.planner.perf import (
     LayerShape,
     NodeRates,
     ProfileTable,
+    pipeline_rate,
     roofline_decode_ms,
-    throughput_table,
 )
 from redundancy.coral.schema import Instance
 
@@ -111,16 +112,15 @@ def engine_model(
     configs = {c.name: c for c in scenario.configs}
     shape = LayerShape.of(spec, perf)
     stages_n = len(instance.stages)
-    used = list(dict.fromkeys(configs[name] for stage in instance.stages for name in stage.nodes))
-    table = throughput_table(spec, used, perf, stages_n, profile)[stages_n]
-    index = {c.name: i for i, c in enumerate(used)}
+    layout = [(stage.nodes, stage.layer_end - stage.layer_start) for stage in instance.stages]
+    _, node_rates = pipeline_rate(spec, scenario.configs, perf, layout, profile)
     timing = {c.name: LayerTimes.of(spec, c, perf, profile) for c in configs.values()}
     kv_limit, run_limit = np.inf, np.inf
     per_token, floor, speedup = [], [], []
     stage_nodes: list[tuple[int, list[tuple[LayerTimes, float]]]] = []
-    for stage in instance.stages:
+    for stage, rates in zip(instance.stages, node_rates, strict=True):
         j = stage.layer_end - stage.layer_start
-        weights = {name: n * max(table[index[name], j], 1e-12) for name, n in stage.nodes.items()}
+        weights = {name: n * max(rates[name], 1e-12) for name, n in stage.nodes.items()}
         total = sum(weights.values())
         nodes = []
         slow_tok, slow_floor, rate = 0.0, 0.0, 0.0

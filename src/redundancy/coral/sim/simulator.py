@@ -305,7 +305,44 @@ def simulate(
     """Replay ``trace`` against the plans ``planner`` makes each epoch; measure cost, goodput.
 
     Instances still draining at a re-plan hold their nodes: the planner sees the availability
-    minus those. ``profile`` (measured per-layer times) replaces the roofline in the engines.
+    minus those.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        What is served on what.
+    trace : Trace
+        Requests (``synthetic_trace`` or ``load_trace``); its models must be the scenario's.
+    planner : callable
+        ``(scenario, running counts) -> Plan``, e.g. ``baselines.planners.PLANNERS["coral"]``.
+    availability : AvailabilityTrace, optional
+        Nodes available over time (default: the scenario's, constant).
+    config : SimConfig, optional
+        Re-plan interval, start-up delay, queue timeout, admission control.
+    duration_s : float, optional
+        Simulated time (default: the trace's length, at least one epoch).
+    profile : ProfileTable, optional
+        Measured per-layer times replacing the performance model in the engines.
+
+    Returns
+    -------
+    SimResult
+        Per-request TTFT, TPOT and status, the fleet's history, $/h, goodput, SLO attainment.
+
+    Raises
+    ------
+    ParameterError
+        Trace models not in the scenario, non-positive duration.
+
+    Examples
+    --------
+    >>> from redundancy.coral.baselines.planners import PLANNERS
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> from redundancy.coral.sim.workload import synthetic_trace
+    >>> scenario = load_scenario("core").model_copy(update={"max_nodes": 3})
+    >>> result = simulate(scenario, synthetic_trace(scenario.demand, 300), PLANNERS["homo"])
+    >>> round(result.cost_per_hour, 2), bool(result.attainment() > 0.9)
+    (30.29, True)
     """
     config = config or SimConfig()
     unknown = set(trace.models) - set(scenario.demand)

@@ -94,7 +94,37 @@ def synthetic_trace(
     shape: WorkloadShape | str = "conversation",
     seed: int = 0,
 ) -> Trace:
-    """A bursty trace with ``demand[m]`` req/s on average for each model, for ``duration_s``."""
+    """A bursty trace with ``demand[m]`` req/s on average for each model, for ``duration_s``.
+
+    Parameters
+    ----------
+    demand : dict of str to float
+        Mean arrival rate (req/s) per model.
+    duration_s : float, default 1800
+        Length of the trace.
+    shape : WorkloadShape or {"conversation", "code"}, default "conversation"
+        Burstiness (Gamma-renewal cv), rate swing and log-normal request lengths.
+    seed : int, default 0
+        Random seed.
+
+    Returns
+    -------
+    Trace
+        Arrivals (sorted), model index, input and output tokens per request.
+
+    Raises
+    ------
+    ParameterError
+        Unknown shape, non-positive duration, negative demand.
+
+    Examples
+    --------
+    >>> trace = synthetic_trace({"A": 2.0, "B": 1.0}, 600, seed=0)
+    >>> len(trace), trace.models
+    (1855, ['A', 'B'])
+    >>> {name: round(rate, 2) for name, rate in trace.rates().items()}
+    {'A': 2.16, 'B': 0.93}
+    """
     if isinstance(shape, str):
         if shape not in SHAPES:
             raise ParameterError(f"workload shape {shape!r} is unknown (allowed: {sorted(SHAPES)})")
