@@ -1,4 +1,4 @@
-"""``redundancy dart``: fit, predict and compare DART/MART models on CSV data.
+"""``redundancy dart``: fit, predict, compare and export DART/MART models on CSV data.
 
 Cheap to import: numpy, pandas, scikit-learn and the numba tree learner are imported inside the
 commands.
@@ -16,14 +16,19 @@ from redundancy.errors import ParameterError
 
 # Read without importing this module (`redundancy --help` stays instant): command -> help.
 MOUNT = {
-    "dart": "DART: gradient-boosted trees with dropout (fit, predict, compare).",
+    "dart": "DART: gradient-boosted trees with dropout (fit, predict, compare, export).",
 }
 NAME = "dart"
 app = typer.Typer(
-    help="DART: gradient-boosted trees with dropout (fit, predict, compare).",
+    help="DART: gradient-boosted trees with dropout (fit, predict, compare, export).",
     no_args_is_help=True,
 )
 _TASKS = ("regression", "classification")
+_EXPORT_FORMATS = {"xgboost-json": ".xgboost.json", "lightgbm-text": ".lightgbm.txt"}
+_SERVING_REASON = {
+    "xgboost-json": "values within float32 rounding of a split edge",
+    "lightgbm-text": "values with |x| <= 1e-35 read as 0",
+}
 
 
 def _task(task: str) -> str:
@@ -46,6 +51,22 @@ def _load(data: Path | None, target: str, task: str) -> Any:
         X, y = (load_diabetes if task == "regression" else load_breast_cancer)(return_X_y=True)
         names = [f"x{i}" for i in range(X.shape[1])]
     return pd.DataFrame(X, columns=names), y
+
+
+def _features(model: Any, data: Path, target: str) -> tuple[Any, Any]:
+    """(the CSV's features as a DataFrame in the model's column order, target or None)."""
+    import pandas as pd
+
+    from redundancy.dart.datasets import read_csv
+
+    X, y, names = read_csv(data, target, require_target=False)
+    features = pd.DataFrame(X, columns=names)
+    if hasattr(model, "feature_names_in_"):  # the model's own column order, by name
+        missing = [n for n in model.feature_names_in_ if n not in names]
+        if missing:
+            raise ParameterError(f"{data} lacks the model's feature columns {missing[:5]}")
+        features = features[list(model.feature_names_in_)]
+    return features, y
 
 
 @app.command()
@@ -93,16 +114,9 @@ def predict(
     from sklearn.base import is_regressor
 
     from redundancy.dart import load
-    from redundancy.dart.datasets import read_csv
 
     model = load(model_path)
-    X, y, names = read_csv(data, target, require_target=False)
-    features = pd.DataFrame(X, columns=names)
-    if hasattr(model, "feature_names_in_"):  # the model's own column order, by name
-        missing = [n for n in model.feature_names_in_ if n not in names]
-        if missing:
-            raise ParameterError(f"{data} lacks the model's feature columns {missing[:5]}")
-        features = features[list(model.feature_names_in_)]
+    features, y = _features(model, data, target)
     pred = model.predict(features)
     frame = pd.DataFrame({"prediction": pred})
     ui.write_output(out, frame.to_csv(index=False, float_format="%.17g").encode(), force=force)
@@ -162,3 +176,49 @@ def compare(
         [(name, f"{score:.4f}", f"{seconds:.2f}") for name, (score, seconds) in results.items()],
         title=f"{folds}-fold CV, {n_estimators} rounds",
     )
+
+
+@app.command()
+def export(
+    model_path: Path = typer.Argument(..., help="Model JSON written by `fit`."),
+    format: str = typer.Option(
+        "xgboost-json", "--format", help="xgboost-json (XGBoost) or lightgbm-text (LightGBM)."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="File to write (default: beside the model, .xgboost.json or .lightgbm.txt).",
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
+    check: Path = typer.Option(
+        None,
+        "--check",
+        help="CSV of rows to check: exit 1 if the exported model routes any of them unlike ours.",
+    ),
+    target: str = typer.Option("target", help="Target column of --check: dropped if present."),
+) -> None:
+    """Export a model for XGBoost or LightGBM serving (DART weights folded into the leaves)."""
+    if format not in _EXPORT_FORMATS:
+        raise ParameterError(
+            f"--format {format!r} is not allowed (use {' or '.join(_EXPORT_FORMATS)})"
+        )
+    if out is None:
+        out = model_path.with_name(model_path.stem + _EXPORT_FORMATS[format])
+    ui.check_output(out, force=force)
+    from redundancy.dart import load
+    from redundancy.dart.export import export_model, serving_mismatches
+
+    model = load(model_path)
+    export_model(model, out, format=format, force=force)
+    print(f"exported {type(model).__name__} ({model.n_estimators_} rounds) to {out} as {format}")
+    if check is not None:
+        features, _ = _features(model, check, target)
+        differs = serving_mismatches(model, features, format)
+        ui.note(
+            f"{int(differs.sum())} of {len(differs)} rows of {check} take another path through "
+            f"the trees in {format} ({_SERVING_REASON[format]})"
+            if differs.any()
+            else f"all {len(differs)} rows of {check} take the same path in {format}"
+        )
+        if differs.any():
+            raise typer.Exit(1)
