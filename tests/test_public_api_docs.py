@@ -31,7 +31,7 @@ SYSTEM_PACKAGES = [
     "redundancy.abft",
     "redundancy.coded_inference",
     "redundancy.coded_inference.serving",
-    pytest.param("redundancy.erasure", marks=pytest.mark.xfail(reason=PARALLEL, strict=False)),
+    "redundancy.erasure",
     pytest.param("redundancy.convertible", marks=pytest.mark.xfail(reason=PARALLEL, strict=False)),
     pytest.param("redundancy.coral", marks=pytest.mark.xfail(reason=PARALLEL, strict=False)),
     pytest.param("redundancy.dart", marks=pytest.mark.xfail(reason=PARALLEL, strict=False)),

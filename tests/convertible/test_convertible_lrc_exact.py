@@ -18,8 +18,8 @@ from redundancy.convertible.algebra.lrc import (
     recovered_patterns,
     tolerates,
 )
-from redundancy.erasure.codes import VectorCode
 from redundancy.erasure.recoverability import lrc_maximum_by_size
+from redundancy.erasure.vector import VectorCode
 from redundancy.gf256 import rank
 
 WIDE = spec.lrc_merge("lrc:12,2,2", "lrc:24,4,3")

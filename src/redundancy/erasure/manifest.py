@@ -19,16 +19,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from redundancy import gf256
-from redundancy.erasure.codes import (
-    CODE_VERSIONS,
-    MAX_LAYERS,
-    MAX_SHARDS,
-    LinearCode,
-    VectorCode,
-    parse_code,
-)
+from redundancy.erasure.codes import CODE_VERSIONS, MAX_SHARDS, LinearCode, parse_code
 from redundancy.erasure.location import StoreLocation, check_name, check_relpath
 from redundancy.erasure.nodes import check_recorded_root
+from redundancy.erasure.vector import MAX_LAYERS, VectorCode
 from redundancy.errors import IntegrityError
 
 FORMAT = "redundancy-ec/1"
