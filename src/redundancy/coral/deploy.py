@@ -161,7 +161,32 @@ def deploy_files(instance: Instance, name: str, scenario: Scenario) -> dict[str,
 
 
 def explain(result: Plan) -> list[str]:
-    """One line per instance: why it is there (what it serves, at what price per req/s)."""
+    """One line per instance: why it is there (what it serves, at what price per req/s).
+
+    What ``redundancy coral explain plan.json`` prints: first one line per model, then one per
+    instance (its vLLM pipeline partition or why vLLM cannot run it), then the plan's notes.
+
+    Parameters
+    ----------
+    result : Plan
+        A plan.
+
+    Returns
+    -------
+    list of str
+        The lines, without newlines.
+
+    Examples
+    --------
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> from redundancy.coral.planner.plan import plan
+    >>> result = plan(load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"],
+    ...                              "gpus_per_node": [1], "regions": ["aws-us-east-2"]}))
+    >>> print("\\n".join(explain(result)[:2]))
+    Phi4-14B: 2 replica(s), $3.72/h, 3.00/3 req/s served
+      #0 Phi4-14B in aws-us-east-2: Phi4-14B:1*L40Sx1 gives 2.95 req/s for $1.86/h ($0.631 per
+      req/s); 1 stage(s): VLLM_PP_LAYER_PARTITION=40, PP 1
+    """
     lines = []
     for m in result.models:
         share = f"{m.served_rps:.2f}/{m.demand_rps:g} req/s served"

@@ -53,7 +53,46 @@ class ModelOutcome(BaseModel):
 
 
 class Plan(BaseModel):
-    """A complete plan: the instances to run and what they achieve."""
+    """A complete plan: the instances to run and what they achieve.
+
+    Produced by :func:`redundancy.coral.planner.plan.plan` (and the baselines), consumed by the
+    simulator and the deployment writer; :meth:`save` and :meth:`load` keep it as JSON.
+
+    Attributes
+    ----------
+    scenario : str
+        Name of the scenario planned for.
+    mode : str
+        How Stage 2 solved it: ``"min_cost"`` when all demand is met, else the scarce objective.
+    instances : list of Instance
+        The replicas to run, each with its region, stages and planned req/s.
+    models : list of ModelOutcome
+        Per model: demand, capacity, served and unmet req/s, replicas, cost.
+    cost_per_hour : float
+        Price of all instances in $ per hour.
+    churn_cost : float
+        Launch charge against the previous plan in $ (``churn_factor`` x new nodes' prices).
+    templates : int
+        Templates Stage 2 chose from.
+    stage1_seconds, stage2_seconds : float
+        Wall-clock seconds of the two stages.
+    notes : list of str
+        Remarks for a person (uncalibrated GPUs, unmet demand...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from redundancy.coral.planner.catalog import load_scenario
+    >>> from redundancy.coral.planner.plan import plan
+    >>> result = plan(load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"],
+    ...                              "gpus_per_node": [1], "regions": ["aws-us-east-2"]}))
+    >>> result.mode, len(result.instances), round(result.cost_per_hour, 3)
+    ('min_cost', 2, 3.722)
+    >>> path = Path(tempfile.mkdtemp()) / "plan.json"
+    >>> result.save(path)
+    >>> Plan.load(path) == result
+    True
+    """
 
     scenario: str
     mode: str

@@ -38,46 +38,7 @@ def _check_int(name: str, value: int, low: int, high: int | None = None) -> int:
 class _DARTBase(BaseEstimator):
     """Shared parameters and fitting; subclasses choose the loss and the output transform.
 
-    Parameters
-    ----------
-    n_estimators : int, default 100
-        Boosting rounds (one tree per output each).
-    learning_rate : float, default 0.3
-        Shrinkage ``lr``; with dropout the new round gets ``lr / (k + lr)`` (``tree``). 0.3 (as
-        XGBoost) with ``skip_drop=0.5`` made DART at least as good as MART on most of the sets
-        in ``benchmarks/dart_defaults.py`` (see docs/dart.md); with 0.1 and no skipping DART
-        lagged MART at 100 rounds.
-    max_leaves, max_depth : int, default 31, 0
-        Leaf cap and depth cap (0 = none).
-    min_samples_leaf : int, default 10
-        Minimum training weight per leaf (rows when unweighted).
-    min_child_weight, reg_lambda, min_split_gain : float
-        Minimum hessian per leaf, L2 on leaf values, minimum gain of a split.
-    max_bins : int, default 255
-        Bins per feature (missing values get a bin of their own).
-    rate_drop : float, default 0.1
-        Probability that each earlier round is dropped in a round (0 = MART).
-    one_drop : bool, default True
-        Drop one random round when none was hit (the paper's binomial-plus-one).
-    skip_drop : float, default 0.5
-        Probability of a round without dropout (XGBoost's ``skip_drop``).
-    max_drop : int, default 0
-        Cap on the rounds dropped at once (0 = none).
-    normalize_type : {"tree", "forest"}, default "tree"
-        New and dropped rounds' weights after a drop of k: ``lr/(k+lr)`` and ``k/(k+lr)``,
-        or ``lr/(1+lr)`` and ``1/(1+lr)``.
-    early_stopping_rounds : int or None, default None
-        Stop after that many rounds without a better validation loss; keep the best round.
-    validation_fraction : float, default 0.1
-        Held-out share for early stopping when no ``eval_set`` is given.
-    random_state : int or None
-        Seed of the drops, the samples and the bin sample.
-    subsample : float, default 1.0
-        Fraction of rows (Bernoulli) each round's trees are grown on.
-    colsample_bytree : float, default 1.0
-        Fraction of features each round's trees may split on.
-    grow_policy : {"lossguide", "depthwise"}, default "lossguide"
-        Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+    The constructor's parameters are documented on each estimator (DARTRegressor, ...).
     """
 
     def __init__(
@@ -286,11 +247,107 @@ _STAGED_DOC = """
 
 
 class DARTRegressor(RegressorMixin, _DARTBase):
-    """Gradient-boosted trees with dropout for squared-error regression."""
+    """Gradient-boosted trees with dropout for squared-error regression.
+
+    Each round drops a random subset of the earlier rounds (``rate_drop``), fits one tree to the
+    residual of the rest, and rescales the new and the dropped rounds (``normalize_type``);
+    ``rate_drop=0`` is plain MART.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Boosting rounds (one tree per output each).
+    learning_rate : float, default 0.3
+        Shrinkage ``lr``; with dropout the new round gets ``lr / (k + lr)`` (``tree``). 0.3 (as
+        XGBoost) with ``skip_drop=0.5`` made DART at least as good as MART on most of the sets
+        in ``benchmarks/dart_defaults.py`` (see docs/dart.md); with 0.1 and no skipping DART
+        lagged MART at 100 rounds.
+    max_leaves, max_depth : int, default 31, 0
+        Leaf cap and depth cap (0 = none).
+    min_samples_leaf : int, default 10
+        Minimum training weight per leaf (rows when unweighted).
+    min_child_weight, reg_lambda, min_split_gain : float, default 1e-3, 1.0, 0.0
+        Minimum hessian per leaf, L2 on leaf values, minimum gain of a split.
+    max_bins : int, default 255
+        Bins per feature (missing values get a bin of their own).
+    rate_drop : float, default 0.1
+        Probability that each earlier round is dropped in a round (0 = MART).
+    one_drop : bool, default True
+        Drop one random round when none was hit (the paper's binomial-plus-one).
+    skip_drop : float, default 0.5
+        Probability of a round without dropout (XGBoost's ``skip_drop``).
+    max_drop : int, default 0
+        Cap on the rounds dropped at once (0 = none).
+    normalize_type : {"tree", "forest"}, default "tree"
+        New and dropped rounds' weights after a drop of k: ``lr/(k+lr)`` and ``k/(k+lr)``,
+        or ``lr/(1+lr)`` and ``1/(1+lr)``.
+    early_stopping_rounds : int or None, default None
+        Stop after that many rounds without a better validation loss; keep the best round.
+    validation_fraction : float, default 0.1
+        Held-out share for early stopping when no ``eval_set`` is given.
+    random_state : int or None
+        Seed of the drops, the samples and the bin sample.
+    subsample : float, default 1.0
+        Fraction of rows (Bernoulli) each round's trees are grown on.
+    colsample_bytree : float, default 1.0
+        Fraction of features each round's trees may split on.
+    grow_policy : {"lossguide", "depthwise"}, default "lossguide"
+        Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+
+    Attributes
+    ----------
+    ensemble_ : Ensemble
+        The fitted rounds: their trees, final weights and drop record.
+    history_ : History
+        Per-round training (and validation) loss, rounds dropped, best round.
+    n_estimators_ : int
+        Rounds kept (fewer than ``n_estimators`` after early stopping).
+    binner_ : BinMapper
+        The per-feature bin edges the trees split on.
+    feature_importances_ : ndarray of shape (n_features,)
+        Total split gain per feature, each round weighted by its final weight; sums to 1.
+
+    Raises
+    ------
+    ParameterError
+        From ``fit``: a parameter out of its range, or malformed ``X``/``y``/``sample_weight``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)); y = X[:, 0] + 0.5 * X[:, 1]
+    >>> model = DARTRegressor(n_estimators=20, rate_drop=0.1, random_state=0).fit(X, y)
+    >>> model.n_estimators_, model.predict(X[:3]).shape
+    (20, (3,))
+    >>> bool(model.score(X, y) > 0.9)
+    True
+    """
 
     def fit(self, X, y, sample_weight=None, eval_set: tuple | None = None) -> DARTRegressor:
-        """Fit on (X, y); ``sample_weight`` weights rows (an integer weight acts as that many
-        copies); ``eval_set=(X_val, y_val)`` enables validation/early stopping."""
+        """Fit the boosted rounds to (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (NaN allowed: each split learns a default direction for it).
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights (finite, >= 0, not all 0); an integer weight acts as that many copies.
+        eval_set : tuple (X_val, y_val), optional
+            Validation data: its loss is recorded in ``history_`` and drives early stopping.
+
+        Returns
+        -------
+        DARTRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ParameterError
+            A parameter is out of range, or X, y, sample_weight or eval_set is malformed.
+        """
         X, y = self._validate(X, y, y_numeric=True)
         weight = self._weights(sample_weight, X)
         if eval_set is not None:
@@ -310,11 +367,110 @@ class DARTRegressor(RegressorMixin, _DARTBase):
 
 
 class DARTClassifier(ClassifierMixin, _DARTBase):
-    """Gradient-boosted trees with dropout: logistic loss for two classes, softmax for more."""
+    """Gradient-boosted trees with dropout: logistic loss for two classes, softmax for more.
+
+    Labels may be any sortable values; with K > 2 classes each round grows K trees (one per
+    class) that are dropped together.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Boosting rounds (one tree per output each).
+    learning_rate : float, default 0.3
+        Shrinkage ``lr``; with dropout the new round gets ``lr / (k + lr)`` (``tree``). 0.3 (as
+        XGBoost) with ``skip_drop=0.5`` made DART at least as good as MART on most of the sets
+        in ``benchmarks/dart_defaults.py`` (see docs/dart.md); with 0.1 and no skipping DART
+        lagged MART at 100 rounds.
+    max_leaves, max_depth : int, default 31, 0
+        Leaf cap and depth cap (0 = none).
+    min_samples_leaf : int, default 10
+        Minimum training weight per leaf (rows when unweighted).
+    min_child_weight, reg_lambda, min_split_gain : float, default 1e-3, 1.0, 0.0
+        Minimum hessian per leaf, L2 on leaf values, minimum gain of a split.
+    max_bins : int, default 255
+        Bins per feature (missing values get a bin of their own).
+    rate_drop : float, default 0.1
+        Probability that each earlier round is dropped in a round (0 = MART).
+    one_drop : bool, default True
+        Drop one random round when none was hit (the paper's binomial-plus-one).
+    skip_drop : float, default 0.5
+        Probability of a round without dropout (XGBoost's ``skip_drop``).
+    max_drop : int, default 0
+        Cap on the rounds dropped at once (0 = none).
+    normalize_type : {"tree", "forest"}, default "tree"
+        New and dropped rounds' weights after a drop of k: ``lr/(k+lr)`` and ``k/(k+lr)``,
+        or ``lr/(1+lr)`` and ``1/(1+lr)``.
+    early_stopping_rounds : int or None, default None
+        Stop after that many rounds without a better validation loss; keep the best round.
+    validation_fraction : float, default 0.1
+        Held-out share for early stopping when no ``eval_set`` is given.
+    random_state : int or None
+        Seed of the drops, the samples and the bin sample.
+    subsample : float, default 1.0
+        Fraction of rows (Bernoulli) each round's trees are grown on.
+    colsample_bytree : float, default 1.0
+        Fraction of features each round's trees may split on.
+    grow_policy : {"lossguide", "depthwise"}, default "lossguide"
+        Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted; ``predict_proba`` columns follow this order.
+    ensemble_ : Ensemble
+        The fitted rounds: their trees, final weights and drop record.
+    history_ : History
+        Per-round training (and validation) loss, rounds dropped, best round.
+    n_estimators_ : int
+        Rounds kept (fewer than ``n_estimators`` after early stopping).
+    binner_ : BinMapper
+        The per-feature bin edges the trees split on.
+    feature_importances_ : ndarray of shape (n_features,)
+        Total split gain per feature, each round weighted by its final weight; sums to 1.
+
+    Raises
+    ------
+    ParameterError
+        From ``fit``: a parameter out of its range, malformed input, fewer than two classes,
+        or ``eval_set`` classes not seen in ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)); y = np.where(X[:, 0] > 0, "yes", "no")
+    >>> model = DARTClassifier(n_estimators=10, random_state=0).fit(X, y)
+    >>> model.classes_.tolist(), model.predict_proba(X[:2]).shape
+    (['no', 'yes'], (2, 2))
+    >>> bool(model.score(X, y) > 0.95)
+    True
+    """
 
     def fit(self, X, y, sample_weight=None, eval_set: tuple | None = None) -> DARTClassifier:
-        """Fit on (X, y); ``sample_weight`` weights rows (an integer weight acts as that many
-        copies); ``eval_set=(X_val, y_val)`` enables validation/early stopping."""
+        """Fit the boosted rounds to (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (NaN allowed: each split learns a default direction for it).
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights (finite, >= 0, not all 0); an integer weight acts as that many copies.
+        eval_set : tuple (X_val, y_val), optional
+            Validation data: its loss is recorded in ``history_`` and drives early stopping.
+
+        Returns
+        -------
+        DARTClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ParameterError
+            A parameter is out of range, the input is malformed, ``y`` has one class, or
+            ``eval_set`` has classes not seen in ``y``.
+        """
         X, y = self._validate(X, y)
         weight = self._weights(sample_weight, X)
         try:
@@ -367,10 +523,109 @@ class DARTClassifier(ClassifierMixin, _DARTBase):
 
 
 class DARTRanker(_DARTBase):
-    """LambdaRank (NDCG) with dropout; rows of one query are consecutive, ``group`` gives sizes."""
+    """LambdaRank (NDCG) with dropout; rows of one query are consecutive, ``group`` gives sizes.
+
+    ``fit(X, y, group)`` takes relevance labels ``y >= 0`` and the query sizes ``group`` (they
+    sum to the number of rows); ``predict`` gives scores to sort each query by and ``score`` the
+    mean NDCG. Early stopping needs ``eval_set=(X, y, group)``.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Boosting rounds (one tree per output each).
+    learning_rate : float, default 0.3
+        Shrinkage ``lr``; with dropout the new round gets ``lr / (k + lr)`` (``tree``). 0.3 (as
+        XGBoost) with ``skip_drop=0.5`` made DART at least as good as MART on most of the sets
+        in ``benchmarks/dart_defaults.py`` (see docs/dart.md); with 0.1 and no skipping DART
+        lagged MART at 100 rounds.
+    max_leaves, max_depth : int, default 31, 0
+        Leaf cap and depth cap (0 = none).
+    min_samples_leaf : int, default 10
+        Minimum training weight per leaf (rows when unweighted).
+    min_child_weight, reg_lambda, min_split_gain : float, default 1e-3, 1.0, 0.0
+        Minimum hessian per leaf, L2 on leaf values, minimum gain of a split.
+    max_bins : int, default 255
+        Bins per feature (missing values get a bin of their own).
+    rate_drop : float, default 0.1
+        Probability that each earlier round is dropped in a round (0 = MART).
+    one_drop : bool, default True
+        Drop one random round when none was hit (the paper's binomial-plus-one).
+    skip_drop : float, default 0.5
+        Probability of a round without dropout (XGBoost's ``skip_drop``).
+    max_drop : int, default 0
+        Cap on the rounds dropped at once (0 = none).
+    normalize_type : {"tree", "forest"}, default "tree"
+        New and dropped rounds' weights after a drop of k: ``lr/(k+lr)`` and ``k/(k+lr)``,
+        or ``lr/(1+lr)`` and ``1/(1+lr)``.
+    early_stopping_rounds : int or None, default None
+        Stop after that many rounds without a better validation loss; keep the best round.
+    validation_fraction : float, default 0.1
+        Unused: early stopping of a ranker needs ``eval_set=(X, y, group)``.
+    random_state : int or None
+        Seed of the drops, the samples and the bin sample.
+    subsample : float, default 1.0
+        Fraction of rows (Bernoulli) each round's trees are grown on.
+    colsample_bytree : float, default 1.0
+        Fraction of features each round's trees may split on.
+    grow_policy : {"lossguide", "depthwise"}, default "lossguide"
+        Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+
+    Attributes
+    ----------
+    ensemble_ : Ensemble
+        The fitted rounds: their trees, final weights and drop record.
+    history_ : History
+        Per-round training (and validation) loss, rounds dropped, best round.
+    n_estimators_ : int
+        Rounds kept (fewer than ``n_estimators`` after early stopping).
+    binner_ : BinMapper
+        The per-feature bin edges the trees split on.
+    feature_importances_ : ndarray of shape (n_features,)
+        Total split gain per feature, each round weighted by its final weight; sums to 1.
+
+    Raises
+    ------
+    ParameterError
+        From ``fit``: a parameter out of its range, malformed input, negative labels, or group
+        sizes that do not sum to the number of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)); relevance = (X[:, 0] > 0) + (X[:, 0] > 0.5) * 1.0
+    >>> groups = [20] * 10
+    >>> model = DARTRanker(n_estimators=10, random_state=0).fit(X, relevance, groups)
+    >>> model.predict(X[:20]).shape, bool(model.score(X, relevance, groups) > 0.95)
+    ((20,), True)
+    """
 
     def fit(self, X, y, group, eval_set: tuple | None = None) -> DARTRanker:
-        """Fit on (X, relevance y, group sizes); ``eval_set=(X_val, y_val, group_val)``."""
+        """Fit the boosted rounds to (X, relevance y, group sizes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples, the rows of one query consecutive.
+        y : array-like of shape (n_samples,)
+            Relevance labels (>= 0; higher is more relevant).
+        group : array-like of int
+            Query sizes in row order; they sum to ``n_samples``.
+        eval_set : tuple (X_val, y_val, group_val), optional
+            Validation queries: their NDCG loss is recorded and drives early stopping (which
+            needs them).
+
+        Returns
+        -------
+        DARTRanker
+            The fitted estimator.
+
+        Raises
+        ------
+        ParameterError
+            A parameter is out of range, the input is malformed, a label is negative, group
+            sizes do not sum to the rows, or early stopping is asked for without ``eval_set``.
+        """
         X, y = self._validate(X, y, y_numeric=True)
         if np.any(y < 0):
             raise ParameterError("relevance labels y must be >= 0")

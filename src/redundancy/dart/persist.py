@@ -370,6 +370,21 @@ def load(path: Path) -> _DARTBase:
     ------
     IntegrityError
         The file cannot be read, is not JSON, or is not a well-formed DART model.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from redundancy.dart import DARTClassifier
+    >>> X = np.arange(40.0).reshape(20, 2); y = X[:, 0] > 15
+    >>> path = Path(tempfile.mkdtemp()) / "m.json"
+    >>> save(DARTClassifier(n_estimators=3, min_samples_leaf=2).fit(X, y), path)
+    >>> model = load(path)
+    >>> type(model).__name__, model.classes_.tolist(), model.predict(X[[0, -1]]).tolist()
+    ('DARTClassifier', [False, True], [False, True])
+    >>> _ = path.write_text('{"format": "something else"}')
+    >>> load(path)
+    Traceback (most recent call last):
+    redundancy.errors.IntegrityError: ...
     """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -41,8 +41,14 @@ class ConvertibleFamily:
     construction : str
         ``"grs"`` (explicit, any n <= 255) or ``"cvt"`` (searched Vandermonde, earlier stores).
 
-    Example
-    -------
+    Raises
+    ------
+    ParameterError
+        From ``build``: a code longer than 255 shards (``grs``), no verified Vandermonde family
+        (``cvt``), or an unknown ``construction``.
+
+    Examples
+    --------
     >>> fam = ConvertibleFamily.build(Conversion.merge(12, 4, 2, 4))
     >>> fam.spec, fam.final_code().n
     ('grs:12,4:24,4', 28)
@@ -54,6 +60,18 @@ class ConvertibleFamily:
     @classmethod
     def build(cls, conversion: Conversion, construction: str = "grs") -> ConvertibleFamily:
         """Build (and, for ``cvt``, search and verify) the family of ``conversion``.
+
+        Parameters
+        ----------
+        conversion : Conversion
+            (k_I, r_I) -> (k_F, r_F).
+        construction : {"grs", "cvt"}, default "grs"
+            How the two codes are built.
+
+        Returns
+        -------
+        ConvertibleFamily
+            The family, its parity matrices already built.
 
         Raises
         ------
@@ -101,7 +119,39 @@ def _systematic(parity: np.ndarray, name: str) -> LinearCode:
 
 @dataclass(frozen=True)
 class ConversionPlan:
-    """Read ``reads`` (initial shards), write ``writes`` (final parities) = matrix . reads."""
+    """Read ``reads`` (initial shards), write ``writes`` (final parities) = matrix . reads.
+
+    Built by :func:`merge_plan`, :func:`split_plan` or :func:`solve_plan`; ``apply`` runs it on
+    the fetched shards.
+
+    Attributes
+    ----------
+    reads : tuple of (int, int)
+        The initial shards read, as (initial codeword, shard index); index >= k_I is a parity.
+    writes : tuple of (int, int)
+        The final parities written, as (final codeword, parity index).
+    matrix : ndarray of uint8, shape (len(writes), len(reads))
+        Coefficients over GF(2^8): ``writes[w] = sum_r matrix[w, r] reads[r]``.
+
+    Raises
+    ------
+    ParameterError
+        From ``apply``: a shard of ``reads`` was not provided.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> family = ConvertibleFamily.build(Conversion.merge(6, 3, 2, 2))
+    >>> plan = merge_plan(family)
+    >>> plan.reads, plan.writes
+    (((0, 6), (0, 7), (1, 6), (1, 7)), ((0, 0), (0, 1)))
+    >>> data = np.random.default_rng(0).integers(0, 256, (2, 6, 8), dtype=np.uint8)
+    >>> parities = [family.initial_code().encode(block) for block in data]
+    >>> new = plan.apply({(t, i): parities[t][i - 6] for t, i in plan.reads})
+    >>> direct = family.final_code().encode(np.vstack(data))
+    >>> all(np.array_equal(new[(0, j)], direct[j]) for j in range(2))
+    True
+    """
 
     reads: tuple[Shard, ...]
     writes: tuple[Shard, ...]  # (final codeword, parity index j)
@@ -167,7 +217,34 @@ def solve_plan(
 
 
 def merge_plan(family: ConvertibleFamily, read_data: bool = False) -> ConversionPlan:
-    """Access-optimal merge; ``read_data`` (or r_F > r_I, or k_I <= r_F) reads data instead."""
+    """Access-optimal merge; ``read_data`` (or r_F > r_I, or k_I <= r_F) reads data instead.
+
+    Reads r_F parities of each of the lambda initial codewords (the read-access bound
+    lambda min(k_I, r_F)) and writes the r_F final parities.
+
+    Parameters
+    ----------
+    family : ConvertibleFamily
+        The two codes of a merge.
+    read_data : bool, default False
+        Read every data shard instead of the parities (the re-encode plan).
+
+    Returns
+    -------
+    ConversionPlan
+        Reads, writes and the matrix between them.
+
+    Raises
+    ------
+    ParameterError
+        The family's conversion is not a merge.
+
+    Examples
+    --------
+    >>> family = ConvertibleFamily.build(Conversion.merge(6, 3, 2, 2))
+    >>> len(merge_plan(family).reads), len(merge_plan(family, read_data=True).reads)
+    (4, 12)
+    """
     c = family.conversion
     if c.regime != "merge":
         raise ParameterError(f"merge_plan needs the merge regime, {c.describe()} is {c.regime}")
@@ -182,7 +259,32 @@ def merge_plan(family: ConvertibleFamily, read_data: bool = False) -> Conversion
 
 
 def split_plan(family: ConvertibleFamily) -> ConversionPlan:
-    """Access-optimal split of one [n_I, k_I] codeword into lambda [n_F, k_F] codewords."""
+    """Access-optimal split of one [n_I, k_I] codeword into lambda [n_F, k_F] codewords.
+
+    Reads the data of blocks 1..lambda-1 and r_F parities ((lambda - 1) k_F + r_F shards, the
+    read-access bound) and writes the r_F parities of every final codeword.
+
+    Parameters
+    ----------
+    family : ConvertibleFamily
+        The two codes of a split.
+
+    Returns
+    -------
+    ConversionPlan
+        Reads, writes and the matrix between them.
+
+    Raises
+    ------
+    ParameterError
+        The conversion is not a split, or r_F > r_I.
+
+    Examples
+    --------
+    >>> plan = split_plan(ConvertibleFamily.build(Conversion(12, 2, 6, 2)))
+    >>> len(plan.reads), plan.writes
+    (8, ((0, 0), (0, 1), (1, 0), (1, 1)))
+    """
     c = family.conversion
     if c.regime != "split":
         raise ParameterError(f"split_plan needs the split regime, {c.describe()} is {c.regime}")

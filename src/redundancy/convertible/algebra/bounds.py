@@ -23,7 +23,35 @@ MAX_K = 255
 
 @dataclass(frozen=True)
 class Conversion:
-    """[n_I, k_I] -> [n_F, k_F] written with r = n - k; the regime follows from k_I and k_F."""
+    """[n_I, k_I] -> [n_F, k_F] written with r = n - k; the regime follows from k_I and k_F.
+
+    ``lambda_I`` initial codewords become ``lambda_F`` final ones, lambda_I k_I = lambda_F k_F =
+    lcm(k_I, k_F): a merge when lambda_F = 1, a split when lambda_I = 1, else general.
+    ``Conversion.merge(k_i, r_i, lam, r_f)`` builds the merge of ``lam`` codewords.
+
+    Attributes
+    ----------
+    k_i, r_i : int
+        Data and parity shards of an initial codeword (1 <= k_I <= 255, 0 <= r_I <= 256 - k_I).
+    k_f, r_f : int
+        Data and parity shards of a final codeword (1 <= k_F <= 255, 0 <= r_F <= 256 - k_F).
+
+    Raises
+    ------
+    ParameterError
+        A parameter is out of range, or k_I = k_F (nothing to convert).
+
+    Examples
+    --------
+    >>> merge = Conversion.merge(6, 3, 2, 2)
+    >>> merge, merge.regime, merge.describe()
+    (Conversion(k_i=6, r_i=3, k_f=12, r_f=2), 'merge', '(9,6) x2 -> (14,12) x1')
+    >>> Conversion(6, 2, 9, 3).regime, Conversion(12, 2, 6, 2).regime
+    ('general', 'split')
+    >>> Conversion(6, 2, 6, 3)
+    Traceback (most recent call last):
+    redundancy.errors.ParameterError: k_I = k_F = 6: nothing to convert (k must change)
+    """
 
     k_i: int
     r_i: int
@@ -40,7 +68,27 @@ class Conversion:
 
     @classmethod
     def merge(cls, k_i: int, r_i: int, lam: int, r_f: int) -> Conversion:
-        """lam codewords of [k_i + r_i, k_i] into one [lam k_i + r_f, lam k_i]."""
+        """lam codewords of [k_i + r_i, k_i] into one [lam k_i + r_f, lam k_i].
+
+        Parameters
+        ----------
+        k_i, r_i : int
+            Data and parity shards of an initial codeword.
+        lam : int
+            Codewords merged (2..255).
+        r_f : int
+            Parity shards of the merged codeword.
+
+        Returns
+        -------
+        Conversion
+            The merge (k_I, r_I) -> (lam k_I, r_F).
+
+        Raises
+        ------
+        ParameterError
+            A parameter is out of range.
+        """
         check_range("lambda", lam, 2, MAX_K)
         return cls(k_i, r_i, lam * k_i, r_f)
 
@@ -77,7 +125,27 @@ class Conversion:
 
 @dataclass(frozen=True)
 class Costs:
-    """Lower bounds and the re-encode cost of one conversion (shards, or shard units)."""
+    """Lower bounds and the re-encode cost of one conversion (shards, or shard units).
+
+    Built by :func:`costs`; ``access`` and ``reencode_access`` add reads and writes.
+
+    Attributes
+    ----------
+    read_access : int
+        Fewest whole shards any stable linear MDS conversion reads.
+    write_access : int
+        Shards it writes: every final parity, lambda_F r_F.
+    bandwidth : Fraction or None
+        Fewest shard units any conversion reads (merge regime only; None otherwise).
+    reencode_read, reencode_write : int
+        Shards read and written by read-all-and-re-encode.
+
+    Examples
+    --------
+    >>> bounds = costs(Conversion.merge(6, 3, 2, 2))
+    >>> bounds.access, bounds.reencode_access, bounds.bandwidth
+    (6, 14, Fraction(4, 1))
+    """
 
     read_access: int
     write_access: int
@@ -136,7 +204,27 @@ def bandwidth_bound(c: Conversion) -> Fraction:
 
 
 def costs(c: Conversion) -> Costs:
-    """All bounds of ``c`` next to the re-encode cost."""
+    """All bounds of ``c`` next to the re-encode cost.
+
+    Parameters
+    ----------
+    c : Conversion
+        The conversion.
+
+    Returns
+    -------
+    Costs
+        Read and write access bounds, the bandwidth bound (merges only) and the re-encode cost.
+
+    Examples
+    --------
+    >>> costs(Conversion.merge(6, 3, 2, 2))
+    Costs(read_access=4, write_access=2, bandwidth=Fraction(4, 1), reencode_read=12,
+          reencode_write=2)
+    >>> split = costs(Conversion(12, 2, 6, 2))
+    >>> split.read_access, split.reencode_read, split.bandwidth
+    (8, 12, None)
+    """
     bandwidth = bandwidth_bound(c) if c.regime == "merge" else None
     return Costs(
         read_access=read_access_bound(c),
@@ -149,7 +237,33 @@ def costs(c: Conversion) -> Costs:
 
 @dataclass(frozen=True)
 class LRCMerge:
-    """Global merge of lam (k, g_I, r, l) LRCs into one (lam k, g_F, r, l): groups stay put."""
+    """Global merge of lam (k, g_I, r, l) LRCs into one (lam k, g_F, r, l): groups stay put.
+
+    Attributes
+    ----------
+    k : int
+        Data shards of an initial codeword, a multiple of ``r`` (1..255).
+    g_i, g_f : int
+        Global parities before (0..64) and after (1..64) the merge; the bound needs
+        g_F <= r or g_F <= g_I.
+    r : int
+        Local group size (1..k).
+    l : int
+        Local parities per group (1..16).
+    lam : int
+        Codewords merged (2..255).
+
+    Raises
+    ------
+    ParameterError
+        A parameter is out of range or ``k`` is not a multiple of ``r``.
+
+    Examples
+    --------
+    >>> merge = LRCMerge(k=4, g_i=1, g_f=2, r=2, l=1, lam=2)
+    >>> merge.local_parities, lrc_bandwidth_bound(merge), lrc_reencode_bandwidth(merge)
+    (2, Fraction(6, 1), Fraction(8, 1))
+    """
 
     k: int
     g_i: int
@@ -180,7 +294,25 @@ class LRCMerge:
 
 
 def lrc_bandwidth_bound(m: LRCMerge) -> Fraction:
-    """Cut-set bound: lam [g_I + (k + l k / r)(g_F - g_I) / (g_F + l)], or lam g_F if g_F <= g_I."""
+    """Cut-set bound: lam [g_I + (k + l k / r)(g_F - g_I) / (g_F + l)], or lam g_F if g_F <= g_I.
+
+    Parameters
+    ----------
+    m : LRCMerge
+        The LRC global merge.
+
+    Returns
+    -------
+    Fraction
+        Fewest shard units any conversion must read.
+
+    Examples
+    --------
+    >>> lrc_bandwidth_bound(LRCMerge(k=4, g_i=1, g_f=2, r=2, l=1, lam=2))
+    Fraction(6, 1)
+    >>> lrc_bandwidth_bound(LRCMerge(k=4, g_i=2, g_f=2, r=2, l=1, lam=3))
+    Fraction(6, 1)
+    """
     if m.g_f <= m.g_i:
         return Fraction(m.lam * m.g_f)
     nodes = m.k + m.local_parities

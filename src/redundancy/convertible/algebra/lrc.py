@@ -87,14 +87,61 @@ def layered(rows: np.ndarray, alpha: int, nodes: list[int], width: int) -> np.nd
 
 @dataclass(frozen=True)
 class LRCGlobalMerge:
-    """Initial and final vector LRCs over GF(2^8) and the bandwidth-optimal conversion."""
+    """Initial and final vector LRCs over GF(2^8) and the bandwidth-optimal conversion.
+
+    Build it with ``LRCGlobalMerge.build(merge)``, which searches the first verified ``seed``;
+    ``encode`` writes an initial codeword, ``convert`` turns lam of them into the final global
+    parities, reading ``bandwidth()`` shard units (the cut-set bound of the merge).
+
+    Attributes
+    ----------
+    merge : LRCMerge
+        The parameters (k, g_I, g_F, r, l, lam), with 1 <= g_I < g_F <= r.
+    seed : int
+        Seed of the piggyback and final-global coefficients.
+
+    Raises
+    ------
+    ParameterError
+        From ``build``: parameters outside 1 <= g_I < g_F <= r, a final code too large to verify,
+        or no verified seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redundancy.convertible.algebra.bounds import lrc_bandwidth_bound
+    >>> code = LRCGlobalMerge.build(LRCMerge(k=4, g_i=1, g_f=2, r=2, l=1, lam=2))
+    >>> code.alpha, code.bandwidth(), lrc_bandwidth_bound(code.merge)
+    (3, Fraction(6, 1), Fraction(6, 1))
+    >>> data = np.random.default_rng(0).integers(0, 256, (2, 4, 6), dtype=np.uint8)
+    >>> globals_, read = code.convert([code.encode(block) for block in data])
+    >>> bool((globals_ == code.final_encode(np.vstack(data))[-2:]).all()), read / 6
+    (True, 6.0)
+    """
 
     merge: LRCMerge
     seed: int
 
     @classmethod
     def build(cls, merge: LRCMerge) -> LRCGlobalMerge:
-        """Search the first seed whose initial and final codes verify (see ``verify``)."""
+        """Search the first seed whose initial and final codes verify (see ``verify``).
+
+        Parameters
+        ----------
+        merge : LRCMerge
+            The parameters, with 1 <= g_I < g_F <= r.
+
+        Returns
+        -------
+        LRCGlobalMerge
+            The codes of the first verified seed.
+
+        Raises
+        ------
+        ParameterError
+            Parameters outside 1 <= g_I < g_F <= r, a final code with too many erasure patterns
+            to verify, or no verified seed among the first ``MAX_SEEDS``.
+        """
         m = merge
         if not (1 <= m.g_i < m.g_f <= m.r):
             raise ParameterError(

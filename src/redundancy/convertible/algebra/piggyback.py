@@ -32,13 +32,56 @@ Symbol = tuple[int, int, int]  # (codeword, node, layer)
 
 @dataclass(frozen=True)
 class PiggybackMerge:
-    """Initial piggybacked vector code, final layered MDS code, and the conversion between them."""
+    """Initial piggybacked vector code, final layered MDS code, and the conversion between them.
+
+    Build it with ``PiggybackMerge.build(conversion)`` for a merge with r_I < r_F <= k_I; every
+    shard has alpha = r_F layers and ``convert`` reads ``bandwidth()`` shard units, the bandwidth
+    bound lambda (r_I + k_I (1 - r_I / r_F)).
+
+    Attributes
+    ----------
+    family : ConvertibleFamily
+        The verified Vandermonde (``cvt``) family whose codes are applied layer by layer.
+
+    Raises
+    ------
+    ParameterError
+        From ``build``: not a merge, or r_F outside r_I < r_F <= k_I.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redundancy.convertible.algebra.bounds import costs
+    >>> code = PiggybackMerge.build(Conversion.merge(4, 1, 2, 2))
+    >>> code.alpha, code.bandwidth(), costs(code.conversion).bandwidth, code.verify_mds()
+    (2, Fraction(6, 1), Fraction(6, 1), True)
+    >>> data = np.random.default_rng(0).integers(0, 256, (2, 4, 4), dtype=np.uint8)
+    >>> parities, read = code.convert([code.encode(block) for block in data])
+    >>> bool((parities == code.final_encode(np.vstack(data))).all()), read / 4
+    (True, 6.0)
+    """
 
     family: ConvertibleFamily
 
     @classmethod
     def build(cls, conversion: Conversion) -> PiggybackMerge:
-        """Check the regime (merge, r_I < r_F <= k_I) and search a verified family."""
+        """Check the regime (merge, r_I < r_F <= k_I) and search a verified family.
+
+        Parameters
+        ----------
+        conversion : Conversion
+            A merge with r_I < r_F <= k_I.
+
+        Returns
+        -------
+        PiggybackMerge
+            The codes over the verified Vandermonde (``cvt``) family.
+
+        Raises
+        ------
+        ParameterError
+            Not a merge, r_F outside r_I < r_F <= k_I, or no verified family.
+        """
         c = conversion
         if c.regime != "merge":
             raise ParameterError(f"piggyback conversion is for merges; {c.describe()} is not")

@@ -238,7 +238,49 @@ class ScenarioSpec(_Strict):
 
 
 class Scenario(_Strict):
-    """A resolved scenario: model specs with demands, node configs, regions (all validated)."""
+    """A resolved scenario: model specs with demands, node configs, regions (all validated).
+
+    Built by :func:`load_scenario` from a scenario YAML (a :class:`ScenarioSpec`) and the
+    catalogs; adjust a copy with ``scenario.model_copy(update={...})``.
+
+    Attributes
+    ----------
+    name : str
+        The scenario's name (``"core"``, ``"extended"``, ``"custom"``...).
+    models : list of ModelSpec
+        The models to serve, with their shapes and SLOs.
+    demand : dict of str to float
+        Model name -> demand in requests per second.
+    configs : list of NodeConfig
+        The node configurations (GPU type x GPUs per node) the planner may buy.
+    regions : list of Region
+        The regions, each with how many nodes of each config are available.
+    max_nodes : int
+        Most nodes in one replica's pipeline (Nmax, 1..8).
+    memory_factor : float
+        Stage 1 places node multisets holding between the model's weights and
+        ``memory_factor`` x its weights.
+    churn_factor : float
+        Share of an hour's price charged for each node launched beyond the previous plan's.
+    perf : PerfParams
+        Performance model and workload shape.
+    scarce_objective : {"fair", "goodput"} or None, default None
+        What to maximise when demand cannot be met; None is "fair", and a plan short of
+        demand is then an error.
+    allocation_time_s : float or None, default None
+        Time limit of each allocation solve in seconds (None: solve exactly).
+    offers : dict, default {}
+        Region name -> config name -> the cheapest instance type selling it there.
+
+    Examples
+    --------
+    >>> scenario = load_scenario({"models": {"Phi4-14B": 3.0}, "gpus": ["L40S"],
+    ...                           "gpus_per_node": [1], "regions": ["aws-us-east-2"]})
+    >>> scenario.demand, [c.name for c in scenario.configs], scenario.max_nodes
+    ({'Phi4-14B': 3.0}, ['L40Sx1'], 6)
+    >>> scenario.price(scenario.regions[0], scenario.configs[0])
+    1.861
+    """
 
     name: str
     models: list[ModelSpec]

@@ -32,7 +32,32 @@ Planner = Callable[[Scenario, dict[tuple[str, str], int]], Plan]
 
 
 class SimConfig(BaseModel):
-    """Knobs of a simulation run."""
+    """Knobs of a simulation run.
+
+    Attributes
+    ----------
+    epoch_s : float, default 360.0
+        Seconds between re-plans (each epoch the planner sees the availability then).
+    init_delay_s : float, default 60.0
+        Seconds from launching an instance (paid from then) until it accepts requests.
+    max_queue_s : float, default 60.0
+        A request waiting longer than this for an instance is dropped.
+    window_s : float, default 60.0
+        Width in seconds of the windows the time series are reported in.
+    observed_demand : bool, default False
+        Plan for the last epoch's observed arrival rate instead of the declared demand.
+    admission : float or None, default None
+        Admit a model's requests at most at this fraction of its accepting instances' planned
+        req/s (token bucket) and reject the rest; None admits everything.
+    burst_s : float, default 10.0
+        Seconds of admitted rate the token bucket holds.
+
+    Examples
+    --------
+    >>> config = SimConfig(epoch_s=600, admission=1.2)
+    >>> config.epoch_s, config.admission, config.burst_s
+    (600.0, 1.2, 10.0)
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     epoch_s: float = Field(default=360.0, gt=0)

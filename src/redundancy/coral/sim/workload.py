@@ -180,7 +180,43 @@ def load_trace(
     Azure rows map to ``models[0]``; BurstGPT rows keep their ``Model`` column, mapped onto
     ``models`` by order of first appearance (round-robin when there are more names than models).
     Failed BurstGPT rows (0 response tokens) are skipped. Times start at 0; ``rate_scale`` > 1
-    compresses them (more req/s). A malformed line raises ConfigError naming its line number.
+    compresses them (more req/s).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    models : list of str, optional
+        Model names the requests are mapped onto (default: ``["model"]`` for Azure, the trace's
+        own names for BurstGPT).
+    rate_scale : float, default 1.0
+        Divides every arrival time (> 1: more requests per second).
+    duration_s : float, optional
+        Keep only the requests arriving in the first ``duration_s`` seconds (after scaling).
+
+    Returns
+    -------
+    Trace
+        Arrivals sorted by time, with each request's model, input and output tokens.
+
+    Raises
+    ------
+    ParameterError
+        ``rate_scale`` is not > 0.
+    ConfigError
+        The file is missing, its header is neither format, a line is malformed (named by its
+        number), or it holds no requests.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "azure.csv"
+    >>> _ = path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\\n"
+    ...                     "2023-11-16 18:15:46.6805900,374,44\\n"
+    ...                     "2023-11-16 18:15:50.9951690,396,109\\n")
+    >>> trace = load_trace(path, models=["Phi4-14B"], rate_scale=2.0)
+    >>> trace.models, trace.arrival.round(3).tolist(), trace.output_tokens.tolist()
+    (['Phi4-14B'], [0.0, 2.157], [44, 109])
     """
     path = Path(path)
     if rate_scale <= 0:
