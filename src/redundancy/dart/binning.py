@@ -6,12 +6,38 @@ Missing values (NaN) go to bin ``MISSING_BIN`` (255), apart from every value bin
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
+from numba import njit, prange
 
 from redundancy.dart.tree import MISSING_BIN
 from redundancy.errors import ParameterError, check_range
 
 _QUANTILE_SAMPLE = 200_000
+_TRANSFORM_BLOCK = 2048  # rows binned per task (their slice of X stays in L2)
+_EDGE_SLOTS = 256  # edges per feature in the search table, padded with +inf (255 are read)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _transform(X, edge_table, out):
+    """Bin ``X`` (n, F) into ``out`` (F, n) in parallel blocks of rows; NaN to MISSING_BIN.
+
+    ``edge_table[j]`` holds feature j's edges padded with +inf to 255 entries, so the bin (the
+    number of edges below the value, ``np.searchsorted(edges, x, "left")``) is a binary search
+    of exactly eight halving steps with no data-dependent branch.
+    """
+    n = X.shape[0]
+    n_blocks = (n + _TRANSFORM_BLOCK - 1) // _TRANSFORM_BLOCK
+    for blk in prange(n_blocks):
+        for i in range(blk * _TRANSFORM_BLOCK, min(n, (blk + 1) * _TRANSFORM_BLOCK)):
+            for j in range(X.shape[1]):
+                x = X[i, j]
+                below = 0
+                for half in (128, 64, 32, 16, 8, 4, 2, 1):
+                    below += half if edge_table[j, below + half - 1] < x else 0
+                out[j, i] = MISSING_BIN if x != x else below
 
 
 class BinMapper:
@@ -35,21 +61,32 @@ class BinMapper:
             pick = np.sort(rng.choice(X.shape[0], _QUANTILE_SAMPLE, replace=False))
             sample = X[pick]
             weight = None if sample_weight is None else sample_weight[pick]
-        self.edges = []
-        for j in range(X.shape[1]):
-            col = sample[:, j]
-            keep = ~np.isnan(col) if weight is None else ~np.isnan(col) & (weight > 0)
-            values = col[keep]
-            uniq = np.unique(values)
-            if len(uniq) <= self.max_bins:
-                edges = (uniq[:-1] + uniq[1:]) / 2.0
-            else:
-                qs = np.linspace(0.0, 1.0, self.max_bins + 1)[1:-1]
-                w = None if weight is None else weight[keep]
-                edges = np.unique(np.quantile(values, qs, weights=w, method="inverted_cdf"))
-                edges = edges[edges < uniq[-1]]  # the largest value needs a bin above the edges
-            self.edges.append(np.ascontiguousarray(edges, dtype=np.float64))
+        self.edges = _map_columns(lambda j: self._column_edges(sample[:, j], weight), X.shape[1])
         return self
+
+    def _column_edges(self, col: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+        """Edges of one column: the column is sorted once, for its distinct values and quantiles
+        (both as ``np.unique`` and ``np.quantile`` give them: only the order of work differs)."""
+        keep = ~np.isnan(col) if weight is None else ~np.isnan(col) & (weight > 0)
+        values = col[keep]
+        order = None
+        if weight is None:
+            values = np.sort(values)
+        else:  # weighted quantiles need the weights in the same order
+            order = np.argsort(values, kind="stable")
+            values = values[order]
+        distinct = np.empty(len(values), dtype=bool)
+        distinct[:1] = True
+        np.not_equal(values[1:], values[:-1], out=distinct[1:])
+        uniq = values[distinct]
+        if len(uniq) <= self.max_bins:
+            edges = (uniq[:-1] + uniq[1:]) / 2.0
+        else:
+            qs = np.linspace(0.0, 1.0, self.max_bins + 1)[1:-1]
+            w = None if weight is None else weight[keep][order]
+            edges = np.unique(np.quantile(values, qs, weights=w, method="inverted_cdf"))
+            edges = edges[edges < uniq[-1]]  # the largest value needs a bin above the edges
+        return np.ascontiguousarray(edges, dtype=np.float64)
 
     @property
     def n_bins(self) -> np.ndarray:
@@ -62,8 +99,19 @@ class BinMapper:
             raise ParameterError(
                 f"X has {X.shape[1]} features, but the bins were fitted on {len(self.edges)}"
             )
-        out = np.empty((X.shape[1], X.shape[0]), dtype=np.uint8)
+        table = np.full((len(self.edges), _EDGE_SLOTS), np.inf)
         for j, edges in enumerate(self.edges):
-            out[j] = np.searchsorted(edges, X[:, j], side="left")
-            out[j][np.isnan(X[:, j])] = MISSING_BIN
+            table[j, : len(edges)] = edges
+        out = np.empty((X.shape[1], X.shape[0]), dtype=np.uint8)
+        _transform(np.ascontiguousarray(X, dtype=np.float64), table, out)
         return out
+
+
+def _map_columns(column_edges, n_columns: int) -> list[np.ndarray]:
+    """``column_edges(j)`` for every column, on numba's thread count (numpy's sorts release the
+    GIL, so columns sort side by side)."""
+    threads = min(numba.get_num_threads(), n_columns)
+    if threads <= 1:
+        return [column_edges(j) for j in range(n_columns)]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(column_edges, range(n_columns)))

@@ -1,11 +1,12 @@
 """Histogram regression-tree learner compiled with numba.
 
 Leaf-wise (best-first, LightGBM's default) or depth-wise (level by level, XGBoost's default)
-growth on binned features. Each node's rows are kept in ascending order by a stable partition
-that moves their packed (gradient, hessian, weight) triples with them, so a histogram pass reads
-the gradients sequentially and the feature column in increasing address order ("ordered
-gradients"). The larger child's histogram comes from its parent's by subtraction; nodes with many
-rows build their histograms in parallel over features. Leaves hold the L2-regularised Newton step
+growth on binned features. Each node's rows are kept in ascending order by a stable, branch-free
+partition of the row indices alone; before a node's histogram is built, its rows' packed
+(gradient, hessian, weight) triples are gathered in that order ("ordered gradients"), so a
+histogram pass reads them sequentially and the feature column in increasing address order. The
+larger child's histogram comes from its parent's by subtraction; nodes with many rows build their
+histograms in parallel over features. Leaves hold the L2-regularised Newton step
 ``-G / (H + lambda)``.
 
 Missing values live in bin ``MISSING_BIN`` (255): every split learns a default direction for them
@@ -122,103 +123,116 @@ def _better(gain, best):
     return gain > best + _TIE_TOLERANCE * max(abs(best), 1e-300) if best > -np.inf else True
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _consider(gl, hl, cl, sg, sh, cnt, lam, parent, min_leaf, min_hess, out, f, b, ml):
-    if cl < min_leaf or hl < min_hess or cnt - cl < min_leaf or sh - hl < min_hess:
-        return
-    gr = sg - gl
-    gain = 0.5 * (gl * gl / (hl + lam) + gr * gr / (sh - hl + lam) - parent)
-    if _better(gain, out[0]):
-        out[0] = gain
-        out[1] = f
-        out[2] = b
-        out[3] = gl
-        out[4] = hl
-        out[5] = cl
-        out[6] = ml
-
-
 @njit(cache=True, nogil=True)
 def _best_split(hist, features, n_bins, sg, sh, cnt, lam, min_leaf, min_hess, out):
     """Best (gain, feature, bin, G_left, H_left, W_left, missing_left) into ``out``.
 
     gain is -inf if no split is allowed. Missing values are tried on the right (then the split
-    "every present value left, missing right" is a candidate too) and on the left.
+    "every present value left, missing right" is a candidate too) and on the left. Candidates are
+    visited in order (feature, bin, missing right before left) and one wins only by beating the
+    best so far beyond the tie tolerance (``_better``); an empty bin repeats the previous bin's
+    candidates, which can never win, so it is skipped.
     """
     parent = sg * sg / (sh + lam)
-    out[0] = -np.inf
+    best = -np.inf
+    bar = -np.inf  # a candidate must exceed this (the best plus the tie tolerance)
+    best_f = best_b = 0
+    best_gl = best_hl = best_cl = best_ml = 0.0
+    found = False
     for f in features:
         nb = n_bins[f]
         hf = hist[f]
         mg = hf[MISSING_BIN, 0]
         mh = hf[MISSING_BIN, 1]
         mc = hf[MISSING_BIN, 2]
+        has_missing = mc > 0.0
         gl = 0.0
         hl = 0.0
         cl = 0.0
-        last = nb if mc > 0.0 else nb - 1
+        last = nb if has_missing else nb - 1
         for b in range(last):
+            wb = hf[b, 2]
+            if wb == 0.0 and b > 0 and hf[b, 0] == 0.0 and hf[b, 1] == 0.0 and best == best:
+                continue
             gl += hf[b, 0]
             hl += hf[b, 1]
-            cl += hf[b, 2]
-            if mc > 0.0:
-                _consider(gl, hl, cl, sg, sh, cnt, lam, parent, min_leaf, min_hess, out, f, b, 0)
-                if b < nb - 1:
-                    _consider(
-                        gl + mg,
-                        hl + mh,
-                        cl + mc,
-                        sg,
-                        sh,
-                        cnt,
-                        lam,
-                        parent,
-                        min_leaf,
-                        min_hess,
-                        out,
-                        f,
-                        b,
-                        1,
-                    )
-            else:
-                before = out[0]
-                _consider(gl, hl, cl, sg, sh, cnt, lam, parent, min_leaf, min_hess, out, f, b, 0)
-                if out[0] > before:  # no missing here: they follow the heavier child
-                    out[6] = 1.0 if cl >= cnt - cl else 0.0
+            cl += wb
+            for ml in range(2 if has_missing else 1):
+                if ml == 1:
+                    if b >= nb - 1:
+                        break
+                    g_left = gl + mg
+                    h_left = hl + mh
+                    c_left = cl + mc
+                else:
+                    g_left = gl
+                    h_left = hl
+                    c_left = cl
+                if (c_left < min_leaf or h_left < min_hess or cnt - c_left < min_leaf
+                        or sh - h_left < min_hess):  # fmt: skip
+                    continue
+                g_right = sg - g_left
+                gain = 0.5 * (g_left * g_left / (h_left + lam)
+                              + g_right * g_right / (sh - h_left + lam) - parent)  # fmt: skip
+                if gain > bar or not best > -np.inf:
+                    found = True
+                    best = gain
+                    bar = best + _TIE_TOLERANCE * max(abs(best), 1e-300)
+                    best_f = f
+                    best_b = b
+                    best_gl = g_left
+                    best_hl = h_left
+                    best_cl = c_left
+                    # where no value is missing, missing values follow the heavier child
+                    heavier_left = 1.0 if cl >= cnt - cl else 0.0
+                    best_ml = float(ml) if has_missing else heavier_left
+    out[0] = best
+    if found:
+        out[1] = best_f
+        out[2] = best_b
+        out[3] = best_gl
+        out[4] = best_hl
+        out[5] = best_cl
+        out[6] = best_ml
 
 
 @njit(cache=True, nogil=True)
-def _partition(col, threshold, missing_left, rows, ghw, start, end, rows_tmp, ghw_tmp):
-    """Stable in-place partition of rows[start:end] (and their ghw); returns the split point."""
+def _partition(col, threshold, missing_left, rows, start, end, rows_tmp):
+    """Stable in-place partition of rows[start:end]; returns the split point.
+
+    Branch-free: every row is written to both sides and only the side it belongs to advances
+    (a row's direction is a coin flip to the branch predictor). Writing the left side in place
+    is safe because it never passes the row being read.
+    """
     nl = start
     nr = 0
     for i in range(start, end):
         r = rows[i]
-        if _goes_left(col[r], threshold, missing_left):
-            rows[nl] = r
-            ghw[nl, 0] = ghw[i, 0]
-            ghw[nl, 1] = ghw[i, 1]
-            ghw[nl, 2] = ghw[i, 2]
-            nl += 1
-        else:
-            rows_tmp[nr] = r
-            ghw_tmp[nr, 0] = ghw[i, 0]
-            ghw_tmp[nr, 1] = ghw[i, 1]
-            ghw_tmp[nr, 2] = ghw[i, 2]
-            nr += 1
-    for k in range(nr):
-        rows[nl + k] = rows_tmp[k]
-        ghw[nl + k, 0] = ghw_tmp[k, 0]
-        ghw[nl + k, 1] = ghw_tmp[k, 1]
-        ghw[nl + k, 2] = ghw_tmp[k, 2]
+        go_left = np.int64(_goes_left(col[r], threshold, missing_left))
+        rows[nl] = r
+        rows_tmp[nr] = r
+        nl += go_left
+        nr += 1 - go_left
+    rows[nl:end] = rows_tmp[:nr]
     return nl
+
+
+@njit(cache=True, nogil=True)
+def _gather(ghw_by_row, rows, start, end, ordered):
+    """The node's (g, h, w) in its row order ("ordered gradients": histograms read them
+    sequentially)."""
+    for i in range(start, end):
+        r = rows[i]
+        ordered[i, 0] = ghw_by_row[r, 0]
+        ordered[i, 1] = ghw_by_row[r, 1]
+        ordered[i, 2] = ghw_by_row[r, 2]
 
 
 @njit(cache=True, nogil=True)
 def _grow(
     xb,
     rows,
-    ghw,
+    ghw_by_row,
     features,
     n_bins,
     max_leaves,
@@ -231,7 +245,7 @@ def _grow(
     hist_pool,
     node_of_row,
     rows_tmp,
-    ghw_tmp,
+    ghw,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -248,6 +262,7 @@ def _grow(
     slot = np.zeros(max_nodes, np.int64)
     sums = np.zeros((max_nodes, 3))
     cand = np.full((max_nodes, 7), -np.inf)
+    _gather(ghw_by_row, rows, 0, n, ghw)
     for i in range(n):
         for k in range(3):
             sums[0, k] += ghw[i, k]
@@ -283,7 +298,7 @@ def _grow(
         ml = np.uint8(cand[best, 6])
         s = start[best]
         e = end[best]
-        i = _partition(xb[f], b, ml, rows, ghw, s, e, rows_tmp, ghw_tmp)
+        i = _partition(xb[f], b, ml, rows, s, e, rows_tmp)
         lc = n_nodes
         rc = n_nodes + 1
         n_nodes += 2
@@ -312,6 +327,7 @@ def _grow(
         slot[small] = next_slot
         next_slot += 1
         hs = hist_pool[slot[small]]
+        _gather(ghw_by_row, rows, start[small], end[small], ghw)
         _build_hist(xb, rows, ghw, start[small], end[small], features, n_bins, hs)
         _subtract_hist(hist_pool[slot[large]], hs, features, n_bins)
         for c, can in ((lc, can_l), (rc, can_r)):
@@ -519,9 +535,9 @@ class TreeLearner:
         self._all_rows = np.arange(n, dtype=np.int64)
         self._all_features = np.arange(n_features, dtype=np.int64)
         self._rows = np.empty(n, dtype=np.int64)
+        self._ghw_by_row = np.empty((n, 3))
         self._ghw = np.empty((n, 3))
         self._rows_tmp = np.empty(n, dtype=np.int64)
-        self._ghw_tmp = np.empty((n, 3))
 
     def fit(
         self,
@@ -543,15 +559,10 @@ class TreeLearner:
         m = len(sample)
         work_rows = self._rows[:m]
         work_rows[:] = sample
-        ghw = self._ghw[:m]
-        if rows is None:
-            ghw[:, 0] = g
-            ghw[:, 1] = h
-            ghw[:, 2] = 1.0 if weight is None else weight
-        else:
-            ghw[:, 0] = g[sample]
-            ghw[:, 1] = h[sample]
-            ghw[:, 2] = 1.0 if weight is None else weight[sample]
+        ghw = self._ghw_by_row
+        ghw[:, 0] = g
+        ghw[:, 1] = h
+        ghw[:, 2] = 1.0 if weight is None else weight
         node_of_row = np.zeros(n, dtype=np.uint16)
         arrays = _grow(
             self.xb,
@@ -569,7 +580,7 @@ class TreeLearner:
             self._hist,
             node_of_row,
             self._rows_tmp,
-            self._ghw_tmp,
+            self._ghw[:m],
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node

@@ -1,0 +1,89 @@
+"""Binning against plain numpy: edges as np.unique / np.quantile choose them, bins as
+np.searchsorted gives them (the compiled, threaded binning must agree value for value)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from redundancy.dart.binning import BinMapper
+from redundancy.dart.tree import MISSING_BIN
+
+
+def numpy_edges(col: np.ndarray, max_bins: int, weight: np.ndarray | None) -> np.ndarray:
+    """Reference edges: midpoints of distinct values when few, else weighted quantiles."""
+    keep = ~np.isnan(col) if weight is None else ~np.isnan(col) & (weight > 0)
+    values = col[keep]
+    uniq = np.unique(values)
+    if len(uniq) <= max_bins:
+        return (uniq[:-1] + uniq[1:]) / 2.0
+    qs = np.linspace(0.0, 1.0, max_bins + 1)[1:-1]
+    w = None if weight is None else weight[keep]
+    edges = np.unique(np.quantile(values, qs, weights=w, method="inverted_cdf"))
+    return edges[edges < uniq[-1]]
+
+
+def numpy_bins(X: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
+    out = np.empty((X.shape[1], X.shape[0]), dtype=np.uint8)
+    for j, e in enumerate(edges):
+        out[j] = np.searchsorted(e, X[:, j], side="left")
+        out[j][np.isnan(X[:, j])] = MISSING_BIN
+    return out
+
+
+def mixed_matrix(seed: int, n: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = np.column_stack(
+        [
+            rng.normal(size=n),  # many distinct values: quantile edges
+            np.round(rng.normal(size=n) * 2),  # few distinct values: midpoints
+            rng.exponential(size=n) ** 3,  # heavy tail
+            np.full(n, 7.0),  # constant: no edge
+            rng.integers(0, 300, n).astype(float),  # just above max_bins distinct values
+        ]
+    )
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[0, 0], X[1, 0], X[2, 2] = np.inf, -np.inf, -0.0
+    return X
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("max_bins", [255, 16, 2])
+def test_edges_and_bins_equal_numpy(threads, weighted, max_bins):
+    X = mixed_matrix(seed=max_bins, n=5000)
+    weight = np.random.default_rng(1).integers(0, 4, len(X)).astype(float) if weighted else None
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        bm = BinMapper(max_bins).fit(X, sample_weight=weight)
+        got = bm.transform(X)
+    finally:
+        numba.set_num_threads(previous)
+    want_edges = [numpy_edges(X[:, j], max_bins, weight) for j in range(X.shape[1])]
+    for j, (have, want) in enumerate(zip(bm.edges, want_edges, strict=True)):
+        np.testing.assert_array_equal(have, want, err_msg=f"feature {j}")
+    np.testing.assert_array_equal(got, numpy_bins(X, want_edges))
+
+
+finite_or_special = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e-300]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    train=arrays(np.float64, st.tuples(st.integers(1, 60), st.just(2)), elements=finite_or_special),
+    test=arrays(np.float64, st.tuples(st.integers(0, 40), st.just(2)), elements=finite_or_special),
+    max_bins=st.integers(2, 255),
+)
+def test_transform_of_any_values_equals_searchsorted(train, test, max_bins):
+    bm = BinMapper(max_bins)
+    with np.errstate(all="ignore"):  # midpoints of huge values overflow as numpy's would
+        bm.fit(train)
+    np.testing.assert_array_equal(bm.transform(test), numpy_bins(test, bm.edges))
