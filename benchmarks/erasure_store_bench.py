@@ -20,6 +20,7 @@ Run: .venv/bin/python benchmarks/erasure_store_bench.py [--quick] [--size-mib N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -249,6 +250,61 @@ def _same(a: Path, b: Path) -> bool:
                 return True
 
 
+def hash_profile(folder: Path, size: int, repeats: int) -> None:
+    """In-process decode (one data shard lost, cold cache) with and without the SHA-256 check:
+    wall time, the hash thread's busy time and the main loop's wait for it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from redundancy.erasure import store
+    from redundancy.erasure.store import decode as decode_module
+    from redundancy.erasure.store import shards as shards_module
+    from redundancy.errors import DecodeError
+
+    source = folder / "input.bin"
+    make_file(source, size)
+    store.encode_file(source, folder / "p.ec", "rs:10,4")
+    shards = sorted(str(p) for p in (folder / "p.ec").rglob("shard-*.bin"))
+    Path(shards[0]).unlink()
+    real_hash = shards_module.BackgroundHash
+
+    class TimedHash(real_hash):
+        busy = waited = 0.0
+
+        def update(self, data) -> None:
+            start = time.perf_counter()
+            self.wait()
+            TimedHash.waited += time.perf_counter() - start
+
+            def digest(chunk=data) -> None:
+                began = time.perf_counter()
+                self._digest.update(chunk)
+                TimedHash.busy += time.perf_counter() - began
+
+            self._pending = self._worker.submit(digest)
+
+    class NoHash(real_hash):
+        def update(self, data) -> None:
+            pass
+
+    print("| run | with SHA-256 s | hash busy s | loop waits on hash s | without hash s |")
+    print("|---|---|---|---|---|")
+    for run in range(repeats):
+        times = []
+        for variant in (TimedHash, NoHash):
+            TimedHash.busy = TimedHash.waited = 0.0
+            decode_module.BackgroundHash = variant
+            evict(shards[1:])
+            (folder / "out.bin").unlink(missing_ok=True)
+            start = time.perf_counter()
+            # without the hash the digest check fails (DecodeError), after all the work
+            with contextlib.suppress(DecodeError):
+                store.decode_store(folder / "p.ec", folder / "out.bin")
+            times.append(time.perf_counter() - start)
+            if variant is TimedHash:
+                busy, wait = TimedHash.busy, TimedHash.waited
+        print(f"| {run + 1} | {times[0]:.2f} | {busy:.2f} | {wait:.2f} | {times[1]:.2f} |")
+    decode_module.BackgroundHash = real_hash
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="64 MiB file (seconds)")
@@ -256,10 +312,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", default=os.environ.get("BENCH_TMP"), help="folder on the disk")
     parser.add_argument("--cached", action="store_true", help="keep inputs in the page cache")
+    parser.add_argument(
+        "--hash-profile", action="store_true", help="in-process decode with/without the SHA-256"
+    )
     args = parser.parse_args()
     global CACHED
     CACHED = args.cached
     size = (args.size_mib or (64 if args.quick else 1024)) << 20
+    if args.hash_profile:
+        print(f"file {size >> 20} MiB, rs:10,4, load average {os.getloadavg()[0]:.2f} (1 min)")
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            hash_profile(Path(tmp), size, args.repeats)
+        return
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         rows, startup = measure(Path(tmp), size, args.repeats)
