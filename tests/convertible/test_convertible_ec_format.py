@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from redundancy import gf256
 from redundancy.convertible.stores.layered import layered_family
 from redundancy.convertible.stores.stripe_io import chunk_crc32, crc32_combine
-from redundancy.erasure.codes import LinearCode, VectorCode
+from redundancy.erasure.codes import LinearCode
 from redundancy.erasure.manifest import load_manifest
 from redundancy.erasure.store import shard_relpath
+from redundancy.erasure.vector import VectorCode
 from redundancy.errors import IntegrityError
 
 CLI = str(Path(sys.executable).with_name("redundancy"))
