@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from redundancy.convertible.stores.stripe_io import drop_cache
+
 CODES = {"rs:10,4": (10, 14), "lrc:12,2,2": (12, 16)}
 CLI = [sys.executable, "-m", "redundancy.cli", "ec"]
 
@@ -80,15 +82,8 @@ def evict(paths: list[Path]) -> None:
     posix_fadvise(DONTNEED) touches only the named files: other users of the machine keep
     their cache (no global drop_caches).
     """
-    if CACHED:
-        return
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+    if not CACHED:
+        drop_cache(paths)
 
 
 def one_run(command: list[str], cwd: Path, before: list[str] | None, cold) -> tuple[float, float]:
@@ -253,7 +248,6 @@ def _same(a: Path, b: Path) -> bool:
 def hash_profile(folder: Path, size: int, repeats: int) -> None:
     """In-process decode (one data shard lost, cold cache) with and without the SHA-256 check:
     wall time, the hash thread's busy time and the main loop's wait for it."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from redundancy.erasure import store
     from redundancy.erasure.store import decode as decode_module
     from redundancy.erasure.store import shards as shards_module

@@ -12,8 +12,7 @@ does to list commands) imports no numpy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _WHERE = {
     "Conversion": "algebra.bounds",
@@ -28,16 +27,4 @@ _WHERE = {
     "merge_plan": "algebra.access",
     "split_plan": "algebra.access",
 }
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

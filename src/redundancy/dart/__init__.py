@@ -11,8 +11,7 @@ mounting the ``redundancy dart`` command stays cheap::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from redundancy._lazy import lazy_exports
 
 _EXPORTS = {
     "DARTClassifier": "estimators",
@@ -21,15 +20,4 @@ _EXPORTS = {
     "load": "persist",
     "save": "persist",
 }
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

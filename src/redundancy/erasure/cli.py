@@ -85,22 +85,21 @@ def encode(
     if str(file) == "-":
         if not out:
             raise ParameterError("encoding standard input (-) needs --out STORE")
-        recorded = name or _stream_name(out)
+        target, label = out, name or _stream_name(out)
         with ui.progress("encode", total=None) as advance:
             manifest = store.encode_stream(
-                sys.stdin.buffer, recorded, out, code, stripe_size, force, advance, roots
+                sys.stdin.buffer, label, target, code, stripe_size, force, advance, roots
             )
-        file = Path(recorded)
     else:
-        target = out or f"{file}.ec"
+        target, label = out or f"{file}.ec", str(file)
         total = file.stat().st_size if file.is_file() else None
         with ui.progress("encode", total=total) as advance:
             manifest = store.encode_file(
                 file, target, code, stripe_size, force, advance, roots, name=name
             )
-    target = out or f"{file}.ec"
     where = f" over {len(roots)} roots" if roots else ""
-    ui.note(f"{file} -> {target}: {len(manifest.shards)} shards{where}, {manifest.stripes} stripes")
+    shards, stripes = len(manifest.shards), manifest.stripes
+    ui.note(f"{label} -> {target}: {shards} shards{where}, {stripes} stripes")
     if roots and len(roots) < len(manifest.shards):
         per_root = -(-len(manifest.shards) // len(roots))
         ui.note(f"note: up to {per_root} shards share a root; losing one root loses them all")

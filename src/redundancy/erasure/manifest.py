@@ -101,12 +101,9 @@ class MemberEntry(BaseModel):
     def chunk_length(self, stripe: int, stripe_size: int, multiple: int = 1) -> int:
         """Bytes of each of this member's shards in ``stripe`` (0 past its last stripe); the
         last stripe's chunk is rounded up to ``multiple`` (a vector code's layers)."""
-        if stripe >= self.stripes:
-            return 0
-        if stripe < self.stripes - 1:
-            return stripe_size
-        remainder = self.file_size - (self.stripes - 1) * self.data_shards * stripe_size
-        return _round_up(-(-remainder // self.data_shards), multiple)
+        return _chunk_length(
+            stripe, self.stripes, self.file_size, self.data_shards, stripe_size, multiple
+        )
 
 
 class Manifest(BaseModel):
@@ -330,12 +327,7 @@ class Manifest(BaseModel):
         for a store of several members."""
         if self.members is not None:
             return max(m.chunk_length(stripe, self.stripe_size, self.layers) for m in self.members)
-        if stripe >= self.stripes:
-            return 0
-        if stripe < self.stripes - 1:
-            return self.stripe_size
-        remainder = self.file_size - (self.stripes - 1) * k * self.stripe_size
-        return _round_up(-(-remainder // k), self.layers)
+        return _chunk_length(stripe, self.stripes, self.file_size, k, self.stripe_size, self.layers)
 
     def shard_size(self, k: int, index: int | None = None) -> int:
         """Expected size in bytes of shard ``index`` (default: of a parity, the widest)."""
@@ -366,8 +358,19 @@ class Manifest(BaseModel):
         return mode & 0o777 & ~umask
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
+def _chunk_length(
+    stripe: int, stripes: int, file_size: int, k: int, stripe_size: int, multiple: int
+) -> int:
+    """Bytes of each shard chunk of a file of ``file_size`` bytes on ``k`` data shards: the full
+    ``stripe_size`` but in the last stripe, whose chunk is the rest over k rounded up to
+    ``multiple`` (a vector code's layers); 0 past the last stripe."""
+    if stripe >= stripes:
+        return 0
+    if stripe < stripes - 1:
+        return stripe_size
+    remainder = file_size - (stripes - 1) * k * stripe_size
+    chunk = -(-remainder // k)
+    return -(-chunk // multiple) * multiple
 
 
 def _check_parity_matrix(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import stat
 from collections.abc import Sequence
@@ -48,8 +49,8 @@ from redundancy.errors import (
 )
 
 
-def _source_size(source: Path) -> int:
-    """Size of the file to encode; a missing, unreadable or non-regular file is bad input."""
+def _source_info(source: Path) -> os.stat_result:
+    """``stat`` of the file to encode; a missing, unreadable or non-regular file is bad input."""
     try:
         info = source.stat()
     except FileNotFoundError:
@@ -58,7 +59,7 @@ def _source_size(source: Path) -> int:
         raise ParameterError(f"{source}: cannot read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
         raise ParameterError(f"{source} is not a regular file; expected a file to encode")
-    return info.st_size
+    return info
 
 
 def encode_file(
@@ -121,21 +122,21 @@ def encode_file(
     (6, 2000)
     """
     source = Path(source)
-    size = _source_size(source)
-    check_range("file size", size, 0, MAX_FILE_SIZE)
+    info = _source_info(source)
+    check_range("file size", info.st_size, 0, MAX_FILE_SIZE)
     with source.open("rb", buffering=0) as reader:
         try:
             return _encode(
                 reader,
                 source.name if name is None else name,
-                stat.S_IMODE(source.stat().st_mode),
+                stat.S_IMODE(info.st_mode),
                 store,
                 code,
                 stripe_size,
                 overwrite,
                 progress,
                 nodes,
-                size,
+                info.st_size,
             )
         except _SourceChanged:
             raise ParameterError(f"{source}: file changed size while being encoded") from None
