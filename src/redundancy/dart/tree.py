@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from redundancy.errors import ParameterError
 
@@ -70,36 +70,125 @@ def _goes_left(b, threshold, missing_left):
     return b <= threshold or (b == MISSING_BIN and missing_left != 0)
 
 
+_FEATURE_STRIDE = 3 * _HIST_BINS  # float64 words of one feature's histogram, (g, h, w) per bin
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clear_feature(hist, f, nb):
+    base = f * _FEATURE_STRIDE
+    hist[base : base + 3 * nb] = 0.0
+    m = base + 3 * MISSING_BIN
+    hist[m] = 0.0
+    hist[m + 1] = 0.0
+    hist[m + 2] = 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_row(hist, at, g, h, w):
+    hist[at] += g
+    hist[at + 1] += h
+    hist[at + 2] += w
+
+
+# Numba wraps negative indices (``a[-1]``) with a compare and select on every access whose index
+# the compiler cannot prove non-negative. The hot loops therefore index views from 0 (a node's
+# rows, the first feature's histogram, at offsets that are a constant plus three times a uint8)
+# and read row numbers as unsigned: histograms 1.75 -> 0.97 ns per row and feature, partition
+# 2.3 -> 1.4 ns per row, gather 1.3 -> 1.1 ns per row.
 @njit(cache=True, nogil=True)
-def _feature_hist(col, rows, ghw, start, end, nb, hf):
-    for b in range(nb):
-        hf[b, 0] = 0.0
-        hf[b, 1] = 0.0
-        hf[b, 2] = 0.0
-    hf[MISSING_BIN, 0] = 0.0
-    hf[MISSING_BIN, 1] = 0.0
-    hf[MISSING_BIN, 2] = 0.0
-    for i in range(start, end):
-        b = col[rows[i]]
-        hf[b, 0] += ghw[i, 0]
-        hf[b, 1] += ghw[i, 1]
-        hf[b, 2] += ghw[i, 2]
+def _hist_four(xb, rows, ghw, start, end, f, hist):
+    """Histograms of features ``f .. f + 3`` in one pass: each row's index and (g, h, w) load once.
+
+    Every bin still sums its rows in row order, so the sums are those of one feature at a time.
+    """
+    c0 = xb[f]
+    c1 = xb[f + 1]
+    c2 = xb[f + 2]
+    c3 = xb[f + 3]
+    view = hist[f * _FEATURE_STRIDE : (f + 4) * _FEATURE_STRIDE]
+    node_rows = rows[start:end]
+    node_ghw = ghw[3 * start : 3 * end]
+    for i in range(len(node_rows)):
+        r = np.uint64(node_rows[i])
+        g = node_ghw[3 * i]
+        h = node_ghw[3 * i + 1]
+        w = node_ghw[3 * i + 2]
+        _add_row(view, 3 * np.int64(c0[r]), g, h, w)
+        _add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
+        _add_row(view, 2 * _FEATURE_STRIDE + 3 * np.int64(c2[r]), g, h, w)
+        _add_row(view, 3 * _FEATURE_STRIDE + 3 * np.int64(c3[r]), g, h, w)
+
+
+@njit(cache=True, nogil=True)
+def _hist_two(xb, rows, ghw, start, end, f, hist):
+    c0 = xb[f]
+    c1 = xb[f + 1]
+    view = hist[f * _FEATURE_STRIDE : (f + 2) * _FEATURE_STRIDE]
+    node_rows = rows[start:end]
+    node_ghw = ghw[3 * start : 3 * end]
+    for i in range(len(node_rows)):
+        r = np.uint64(node_rows[i])
+        g = node_ghw[3 * i]
+        h = node_ghw[3 * i + 1]
+        w = node_ghw[3 * i + 2]
+        _add_row(view, 3 * np.int64(c0[r]), g, h, w)
+        _add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
+
+
+@njit(cache=True, nogil=True)
+def _hist_one(xb, rows, ghw, start, end, f, hist):
+    c0 = xb[f]
+    view = hist[f * _FEATURE_STRIDE : (f + 1) * _FEATURE_STRIDE]
+    node_rows = rows[start:end]
+    node_ghw = ghw[3 * start : 3 * end]
+    for i in range(len(node_rows)):
+        b = 3 * np.int64(c0[np.uint64(node_rows[i])])
+        _add_row(view, b, node_ghw[3 * i], node_ghw[3 * i + 1], node_ghw[3 * i + 2])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _consecutive(features, k, last, count):
+    return k + count <= last and features[k + count - 1] - features[k] == count - 1
+
+
+@njit(cache=True, nogil=True)
+def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist):
+    """Histograms of ``features[first:last]`` (ascending), runs of consecutive features
+    four or two at a time."""
+    for k in range(first, last):
+        _clear_feature(hist, features[k], n_bins[features[k]])
+    k = first
+    while k < last:
+        f = features[k]
+        if _consecutive(features, k, last, 4):
+            _hist_four(xb, rows, ghw, start, end, f, hist)
+            k += 4
+        elif _consecutive(features, k, last, 2):
+            _hist_two(xb, rows, ghw, start, end, f, hist)
+            k += 2
+        else:
+            _hist_one(xb, rows, ghw, start, end, f, hist)
+            k += 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _build_hist_parallel(xb, rows, ghw, start, end, features, n_bins, hist):
-    for k in prange(len(features)):
-        f = features[k]
-        _feature_hist(xb[f], rows, ghw, start, end, n_bins[f], hist[f])
+def _build_hist_parallel(xb, rows, ghw, start, end, features, n_bins, hist, n_threads):
+    n_parts = min(n_threads, len(features))
+    for p in prange(n_parts):  # one contiguous run of features per thread
+        first = p * len(features) // n_parts
+        last = (p + 1) * len(features) // n_parts
+        _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
 
 
 @njit(cache=True, nogil=True)
-def _build_hist(xb, rows, ghw, start, end, features, n_bins, hist):
-    if end - start >= PARALLEL_MIN_ROWS:
-        _build_hist_parallel(xb, rows, ghw, start, end, features, n_bins, hist)
+def _build_hist(xb, rows, ghw, start, end, features, n_bins, hist3, n_threads, parallel_min_rows):
+    """The node's histogram into ``hist3`` (features, bins, (g, h, w)) from its ordered rows."""
+    hist = hist3.reshape(hist3.size)
+    ghw_flat = ghw.reshape(ghw.size)
+    if n_threads > 1 and end - start >= parallel_min_rows:
+        _build_hist_parallel(xb, rows, ghw_flat, start, end, features, n_bins, hist, n_threads)
     else:
-        for f in features:
-            _feature_hist(xb[f], rows, ghw, start, end, n_bins[f], hist[f])
+        _hist_features(xb, rows, ghw_flat, start, end, features, 0, len(features), n_bins, hist)
 
 
 @njit(cache=True, nogil=True)
@@ -204,28 +293,31 @@ def _partition(col, threshold, missing_left, rows, start, end, rows_tmp):
     (a row's direction is a coin flip to the branch predictor). Writing the left side in place
     is safe because it never passes the row being read.
     """
-    nl = start
+    node_rows = rows[start:end]
+    nl = 0
     nr = 0
-    for i in range(start, end):
-        r = rows[i]
-        go_left = np.int64(_goes_left(col[r], threshold, missing_left))
-        rows[nl] = r
+    for i in range(len(node_rows)):
+        r = node_rows[i]
+        go_left = np.int64(_goes_left(col[np.uint64(r)], threshold, missing_left))
+        node_rows[nl] = r
         rows_tmp[nr] = r
         nl += go_left
         nr += 1 - go_left
-    rows[nl:end] = rows_tmp[:nr]
-    return nl
+    node_rows[nl:] = rows_tmp[:nr]
+    return start + nl
 
 
 @njit(cache=True, nogil=True)
 def _gather(ghw_by_row, rows, start, end, ordered):
     """The node's (g, h, w) in its row order ("ordered gradients": histograms read them
     sequentially)."""
-    for i in range(start, end):
-        r = rows[i]
-        ordered[i, 0] = ghw_by_row[r, 0]
-        ordered[i, 1] = ghw_by_row[r, 1]
-        ordered[i, 2] = ghw_by_row[r, 2]
+    node_rows = rows[start:end]
+    node_ghw = ordered[start:end]
+    for i in range(len(node_rows)):
+        r = np.uint64(node_rows[i])
+        node_ghw[i, 0] = ghw_by_row[r, 0]
+        node_ghw[i, 1] = ghw_by_row[r, 1]
+        node_ghw[i, 2] = ghw_by_row[r, 2]
 
 
 @njit(cache=True, nogil=True)
@@ -246,6 +338,8 @@ def _grow(
     node_of_row,
     rows_tmp,
     ghw,
+    n_threads,
+    parallel_min_rows,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -268,7 +362,9 @@ def _grow(
             sums[0, k] += ghw[i, k]
     end[0] = n
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
-        _build_hist(xb, rows, ghw, 0, n, features, n_bins, hist_pool[0])
+        _build_hist(
+            xb, rows, ghw, 0, n, features, n_bins, hist_pool[0], n_threads, parallel_min_rows
+        )
         _best_split(
             hist_pool[0], features, n_bins, sums[0, 0], sums[0, 1], sums[0, 2], lam, min_leaf,
             min_hess, cand[0],
@@ -328,7 +424,18 @@ def _grow(
         next_slot += 1
         hs = hist_pool[slot[small]]
         _gather(ghw_by_row, rows, start[small], end[small], ghw)
-        _build_hist(xb, rows, ghw, start[small], end[small], features, n_bins, hs)
+        _build_hist(
+            xb,
+            rows,
+            ghw,
+            start[small],
+            end[small],
+            features,
+            n_bins,
+            hs,
+            n_threads,
+            parallel_min_rows,
+        )
         _subtract_hist(hist_pool[slot[large]], hs, features, n_bins)
         for c, can in ((lc, can_l), (rc, can_r)):
             if can:
@@ -453,12 +560,16 @@ def _pack_nodes(offsets, packed_offsets, feature, cut, left, right, missing_left
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _step(X, i, nd, cuts, words):
-    """The record after ``nd`` for row ``i``: branch-free (the direction offsets the child)."""
-    fm = words[_RECORD_INTS * nd + 2]
-    x = X[i, fm & _FEATURE_MASK]
-    go_left = (x <= cuts[_RECORD_FLOATS * nd]) | ((x != x) & (fm < 0))
-    return words[_RECORD_INTS * nd + 3] + 1 - np.int64(go_left)
+def _step(x, nd, cuts, words):
+    """The record after ``nd`` for the row ``x``: branch-free (the direction offsets the child).
+
+    Indices are unsigned (a feature index has its bit 31 masked off): no wraparound checks.
+    """
+    q = np.uint64(nd)
+    fm = words[np.uint64(_RECORD_INTS) * q + np.uint64(2)]
+    v = x[np.uint64(fm & _FEATURE_MASK)]
+    go_left = (v <= cuts[np.uint64(_RECORD_FLOATS) * q]) | ((v != v) & (fm < 0))
+    return np.uint64(words[np.uint64(_RECORD_INTS) * q + np.uint64(3)]) + np.uint64(1 - go_left)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -474,21 +585,23 @@ def _predict_packed(X, offsets, cuts, words, leaf_out, depth, klass, out):
         a = blk * _PREDICT_BLOCK
         z = min(n, a + _PREDICT_BLOCK)
         for t in range(len(offsets) - 1):
-            root = offsets[t]
+            root = np.uint64(offsets[t])
             k = klass[t]
             steps = depth[t]
             i = a
             while i + _INTERLEAVE <= z:
+                x0, x1, x2, x3 = X[i], X[i + 1], X[i + 2], X[i + 3]
+                x4, x5, x6, x7 = X[i + 4], X[i + 5], X[i + 6], X[i + 7]
                 n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = root
                 for _ in range(steps):
-                    n0 = _step(X, i, n0, cuts, words)
-                    n1 = _step(X, i + 1, n1, cuts, words)
-                    n2 = _step(X, i + 2, n2, cuts, words)
-                    n3 = _step(X, i + 3, n3, cuts, words)
-                    n4 = _step(X, i + 4, n4, cuts, words)
-                    n5 = _step(X, i + 5, n5, cuts, words)
-                    n6 = _step(X, i + 6, n6, cuts, words)
-                    n7 = _step(X, i + 7, n7, cuts, words)
+                    n0 = _step(x0, n0, cuts, words)
+                    n1 = _step(x1, n1, cuts, words)
+                    n2 = _step(x2, n2, cuts, words)
+                    n3 = _step(x3, n3, cuts, words)
+                    n4 = _step(x4, n4, cuts, words)
+                    n5 = _step(x5, n5, cuts, words)
+                    n6 = _step(x6, n6, cuts, words)
+                    n7 = _step(x7, n7, cuts, words)
                 out[i, k] += leaf_out[n0]
                 out[i + 1, k] += leaf_out[n1]
                 out[i + 2, k] += leaf_out[n2]
@@ -500,8 +613,9 @@ def _predict_packed(X, offsets, cuts, words, leaf_out, depth, klass, out):
                 i += _INTERLEAVE
             for j in range(i, z):
                 nd = root
+                xj = X[j]
                 for _ in range(steps):
-                    nd = _step(X, j, nd, cuts, words)
+                    nd = _step(xj, nd, cuts, words)
                 out[j, k] += leaf_out[nd]
 
 
@@ -581,6 +695,8 @@ class TreeLearner:
             node_of_row,
             self._rows_tmp,
             self._ghw[:m],
+            get_num_threads(),
+            PARALLEL_MIN_ROWS,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
