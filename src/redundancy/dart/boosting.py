@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
+from numba import njit
 
 from redundancy.dart.tree import RawPredictor, Tree, TreeLearner, TreeParams, predict_trees
 from redundancy.errors import ParameterError
@@ -185,7 +186,10 @@ class _Cache:
     F: np.ndarray
     nodes: list[np.ndarray | None] = field(default_factory=list)  # (n_outputs, n) uint16
 
-    def dropped_sum(self, ens: Ensemble, dropped: np.ndarray) -> np.ndarray:
+    def dropped_sum(self, ens: Ensemble, dropped: np.ndarray) -> np.ndarray | None:
+        """Summed output of the ``dropped`` rounds on every cached row (``None`` if none)."""
+        if len(dropped) == 0:
+            return None
         D = np.zeros_like(self.F)
         for d in dropped:
             nodes = self.nodes[d]
@@ -193,6 +197,14 @@ class _Cache:
                 at = tree.apply(self.xb) if nodes is None else nodes[k]
                 D[:, k] += ens.weights[d] * tree.value[at]
         return D
+
+
+@njit(cache=True, nogil=True)
+def _add_leaf_values(F, k, weight, value, node_of_row):
+    """``F[:, k] += weight * value[node_of_row]`` in one pass (no temporaries)."""
+    column = F[:, k]
+    for i in range(len(node_of_row)):
+        column[i] += weight * value[np.uint64(node_of_row[i])]
 
 
 class DropSchedule:
@@ -279,7 +291,7 @@ def boost(
         ens.weights = np.asarray(weights)
         dropped = schedule.choose(r)
         D = train.dropped_sum(ens, dropped)
-        g, h = loss.grad_hess(y, train.F - D)
+        g, h = loss.grad_hess(y, train.F if D is None else train.F - D)
         if w is not None:
             g, h = g * w[:, None], h * w[:, None]
         rows = features = None
@@ -294,8 +306,12 @@ def boost(
             round_nodes.append(nodes)
         new_w, factor = normalisation(len(dropped), learning_rate, drop.normalize_type)
         for cache, Dc, nodes in _caches(train, D, round_nodes, vcache, ens, dropped, round_trees):
-            C = np.stack([t.value[n] for t, n in zip(round_trees, nodes, strict=True)], axis=1)
-            cache.F += (factor - 1.0) * Dc + new_w * C
+            if Dc is None:  # nothing dropped: add the new trees in place
+                for k, (tree, at) in enumerate(zip(round_trees, nodes, strict=True)):
+                    _add_leaf_values(cache.F, k, new_w, tree.value, at)
+            else:
+                C = np.stack([t.value[n] for t, n in zip(round_trees, nodes, strict=True)], axis=1)
+                cache.F += (factor - 1.0) * Dc + new_w * C
             cache.nodes.append(np.stack(nodes) if r < cached_rounds else None)
         for d in dropped:
             weights[d] *= factor

@@ -637,6 +637,22 @@ class TreeParams:
     depthwise: bool = False
 
 
+@njit(cache=True, nogil=True)
+def _pack_unweighted(ghw, g, h):
+    for i in range(len(g)):
+        ghw[i, 0] = g[i]
+        ghw[i, 1] = h[i]
+        ghw[i, 2] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def _pack_weighted(ghw, g, h, w):
+    for i in range(len(g)):
+        ghw[i, 0] = g[i]
+        ghw[i, 1] = h[i]
+        ghw[i, 2] = w[i]
+
+
 class TreeLearner:
     """Grows trees on one binned training matrix, reusing its buffers."""
 
@@ -674,10 +690,11 @@ class TreeLearner:
         work_rows = self._rows[:m]
         work_rows[:] = sample
         ghw = self._ghw_by_row
-        ghw[:, 0] = g
-        ghw[:, 1] = h
-        ghw[:, 2] = 1.0 if weight is None else weight
-        node_of_row = np.zeros(n, dtype=np.uint16)
+        if weight is None:
+            _pack_unweighted(ghw, g, h)
+        else:
+            _pack_weighted(ghw, g, h, weight)
+        node_of_row = np.empty(n, dtype=np.uint16)  # _grow sets every sampled row's node
         arrays = _grow(
             self.xb,
             work_rows,
