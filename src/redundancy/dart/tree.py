@@ -5,9 +5,11 @@ growth on binned features. Each node's rows are kept in ascending order by a sta
 partition of the row indices alone; before a node's histogram is built, its rows' packed
 (gradient, hessian, weight) triples are gathered in that order ("ordered gradients"), so a
 histogram pass reads them sequentially and the feature column in increasing address order. The
-larger child's histogram comes from its parent's by subtraction; nodes with many rows build their
-histograms in parallel over features. Leaves hold the L2-regularised Newton step
-``-G / (H + lambda)``.
+larger child's histogram comes from its parent's by subtraction. Each split runs one parallel
+region over features (the smaller child's histogram, the subtraction, both children's split
+scans: one best split per feature, merged in feature order, so trees do not depend on the thread
+count); large nodes are also partitioned by every thread. Leaves hold the L2-regularised Newton
+step ``-G / (H + lambda)``.
 
 Missing values live in bin ``MISSING_BIN`` (255): every split learns a default direction for them
 by trying both (XGBoost and LightGBM semantics); where a node saw no missing value, they follow the
@@ -27,13 +29,14 @@ from redundancy.errors import ParameterError
 MISSING_BIN = 255  # value bins are 0..254 (max_bins <= 255)
 _HIST_BINS = 256
 
-# Nodes with fewer rows build their histogram on one thread. On idle cores a parallel region
-# pays off down to a few thousand rows (2x at 2 threads on 10k rows), but each region waits for
-# every thread, and with OpenMP's default spinning wait a core held by another job turns that
-# wait into a scheduler time slice (about 6 ms measured): at 8 192 rows (about 4 regions per tree
-# on 100k rows, 31 leaves) a 2-thread fit on a loaded 2-core machine took 1.8x as long as at this
-# threshold (one region per tree, the root's). See docs/dart.md, Speed.
-PARALLEL_MIN_ROWS = 65_536
+# With more than one thread, a split whose smaller child has at least this many rows runs its
+# histogram, subtraction and scans in parallel over features (a region costs about 2 us; the
+# scans alone take about 40 us on one thread, whatever the node's size). On idle cores, 100k x 20,
+# 31 leaves, 2 threads: 5.75 ms per tree with only the root in parallel, 4.42 ms at this
+# threshold (1 thread: 6.56 ms). Each region waits for every thread, so on a core shared with
+# another job that wait becomes a scheduler time slice: fit with fewer threads (``n_jobs``) there.
+PARALLEL_MIN_ROWS = 256
+PARALLEL_PARTITION_ROWS = 16_384  # nodes this large are partitioned by every thread
 _PREDICT_BLOCK = 64  # rows walked through one tree before the next (the tree stays in L1)
 
 
@@ -171,36 +174,6 @@ def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, his
             k += 1
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _build_hist_parallel(xb, rows, ghw, start, end, features, n_bins, hist, n_threads):
-    n_parts = min(n_threads, len(features))
-    for p in prange(n_parts):  # one contiguous run of features per thread
-        first = p * len(features) // n_parts
-        last = (p + 1) * len(features) // n_parts
-        _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
-
-
-@njit(cache=True, nogil=True)
-def _build_hist(xb, rows, ghw, start, end, features, n_bins, hist3, n_threads, parallel_min_rows):
-    """The node's histogram into ``hist3`` (features, bins, (g, h, w)) from its ordered rows."""
-    hist = hist3.reshape(hist3.size)
-    ghw_flat = ghw.reshape(ghw.size)
-    if n_threads > 1 and end - start >= parallel_min_rows:
-        _build_hist_parallel(xb, rows, ghw_flat, start, end, features, n_bins, hist, n_threads)
-    else:
-        _hist_features(xb, rows, ghw_flat, start, end, features, 0, len(features), n_bins, hist)
-
-
-@njit(cache=True, nogil=True)
-def _subtract_hist(parent_then_large, small, features, n_bins):
-    for f in features:
-        for b in range(n_bins[f]):
-            for k in range(3):
-                parent_then_large[f, b, k] -= small[f, b, k]
-        for k in range(3):
-            parent_then_large[f, MISSING_BIN, k] -= small[f, MISSING_BIN, k]
-
-
 # Gains this close count as ties, won by the first candidate (lowest feature, bin, node): the
 # same partition reached through differently ordered sums (e.g. weighted vs duplicated rows)
 # must not change the tree through rounding noise.
@@ -212,77 +185,158 @@ def _better(gain, best):
     return gain > best + _TIE_TOLERANCE * max(abs(best), 1e-300) if best > -np.inf else True
 
 
-@njit(cache=True, nogil=True)
-def _best_split(hist, features, n_bins, sg, sh, cnt, lam, min_leaf, min_hess, out):
-    """Best (gain, feature, bin, G_left, H_left, W_left, missing_left) into ``out``.
+_RECORD = 8  # a feature's best split: gain, feature, bin, G, H, W left, missing left, found
 
-    gain is -inf if no split is allowed. Missing values are tried on the right (then the split
-    "every present value left, missing right" is a candidate too) and on the left. Candidates are
-    visited in order (feature, bin, missing right before left) and one wins only by beating the
-    best so far beyond the tie tolerance (``_better``); an empty bin repeats the previous bin's
-    candidates, which can never win, so it is skipped.
+
+@njit(cache=True, nogil=True)
+def _scan_feature(hf, f, nb, sg, sh, cnt, lam, min_leaf, min_hess, out):
+    """Best split of one feature's histogram ``hf`` (bins, (g, h, w)) into ``out`` (a record).
+
+    Missing values are tried on the right (then the split "every present value left, missing
+    right" is a candidate too) and on the left. Candidates are visited in order (bin, missing
+    right before left) and one wins only by beating the best so far beyond the tie tolerance
+    (``_better``); an empty bin repeats the previous bin's candidates, which can never win, so it
+    is skipped. ``out[7]`` is 1 where some candidate met the minimum leaf sizes.
     """
     parent = sg * sg / (sh + lam)
     best = -np.inf
     bar = -np.inf  # a candidate must exceed this (the best plus the tie tolerance)
-    best_f = best_b = 0
+    best_b = 0
     best_gl = best_hl = best_cl = best_ml = 0.0
     found = False
-    for f in features:
-        nb = n_bins[f]
-        hf = hist[f]
-        mg = hf[MISSING_BIN, 0]
-        mh = hf[MISSING_BIN, 1]
-        mc = hf[MISSING_BIN, 2]
-        has_missing = mc > 0.0
-        gl = 0.0
-        hl = 0.0
-        cl = 0.0
-        last = nb if has_missing else nb - 1
-        for b in range(last):
-            wb = hf[b, 2]
-            if wb == 0.0 and b > 0 and hf[b, 0] == 0.0 and hf[b, 1] == 0.0 and best == best:
+    mg = hf[MISSING_BIN, 0]
+    mh = hf[MISSING_BIN, 1]
+    mc = hf[MISSING_BIN, 2]
+    has_missing = mc > 0.0
+    gl = 0.0
+    hl = 0.0
+    cl = 0.0
+    last = nb if has_missing else nb - 1
+    for b in range(last):
+        wb = hf[b, 2]
+        if wb == 0.0 and b > 0 and hf[b, 0] == 0.0 and hf[b, 1] == 0.0 and best == best:
+            continue
+        gl += hf[b, 0]
+        hl += hf[b, 1]
+        cl += wb
+        for ml in range(2 if has_missing else 1):
+            if ml == 1:
+                if b >= nb - 1:
+                    break
+                g_left = gl + mg
+                h_left = hl + mh
+                c_left = cl + mc
+            else:
+                g_left = gl
+                h_left = hl
+                c_left = cl
+            if (c_left < min_leaf or h_left < min_hess or cnt - c_left < min_leaf
+                    or sh - h_left < min_hess):  # fmt: skip
                 continue
-            gl += hf[b, 0]
-            hl += hf[b, 1]
-            cl += wb
-            for ml in range(2 if has_missing else 1):
-                if ml == 1:
-                    if b >= nb - 1:
-                        break
-                    g_left = gl + mg
-                    h_left = hl + mh
-                    c_left = cl + mc
-                else:
-                    g_left = gl
-                    h_left = hl
-                    c_left = cl
-                if (c_left < min_leaf or h_left < min_hess or cnt - c_left < min_leaf
-                        or sh - h_left < min_hess):  # fmt: skip
-                    continue
-                g_right = sg - g_left
-                gain = 0.5 * (g_left * g_left / (h_left + lam)
-                              + g_right * g_right / (sh - h_left + lam) - parent)  # fmt: skip
-                if gain > bar or not best > -np.inf:
-                    found = True
-                    best = gain
-                    bar = best + _TIE_TOLERANCE * max(abs(best), 1e-300)
-                    best_f = f
-                    best_b = b
-                    best_gl = g_left
-                    best_hl = h_left
-                    best_cl = c_left
-                    # where no value is missing, missing values follow the heavier child
-                    heavier_left = 1.0 if cl >= cnt - cl else 0.0
-                    best_ml = float(ml) if has_missing else heavier_left
+            g_right = sg - g_left
+            gain = 0.5 * (g_left * g_left / (h_left + lam)
+                          + g_right * g_right / (sh - h_left + lam) - parent)  # fmt: skip
+            if gain > bar or not best > -np.inf:
+                found = True
+                best = gain
+                bar = best + _TIE_TOLERANCE * max(abs(best), 1e-300)
+                best_b = b
+                best_gl = g_left
+                best_hl = h_left
+                best_cl = c_left
+                # where no value is missing, missing values follow the heavier child
+                heavier_left = 1.0 if cl >= cnt - cl else 0.0
+                best_ml = float(ml) if has_missing else heavier_left
     out[0] = best
-    if found:
-        out[1] = best_f
-        out[2] = best_b
-        out[3] = best_gl
-        out[4] = best_hl
-        out[5] = best_cl
-        out[6] = best_ml
+    out[1] = f
+    out[2] = best_b
+    out[3] = best_gl
+    out[4] = best_hl
+    out[5] = best_cl
+    out[6] = best_ml
+    out[7] = 1.0 if found else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _merge_features(per_feature, n, out):
+    """The node's best split from its features' records, merged in feature order by the rule
+    used within a feature (a later feature wins only beyond the tie tolerance); ``out[0]`` stays
+    -inf if no feature can split."""
+    best = -np.inf
+    bar = -np.inf
+    for k in range(n):
+        record = per_feature[k]
+        if record[7] == 0.0:
+            continue
+        if record[0] > bar or not best > -np.inf:
+            best = record[0]
+            bar = best + _TIE_TOLERANCE * max(abs(best), 1e-300)
+            out[1:7] = record[1:7]
+    out[0] = best
+
+
+@njit(cache=True, nogil=True)
+def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
+                   hist_large, sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
+                   per_feature):  # fmt: skip
+    """For ``features[first:last]``: the histogram of node ``small`` (rows ``start:end``), its
+    sibling ``large``'s by subtraction from their parent's (``large`` < 0: none, the root), and
+    each feature's best split of both into ``per_feature[0 | 1, k]``."""
+    _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small.ravel())
+    for k in range(first, last):
+        f = features[k]
+        nb = n_bins[f]
+        hs = hist_small[f]
+        if large >= 0:
+            hl = hist_large[f]
+            for b in range(nb):
+                for j in range(3):
+                    hl[b, j] -= hs[b, j]
+            for j in range(3):
+                hl[MISSING_BIN, j] -= hs[MISSING_BIN, j]
+            if can_large:
+                _scan_feature(hl, f, nb, sums[large, 0], sums[large, 1], sums[large, 2], lam,
+                              min_leaf, min_hess, per_feature[1, k])  # fmt: skip
+        if can_small:
+            _scan_feature(hs, f, nb, sums[small, 0], sums[small, 1], sums[small, 2], lam,
+                          min_leaf, min_hess, per_feature[0, k])  # fmt: skip
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _node_features_parallel(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large,
+                            sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
+                            per_feature, n_threads):  # fmt: skip
+    n_parts = min(n_threads, len(features))
+    for p in prange(n_parts):  # one contiguous run of features per thread
+        first = p * len(features) // n_parts
+        last = (p + 1) * len(features) // n_parts
+        _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
+                       hist_large, sums, small, large, can_small, can_large, lam, min_leaf,
+                       min_hess, per_feature)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large, sums,
+                      small, large, can_small, can_large, lam, min_leaf, min_hess, per_feature,
+                      cand, n_threads, parallel_min_rows):  # fmt: skip
+    """Histograms and best splits (into ``cand``) of node ``small`` and its sibling ``large``.
+
+    In parallel over features when the node has enough rows; each feature's scan and the merge
+    in feature order are the same either way, so the tree does not depend on the thread count.
+    """
+    ghw_flat = ghw.reshape(ghw.size)
+    if n_threads > 1 and end - start >= parallel_min_rows:
+        _node_features_parallel(xb, rows, ghw_flat, start, end, features, n_bins, hist_small,
+                                hist_large, sums, small, large, can_small, can_large, lam,
+                                min_leaf, min_hess, per_feature, n_threads)  # fmt: skip
+    else:
+        _node_features(xb, rows, ghw_flat, start, end, features, 0, len(features), n_bins,
+                       hist_small, hist_large, sums, small, large, can_small, can_large, lam,
+                       min_leaf, min_hess, per_feature)  # fmt: skip
+    if can_small:
+        _merge_features(per_feature[0], len(features), cand[small])
+    if large >= 0 and can_large:
+        _merge_features(per_feature[1], len(features), cand[large])
 
 
 @njit(cache=True, nogil=True)
@@ -305,6 +359,48 @@ def _partition(col, threshold, missing_left, rows, start, end, rows_tmp):
         nr += 1 - go_left
     node_rows[nl:] = rows_tmp[:nr]
     return start + nl
+
+
+@njit(cache=True, nogil=True)
+def _split_part(col, threshold, missing_left, rows, left_tmp, right_tmp, a, z):
+    """Rows ``rows[a:z]`` going left into ``left_tmp[a:]``, the others into ``right_tmp[a:]``, in
+    order; returns how many went left."""
+    part = rows[a:z]
+    lefts = left_tmp[a:z]
+    rights = right_tmp[a:z]
+    nl = 0
+    nr = 0
+    for i in range(len(part)):
+        r = part[i]
+        go_left = np.int64(_goes_left(col[np.uint64(r)], threshold, missing_left))
+        lefts[nl] = r
+        rights[nr] = r
+        nl += go_left
+        nr += 1 - go_left
+    return nl
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _partition_parallel(col, threshold, missing_left, rows, start, end, left_tmp, right_tmp,
+                        n_parts):  # fmt: skip
+    """``_partition`` of a large node by ``n_parts`` threads: each splits a contiguous run of
+    rows into the two buffers, then each copies its two runs to their places (still stable)."""
+    n_left = np.zeros(n_parts, np.int64)
+    bounds = np.empty(n_parts + 1, np.int64)
+    for p in range(n_parts + 1):
+        bounds[p] = start + p * (end - start) // n_parts
+    for p in prange(n_parts):
+        n_left[p] = _split_part(col, threshold, missing_left, rows, left_tmp, right_tmp,
+                                bounds[p], bounds[p + 1])  # fmt: skip
+    total_left = n_left.sum()
+    for p in prange(n_parts):
+        a = bounds[p]
+        left_at = start + n_left[:p].sum()
+        right_at = start + total_left + (a - start) - n_left[:p].sum()
+        n_right = bounds[p + 1] - a - n_left[p]
+        rows[left_at : left_at + n_left[p]] = left_tmp[a : a + n_left[p]]
+        rows[right_at : right_at + n_right] = right_tmp[a : a + n_right]
+    return start + total_left
 
 
 @njit(cache=True, nogil=True)
@@ -337,9 +433,11 @@ def _grow(
     hist_pool,
     node_of_row,
     rows_tmp,
+    left_tmp,
     ghw,
     n_threads,
     parallel_min_rows,
+    parallel_partition_rows,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -361,14 +459,11 @@ def _grow(
         for k in range(3):
             sums[0, k] += ghw[i, k]
     end[0] = n
+    per_feature = np.empty((2, len(features), _RECORD))
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
-        _build_hist(
-            xb, rows, ghw, 0, n, features, n_bins, hist_pool[0], n_threads, parallel_min_rows
-        )
-        _best_split(
-            hist_pool[0], features, n_bins, sums[0, 0], sums[0, 1], sums[0, 2], lam, min_leaf,
-            min_hess, cand[0],
-        )  # fmt: skip
+        _split_candidates(xb, rows, ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0], sums,
+                          0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
+                          n_threads, parallel_min_rows)  # fmt: skip
     n_nodes = 1
     n_leaves = 1
     next_slot = 1
@@ -394,7 +489,10 @@ def _grow(
         ml = np.uint8(cand[best, 6])
         s = start[best]
         e = end[best]
-        i = _partition(xb[f], b, ml, rows, s, e, rows_tmp)
+        if n_threads > 1 and e - s >= parallel_partition_rows:
+            i = _partition_parallel(xb[f], b, ml, rows, s, e, left_tmp, rows_tmp, n_threads)
+        else:
+            i = _partition(xb[f], b, ml, rows, s, e, rows_tmp)
         lc = n_nodes
         rc = n_nodes + 1
         n_nodes += 2
@@ -422,27 +520,12 @@ def _grow(
         slot[large] = slot[best]
         slot[small] = next_slot
         next_slot += 1
-        hs = hist_pool[slot[small]]
         _gather(ghw_by_row, rows, start[small], end[small], ghw)
-        _build_hist(
-            xb,
-            rows,
-            ghw,
-            start[small],
-            end[small],
-            features,
-            n_bins,
-            hs,
-            n_threads,
-            parallel_min_rows,
-        )
-        _subtract_hist(hist_pool[slot[large]], hs, features, n_bins)
-        for c, can in ((lc, can_l), (rc, can_r)):
-            if can:
-                _best_split(
-                    hist_pool[slot[c]], features, n_bins, sums[c, 0], sums[c, 1], sums[c, 2],
-                    lam, min_leaf, min_hess, cand[c],
-                )  # fmt: skip
+        can_small, can_large = (can_l, can_r) if small == lc else (can_r, can_l)
+        _split_candidates(xb, rows, ghw, start[small], end[small], features, n_bins,
+                          hist_pool[slot[small]], hist_pool[slot[large]], sums, small, large,
+                          can_small, can_large, lam, min_leaf, min_hess, per_feature, cand,
+                          n_threads, parallel_min_rows)  # fmt: skip
     for nd in range(n_nodes):
         if left[nd] == -1:
             value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
@@ -668,6 +751,7 @@ class TreeLearner:
         self._ghw_by_row = np.empty((n, 3))
         self._ghw = np.empty((n, 3))
         self._rows_tmp = np.empty(n, dtype=np.int64)
+        self._left_tmp = np.empty(n, dtype=np.int64)
 
     def fit(
         self,
@@ -711,9 +795,11 @@ class TreeLearner:
             self._hist,
             node_of_row,
             self._rows_tmp,
+            self._left_tmp,
             self._ghw[:m],
             get_num_threads(),
             PARALLEL_MIN_ROWS,
+            PARALLEL_PARTITION_ROWS,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
