@@ -416,6 +416,35 @@ def _gather(ghw_by_row, rows, start, end, ordered):
         node_ghw[i, 2] = ghw_by_row[r, 2]
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _gather_parallel(ghw_by_row, rows, start, end, ordered, n_parts):
+    for p in prange(n_parts):
+        a = start + p * (end - start) // n_parts
+        z = start + (p + 1) * (end - start) // n_parts
+        _gather(ghw_by_row, rows, a, z, ordered)
+
+
+@njit(cache=True, nogil=True)
+def _assign_rows(rows, a, z, nd, node_of_row):
+    for r in rows[a:z]:
+        node_of_row[np.uint64(r)] = nd
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _assign_leaves_parallel(rows, leaf_start, leaf_end, leaf_node, node_of_row, n_parts):
+    """``node_of_row[rows[i]]`` = the leaf whose rows hold position ``i``; leaves tile the rows
+    in ascending ``leaf_start`` order, and each thread takes a contiguous run of positions."""
+    n = leaf_end[-1]
+    for p in prange(n_parts):
+        a = p * n // n_parts
+        z = (p + 1) * n // n_parts
+        for k in range(len(leaf_start)):
+            lo = max(a, leaf_start[k])
+            hi = min(z, leaf_end[k])
+            if lo < hi:
+                _assign_rows(rows, lo, hi, leaf_node[k], node_of_row)
+
+
 @njit(cache=True, nogil=True)
 def _grow(
     xb,
@@ -438,6 +467,7 @@ def _grow(
     n_threads,
     parallel_min_rows,
     parallel_partition_rows,
+    all_rows,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -454,15 +484,19 @@ def _grow(
     slot = np.zeros(max_nodes, np.int64)
     sums = np.zeros((max_nodes, 3))
     cand = np.full((max_nodes, 7), -np.inf)
-    _gather(ghw_by_row, rows, 0, n, ghw)
+    if all_rows:  # rows is 0..n-1: the rows' (g, h, w) are already in row order
+        root_ghw = ghw_by_row
+    else:
+        _gather(ghw_by_row, rows, 0, n, ghw)
+        root_ghw = ghw
     for i in range(n):
         for k in range(3):
-            sums[0, k] += ghw[i, k]
+            sums[0, k] += root_ghw[i, k]
     end[0] = n
     per_feature = np.empty((2, len(features), _RECORD))
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
-        _split_candidates(xb, rows, ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0], sums,
-                          0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
+        _split_candidates(xb, rows, root_ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0],
+                          sums, 0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
                           n_threads, parallel_min_rows)  # fmt: skip
     n_nodes = 1
     n_leaves = 1
@@ -520,17 +554,24 @@ def _grow(
         slot[large] = slot[best]
         slot[small] = next_slot
         next_slot += 1
-        _gather(ghw_by_row, rows, start[small], end[small], ghw)
+        if n_threads > 1 and end[small] - start[small] >= parallel_partition_rows:
+            _gather_parallel(ghw_by_row, rows, start[small], end[small], ghw, n_threads)
+        else:
+            _gather(ghw_by_row, rows, start[small], end[small], ghw)
         can_small, can_large = (can_l, can_r) if small == lc else (can_r, can_l)
         _split_candidates(xb, rows, ghw, start[small], end[small], features, n_bins,
                           hist_pool[slot[small]], hist_pool[slot[large]], sums, small, large,
                           can_small, can_large, lam, min_leaf, min_hess, per_feature, cand,
                           n_threads, parallel_min_rows)  # fmt: skip
-    for nd in range(n_nodes):
-        if left[nd] == -1:
-            value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
-            for i in range(start[nd], end[nd]):
-                node_of_row[rows[i]] = nd
+    leaves = np.flatnonzero(left[:n_nodes] == -1)
+    for nd in leaves:
+        value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
+    if n_threads > 1 and n >= parallel_partition_rows:
+        leaves = leaves[np.argsort(start[leaves])]
+        _assign_leaves_parallel(rows, start[leaves], end[leaves], leaves, node_of_row, n_threads)
+    else:
+        for nd in leaves:
+            _assign_rows(rows, start[nd], end[nd], nd, node_of_row)
     return (
         feature[:n_nodes].copy(),
         threshold[:n_nodes].copy(),
@@ -800,6 +841,7 @@ class TreeLearner:
             get_num_threads(),
             PARALLEL_MIN_ROWS,
             PARALLEL_PARTITION_ROWS,
+            rows is None,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
