@@ -87,66 +87,16 @@ def _clear_feature(hist, f, nb):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_row(hist, at, g, h, w):
+def _add_ghw(hist, at, g, h, w):
     hist[at] += g
     hist[at + 1] += h
     hist[at + 2] += w
 
 
-# Numba wraps negative indices (``a[-1]``) with a compare and select on every access whose index
-# the compiler cannot prove non-negative. The hot loops therefore index views from 0 (a node's
-# rows, the first feature's histogram, at offsets that are a constant plus three times a uint8)
-# and read row numbers as unsigned: histograms 1.75 -> 0.97 ns per row and feature, partition
-# 2.3 -> 1.4 ns per row, gather 1.3 -> 1.1 ns per row.
-@njit(cache=True, nogil=True)
-def _hist_four(xb, rows, ghw, start, end, f, hist):
-    """Histograms of features ``f .. f + 3`` in one pass: each row's index and (g, h, w) load once.
-
-    Every bin still sums its rows in row order, so the sums are those of one feature at a time.
-    """
-    c0 = xb[f]
-    c1 = xb[f + 1]
-    c2 = xb[f + 2]
-    c3 = xb[f + 3]
-    view = hist[f * _FEATURE_STRIDE : (f + 4) * _FEATURE_STRIDE]
-    node_rows = rows[start:end]
-    node_ghw = ghw[3 * start : 3 * end]
-    for i in range(len(node_rows)):
-        r = np.uint64(node_rows[i])
-        g = node_ghw[3 * i]
-        h = node_ghw[3 * i + 1]
-        w = node_ghw[3 * i + 2]
-        _add_row(view, 3 * np.int64(c0[r]), g, h, w)
-        _add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
-        _add_row(view, 2 * _FEATURE_STRIDE + 3 * np.int64(c2[r]), g, h, w)
-        _add_row(view, 3 * _FEATURE_STRIDE + 3 * np.int64(c3[r]), g, h, w)
-
-
-@njit(cache=True, nogil=True)
-def _hist_two(xb, rows, ghw, start, end, f, hist):
-    c0 = xb[f]
-    c1 = xb[f + 1]
-    view = hist[f * _FEATURE_STRIDE : (f + 2) * _FEATURE_STRIDE]
-    node_rows = rows[start:end]
-    node_ghw = ghw[3 * start : 3 * end]
-    for i in range(len(node_rows)):
-        r = np.uint64(node_rows[i])
-        g = node_ghw[3 * i]
-        h = node_ghw[3 * i + 1]
-        w = node_ghw[3 * i + 2]
-        _add_row(view, 3 * np.int64(c0[r]), g, h, w)
-        _add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
-
-
-@njit(cache=True, nogil=True)
-def _hist_one(xb, rows, ghw, start, end, f, hist):
-    c0 = xb[f]
-    view = hist[f * _FEATURE_STRIDE : (f + 1) * _FEATURE_STRIDE]
-    node_rows = rows[start:end]
-    node_ghw = ghw[3 * start : 3 * end]
-    for i in range(len(node_rows)):
-        b = 3 * np.int64(c0[np.uint64(node_rows[i])])
-        _add_row(view, b, node_ghw[3 * i], node_ghw[3 * i + 1], node_ghw[3 * i + 2])
+@njit(cache=True, nogil=True, inline="always")
+def _add_gh(hist, at, g, h, w):
+    hist[at] += g
+    hist[at + 1] += h
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -154,24 +104,103 @@ def _consecutive(features, k, last, count):
     return k + count <= last and features[k + count - 1] - features[k] == count - 1
 
 
+# Numba wraps negative indices (``a[-1]``) with a compare and select on every access whose index
+# the compiler cannot prove non-negative. The hot loops therefore index views from 0 (a node's
+# rows, the first feature's histogram, at offsets that are a constant plus three times a uint8)
+# and read row numbers as unsigned: histograms 1.75 -> 0.97 ns per row and feature, partition
+# 2.3 -> 1.4 ns per row, gather 1.3 -> 1.1 ns per row.
+def _histogram_kernels(add_row):
+    """Histogram builders adding each row with ``add_row`` (all three channels, or g and h only
+    where every row's hessian equals its weight and the weight channel is copied afterwards)."""
+
+    @njit(cache=True, nogil=True)
+    def four(xb, rows, ghw, start, end, f, hist):
+        """Features ``f .. f + 3`` in one pass: each row's index and (g, h, w) load once.
+
+        Every bin still sums its rows in row order: the sums of one feature at a time.
+        """
+        c0 = xb[f]
+        c1 = xb[f + 1]
+        c2 = xb[f + 2]
+        c3 = xb[f + 3]
+        view = hist[f * _FEATURE_STRIDE : (f + 4) * _FEATURE_STRIDE]
+        node_rows = rows[start:end]
+        node_ghw = ghw[3 * start : 3 * end]
+        for i in range(len(node_rows)):
+            r = np.uint64(node_rows[i])
+            g = node_ghw[3 * i]
+            h = node_ghw[3 * i + 1]
+            w = node_ghw[3 * i + 2]
+            add_row(view, 3 * np.int64(c0[r]), g, h, w)
+            add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
+            add_row(view, 2 * _FEATURE_STRIDE + 3 * np.int64(c2[r]), g, h, w)
+            add_row(view, 3 * _FEATURE_STRIDE + 3 * np.int64(c3[r]), g, h, w)
+
+    @njit(cache=True, nogil=True)
+    def two(xb, rows, ghw, start, end, f, hist):
+        c0 = xb[f]
+        c1 = xb[f + 1]
+        view = hist[f * _FEATURE_STRIDE : (f + 2) * _FEATURE_STRIDE]
+        node_rows = rows[start:end]
+        node_ghw = ghw[3 * start : 3 * end]
+        for i in range(len(node_rows)):
+            r = np.uint64(node_rows[i])
+            g = node_ghw[3 * i]
+            h = node_ghw[3 * i + 1]
+            w = node_ghw[3 * i + 2]
+            add_row(view, 3 * np.int64(c0[r]), g, h, w)
+            add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
+
+    @njit(cache=True, nogil=True)
+    def one(xb, rows, ghw, start, end, f, hist):
+        c0 = xb[f]
+        view = hist[f * _FEATURE_STRIDE : (f + 1) * _FEATURE_STRIDE]
+        node_rows = rows[start:end]
+        node_ghw = ghw[3 * start : 3 * end]
+        for i in range(len(node_rows)):
+            b = 3 * np.int64(c0[np.uint64(node_rows[i])])
+            add_row(view, b, node_ghw[3 * i], node_ghw[3 * i + 1], node_ghw[3 * i + 2])
+
+    @njit(cache=True, nogil=True)
+    def features_hist(xb, rows, ghw, start, end, features, first, last, n_bins, hist):
+        """Histograms of ``features[first:last]`` (ascending), runs of consecutive features
+        four or two at a time."""
+        for k in range(first, last):
+            _clear_feature(hist, features[k], n_bins[features[k]])
+        k = first
+        while k < last:
+            f = features[k]
+            if _consecutive(features, k, last, 4):
+                four(xb, rows, ghw, start, end, f, hist)
+                k += 4
+            elif _consecutive(features, k, last, 2):
+                two(xb, rows, ghw, start, end, f, hist)
+                k += 2
+            else:
+                one(xb, rows, ghw, start, end, f, hist)
+                k += 1
+
+    return features_hist
+
+
+_hist_ghw = _histogram_kernels(_add_ghw)
+_hist_gh = _histogram_kernels(_add_gh)
+
+
 @njit(cache=True, nogil=True)
-def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist):
-    """Histograms of ``features[first:last]`` (ascending), runs of consecutive features
-    four or two at a time."""
+def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist, h_is_w):
+    """Histograms of ``features[first:last]`` into the flat ``hist``; with ``h_is_w`` (every
+    row's hessian equals its weight: squared error) only g and h are summed and the weight
+    channel is a copy of the hessian channel (the same numbers added in the same order)."""
+    if not h_is_w:
+        _hist_ghw(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
+        return
+    _hist_gh(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
     for k in range(first, last):
-        _clear_feature(hist, features[k], n_bins[features[k]])
-    k = first
-    while k < last:
-        f = features[k]
-        if _consecutive(features, k, last, 4):
-            _hist_four(xb, rows, ghw, start, end, f, hist)
-            k += 4
-        elif _consecutive(features, k, last, 2):
-            _hist_two(xb, rows, ghw, start, end, f, hist)
-            k += 2
-        else:
-            _hist_one(xb, rows, ghw, start, end, f, hist)
-            k += 1
+        view = hist[features[k] * _FEATURE_STRIDE : (features[k] + 1) * _FEATURE_STRIDE]
+        for b in range(n_bins[features[k]]):
+            view[3 * b + 2] = view[3 * b + 1]
+        view[3 * MISSING_BIN + 2] = view[3 * MISSING_BIN + 1]
 
 
 # Gains this close count as ties, won by the first candidate (lowest feature, bin, node): the
@@ -278,11 +307,12 @@ def _merge_features(per_feature, n, out):
 @njit(cache=True, nogil=True)
 def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
                    hist_large, sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
-                   per_feature):  # fmt: skip
+                   per_feature, h_is_w):  # fmt: skip
     """For ``features[first:last]``: the histogram of node ``small`` (rows ``start:end``), its
     sibling ``large``'s by subtraction from their parent's (``large`` < 0: none, the root), and
     each feature's best split of both into ``per_feature[0 | 1, k]``."""
-    _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small.ravel())
+    _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small.ravel(),
+                   h_is_w)  # fmt: skip
     for k in range(first, last):
         f = features[k]
         nb = n_bins[f]
@@ -305,20 +335,20 @@ def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, his
 @njit(parallel=True, cache=True, nogil=True)
 def _node_features_parallel(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large,
                             sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
-                            per_feature, n_threads):  # fmt: skip
+                            per_feature, h_is_w, n_threads):  # fmt: skip
     n_parts = min(n_threads, len(features))
     for p in prange(n_parts):  # one contiguous run of features per thread
         first = p * len(features) // n_parts
         last = (p + 1) * len(features) // n_parts
         _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
                        hist_large, sums, small, large, can_small, can_large, lam, min_leaf,
-                       min_hess, per_feature)  # fmt: skip
+                       min_hess, per_feature, h_is_w)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large, sums,
                       small, large, can_small, can_large, lam, min_leaf, min_hess, per_feature,
-                      cand, n_threads, parallel_min_rows):  # fmt: skip
+                      cand, h_is_w, n_threads, parallel_min_rows):  # fmt: skip
     """Histograms and best splits (into ``cand``) of node ``small`` and its sibling ``large``.
 
     In parallel over features when the node has enough rows; each feature's scan and the merge
@@ -328,11 +358,11 @@ def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, h
     if n_threads > 1 and end - start >= parallel_min_rows:
         _node_features_parallel(xb, rows, ghw_flat, start, end, features, n_bins, hist_small,
                                 hist_large, sums, small, large, can_small, can_large, lam,
-                                min_leaf, min_hess, per_feature, n_threads)  # fmt: skip
+                                min_leaf, min_hess, per_feature, h_is_w, n_threads)  # fmt: skip
     else:
         _node_features(xb, rows, ghw_flat, start, end, features, 0, len(features), n_bins,
                        hist_small, hist_large, sums, small, large, can_small, can_large, lam,
-                       min_leaf, min_hess, per_feature)  # fmt: skip
+                       min_leaf, min_hess, per_feature, h_is_w)  # fmt: skip
     if can_small:
         _merge_features(per_feature[0], len(features), cand[small])
     if large >= 0 and can_large:
@@ -468,6 +498,7 @@ def _grow(
     parallel_min_rows,
     parallel_partition_rows,
     all_rows,
+    h_is_w,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -497,7 +528,7 @@ def _grow(
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
         _split_candidates(xb, rows, root_ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0],
                           sums, 0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
-                          n_threads, parallel_min_rows)  # fmt: skip
+                          h_is_w, n_threads, parallel_min_rows)  # fmt: skip
     n_nodes = 1
     n_leaves = 1
     next_slot = 1
@@ -562,7 +593,7 @@ def _grow(
         _split_candidates(xb, rows, ghw, start[small], end[small], features, n_bins,
                           hist_pool[slot[small]], hist_pool[slot[large]], sums, small, large,
                           can_small, can_large, lam, min_leaf, min_hess, per_feature, cand,
-                          n_threads, parallel_min_rows)  # fmt: skip
+                          h_is_w, n_threads, parallel_min_rows)  # fmt: skip
     leaves = np.flatnonzero(left[:n_nodes] == -1)
     for nd in leaves:
         value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
@@ -842,6 +873,7 @@ class TreeLearner:
             PARALLEL_MIN_ROWS,
             PARALLEL_PARTITION_ROWS,
             rows is None,
+            bool(np.array_equal(h, weight) if weight is not None else np.all(h == 1.0)),
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
