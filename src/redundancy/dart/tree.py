@@ -792,20 +792,17 @@ class TreeParams:
     depthwise: bool = False
 
 
-@njit(cache=True, nogil=True)
-def _pack_unweighted(ghw, g, h):
-    for i in range(len(g)):
+@njit(parallel=True, cache=True, nogil=True)
+def _pack(ghw, g, h, weight, weighted):
+    """Rows' (g, h, w) side by side (w = 1 unless ``weighted``); True where every h equals w."""
+    differ = 0
+    for i in prange(len(g)):
+        w = weight[i] if weighted else 1.0
         ghw[i, 0] = g[i]
         ghw[i, 1] = h[i]
-        ghw[i, 2] = 1.0
-
-
-@njit(cache=True, nogil=True)
-def _pack_weighted(ghw, g, h, w):
-    for i in range(len(g)):
-        ghw[i, 0] = g[i]
-        ghw[i, 1] = h[i]
-        ghw[i, 2] = w[i]
+        ghw[i, 2] = w
+        differ += h[i] != w
+    return differ == 0
 
 
 class TreeLearner:
@@ -846,10 +843,8 @@ class TreeLearner:
         work_rows = self._rows[:m]
         work_rows[:] = sample
         ghw = self._ghw_by_row
-        if weight is None:
-            _pack_unweighted(ghw, g, h)
-        else:
-            _pack_weighted(ghw, g, h, weight)
+        weighted = weight is not None
+        h_is_w = _pack(ghw, g, h, weight if weighted else h, weighted)
         node_of_row = np.empty(n, dtype=np.uint16)  # _grow sets every sampled row's node
         arrays = _grow(
             self.xb,
@@ -873,7 +868,7 @@ class TreeLearner:
             PARALLEL_MIN_ROWS,
             PARALLEL_PARTITION_ROWS,
             rows is None,
-            bool(np.array_equal(h, weight) if weight is not None else np.all(h == 1.0)),
+            h_is_w,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
