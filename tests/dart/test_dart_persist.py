@@ -166,6 +166,19 @@ def test_format_2_files_still_load_and_predict_the_same():
         next(old.staged_predict(X))
 
 
+def test_files_written_before_n_jobs_load_and_run_on_numba_threads():
+    """n_jobs (how to run, not what was learned) joined format /3 later: files without it load."""
+    model, X, _, _ = MODELS["multiclass-ints"]
+    doc = to_dict(model)
+    del doc["params"]["n_jobs"]
+    old = from_dict(json.loads(json.dumps(doc)))
+    assert old.n_jobs is None
+    assert np.array_equal(old.predict_proba(X), model.predict_proba(X))
+    doc["params"]["n_jobs"] = 0
+    with pytest.raises(IntegrityError, match="n_jobs=0"):
+        from_dict(json.loads(json.dumps(doc)))
+
+
 def test_reordered_columns_raise_after_a_json_round_trip(tmp_path):
     """The issue's reproduction: the loaded model used to score reordered columns with a warning."""
     X, y = make_friedman1(120, n_features=5, random_state=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -35,6 +36,78 @@ def _check_int(name: str, value: int, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+def _check_n_jobs(n_jobs: int | None) -> int | None:
+    """``n_jobs`` as given if it is None, -1 or a positive integer; ParameterError otherwise."""
+    ok = n_jobs is None or (
+        isinstance(n_jobs, int | np.integer)
+        and not isinstance(n_jobs, bool)
+        and (n_jobs == -1 or n_jobs >= 1)
+    )
+    if not ok:
+        raise ParameterError(f"n_jobs={n_jobs!r} is not allowed (use None, -1 or an integer >= 1)")
+    return None if n_jobs is None else int(n_jobs)
+
+
+@contextmanager
+def _numba_threads(n_jobs: int | None) -> Iterator[None]:
+    """Run the block on the thread count ``n_jobs`` asks for; numba's count is restored after.
+
+    None leaves numba's current count; -1 is all of numba's threads (``NUMBA_NUM_THREADS``); a
+    positive count is capped at that.
+    """
+    n_jobs = _check_n_jobs(n_jobs)
+    if n_jobs is None:
+        yield
+        return
+    import numba
+
+    threads = numba.config.NUMBA_NUM_THREADS
+    if n_jobs != -1:
+        threads = min(n_jobs, threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _each_step_on_threads(stages: Iterator[np.ndarray], n_jobs: int | None) -> Iterator[np.ndarray]:
+    """Advance ``stages`` on ``n_jobs`` threads, giving numba its own count back between steps."""
+    while True:
+        with _numba_threads(n_jobs):
+            stage = next(stages, None)
+        if stage is None:
+            return
+        yield stage
+
+
+def _group_weights_per_row(sample_weight, ptr: np.ndarray) -> np.ndarray | None:
+    """Checked per-group weights repeated for each row of their group (None: unweighted)."""
+    if sample_weight is None:
+        return None
+    n_groups = len(ptr) - 1
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"sample_weight must be numbers, one per query group: {exc}") from exc
+    if weights.shape != (n_groups,):
+        raise ParameterError(
+            f"sample_weight has shape {weights.shape}, but a ranker takes one weight per query "
+            f"group: shape ({n_groups},)"
+        )
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ParameterError(
+            f"sample_weight[{first}]={float(weights[first])} is not allowed "
+            "(use finite weights >= 0)"
+        )
+    if weights.sum() <= 0:
+        raise ParameterError("sample_weight is all 0: at least one query group needs weight > 0")
+    return np.repeat(weights, np.diff(ptr))
+
+
 class _DARTBase(BaseEstimator):
     """Shared parameters and fitting; subclasses choose the loss and the output transform.
 
@@ -63,6 +136,7 @@ class _DARTBase(BaseEstimator):
         subsample: float = 1.0,
         colsample_bytree: float = 1.0,
         grow_policy: str = "lossguide",
+        n_jobs: int | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -84,6 +158,7 @@ class _DARTBase(BaseEstimator):
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.grow_policy = grow_policy
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -95,6 +170,7 @@ class _DARTBase(BaseEstimator):
         _check_float("learning_rate", self.learning_rate, 1e-6, 1.0)
         _check_int("max_bins", self.max_bins, 2, 255)
         _check_float("validation_fraction", self.validation_fraction, 0.01, 0.9)
+        _check_n_jobs(self.n_jobs)
         if self.early_stopping_rounds is not None:
             _check_int("early_stopping_rounds", self.early_stopping_rounds, 1)
         if self.normalize_type not in ("tree", "forest"):
@@ -156,6 +232,11 @@ class _DARTBase(BaseEstimator):
         return w
 
     def _fit_ensemble(self, X, y, loss, valid_loss_for, eval_set, stratify=None, weight=None):
+        """Bin X, then boost; all of it on the threads ``n_jobs`` asks for."""
+        with _numba_threads(self.n_jobs):
+            return self._bin_and_boost(X, y, loss, valid_loss_for, eval_set, stratify, weight)
+
+    def _bin_and_boost(self, X, y, loss, valid_loss_for, eval_set, stratify, weight):
         tree, drop, sampling = self._settings()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         Xv = yv = None
@@ -196,7 +277,9 @@ class _DARTBase(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         X = self._validate(X, reset=False)
         ens = self.ensemble_
-        return ens.predictor(self.binner_.edges).predict(X, ens.n_outputs) + ens.base_score
+        with _numba_threads(self.n_jobs):
+            margin = ens.predictor(self.binner_.edges).predict(X, ens.n_outputs)
+        return margin + ens.base_score
 
     def _staged_margins(self, X, round_weights: str):
         check_is_fitted(self, "ensemble_")
@@ -207,7 +290,8 @@ class _DARTBase(BaseEstimator):
         X = self._validate(X, reset=False)
         if round_weights == "as_added" and not self.ensemble_.has_drop_log:
             self.ensemble_.weights_after(0)  # raises the explanation before the generator starts
-        return self.ensemble_.staged_margins(X, self.binner_.edges, round_weights)
+        stages = self.ensemble_.staged_margins(X, self.binner_.edges, round_weights)
+        return _each_step_on_threads(stages, self.n_jobs)
 
     @property
     def feature_importances_(self) -> np.ndarray:
@@ -293,6 +377,12 @@ class DARTRegressor(RegressorMixin, _DARTBase):
         Fraction of features each round's trees may split on.
     grow_policy : {"lossguide", "depthwise"}, default "lossguide"
         Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+    n_jobs : int or None, default None
+        Threads for fitting and prediction: None keeps numba's current count
+        (``numba.get_num_threads()``), -1 uses all of numba's threads
+        (``numba.config.NUMBA_NUM_THREADS``), a positive count uses that many, capped at
+        ``NUMBA_NUM_THREADS``. Numba's count is restored after each call. The fitted model and
+        its predictions do not depend on it.
 
     Attributes
     ----------
@@ -412,6 +502,12 @@ class DARTClassifier(ClassifierMixin, _DARTBase):
         Fraction of features each round's trees may split on.
     grow_policy : {"lossguide", "depthwise"}, default "lossguide"
         Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+    n_jobs : int or None, default None
+        Threads for fitting and prediction: None keeps numba's current count
+        (``numba.get_num_threads()``), -1 uses all of numba's threads
+        (``numba.config.NUMBA_NUM_THREADS``), a positive count uses that many, capped at
+        ``NUMBA_NUM_THREADS``. Numba's count is restored after each call. The fitted model and
+        its predictions do not depend on it.
 
     Attributes
     ----------
@@ -569,6 +665,12 @@ class DARTRanker(_DARTBase):
         Fraction of features each round's trees may split on.
     grow_policy : {"lossguide", "depthwise"}, default "lossguide"
         Best-gain leaf first (LightGBM) or level by level (XGBoost); ``max_leaves`` caps both.
+    n_jobs : int or None, default None
+        Threads for fitting and prediction: None keeps numba's current count
+        (``numba.get_num_threads()``), -1 uses all of numba's threads
+        (``numba.config.NUMBA_NUM_THREADS``), a positive count uses that many, capped at
+        ``NUMBA_NUM_THREADS``. Numba's count is restored after each call. The fitted model and
+        its predictions do not depend on it.
 
     Attributes
     ----------
@@ -600,7 +702,7 @@ class DARTRanker(_DARTBase):
     ((20,), True)
     """
 
-    def fit(self, X, y, group, eval_set: tuple | None = None) -> DARTRanker:
+    def fit(self, X, y, group, sample_weight=None, eval_set: tuple | None = None) -> DARTRanker:
         """Fit the boosted rounds to (X, relevance y, group sizes).
 
         Parameters
@@ -611,6 +713,12 @@ class DARTRanker(_DARTBase):
             Relevance labels (>= 0; higher is more relevant).
         group : array-like of int
             Query sizes in row order; they sum to ``n_samples``.
+        sample_weight : array-like of shape (n_groups,), optional
+            One weight per query group, in the order of ``group`` (finite, >= 0, not all 0), as
+            XGBoost's ranking weights: a group's gradients and hessians are scaled by it and its
+            rows count with it towards ``min_samples_leaf``, so an integer weight acts as that
+            many copies of the group and a weight of 0 leaves the group out (exactly so with
+            ``rate_drop=0``; with dropout, up to how rounding orders scores that tie).
         eval_set : tuple (X_val, y_val, group_val), optional
             Validation queries: their NDCG loss is recorded and drives early stopping (which
             needs them).
@@ -624,7 +732,8 @@ class DARTRanker(_DARTBase):
         ------
         ParameterError
             A parameter is out of range, the input is malformed, a label is negative, group
-            sizes do not sum to the rows, or early stopping is asked for without ``eval_set``.
+            sizes do not sum to the rows, ``sample_weight`` is not one finite weight >= 0 per
+            group (not all 0), or early stopping is asked for without ``eval_set``.
         """
         X, y = self._validate(X, y, y_numeric=True)
         if np.any(y < 0):
@@ -632,6 +741,7 @@ class DARTRanker(_DARTBase):
         loss = LambdaRank(group)
         if loss.ptr[-1] != len(y):
             raise ParameterError(f"group sizes sum to {loss.ptr[-1]}, but y has {len(y)} rows")
+        weight = _group_weights_per_row(sample_weight, loss.ptr)
         valid_loss, es = loss, None
         if eval_set is not None:
             Xv, yv = self._validate(eval_set[0], eval_set[1], reset=False, y_numeric=True)
@@ -641,7 +751,7 @@ class DARTRanker(_DARTBase):
             es = (Xv, yv)
         elif self.early_stopping_rounds is not None:
             raise ParameterError("early stopping for DARTRanker needs eval_set=(X, y, group)")
-        return self._fit_ensemble(X, y, loss, valid_loss, es)
+        return self._fit_ensemble(X, y, loss, valid_loss, es, weight=weight)
 
     def predict(self, X) -> np.ndarray:
         """Ranking scores (higher ranks first)."""

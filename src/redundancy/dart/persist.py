@@ -32,6 +32,8 @@ FORMAT = "redundancy.dart/3"
 # no drop record (staged "as_added" predictions) and no sampling or grow-policy parameters.
 _READABLE = ("redundancy.dart/1", "redundancy.dart/2", FORMAT)
 _PARAMS_SINCE_3 = {"subsample": 1.0, "colsample_bytree": 1.0, "grow_policy": "lossguide"}
+# How to run, not what was learned: files of any format written before it existed lack it.
+_RUNTIME_PARAMS = {"n_jobs": None}
 _KINDS: dict[str, type[_DARTBase]] = {
     c.__name__: c for c in (DARTRegressor, DARTClassifier, DARTRanker)
 }
@@ -173,6 +175,7 @@ def _model(data: dict, kind: type[_DARTBase]) -> _DARTBase:
     params = _get(data, "params", dict)
     if data.get("format") != FORMAT:  # older files predate these parameters: their defaults
         params = {**_PARAMS_SINCE_3, **params}
+    params = {**_RUNTIME_PARAMS, **params}
     expected = set(kind().get_params())
     if set(params) != expected:
         unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
