@@ -15,15 +15,15 @@ from redundancy.dart.tree import MISSING_BIN
 
 
 def numpy_edges(col: np.ndarray, max_bins: int, weight: np.ndarray | None) -> np.ndarray:
-    """Reference edges: midpoints of distinct values when few, else weighted quantiles."""
-    keep = ~np.isnan(col) if weight is None else ~np.isnan(col) & (weight > 0)
-    values = col[keep]
+    """Reference edges: midpoints of distinct values when few, else quantiles; integer weights
+    as that many copies of each row (the semantics sample weights promise)."""
+    values = col[~np.isnan(col)] if weight is None else np.repeat(col, weight.astype(int))
+    values = values[~np.isnan(values)]
     uniq = np.unique(values)
     if len(uniq) <= max_bins:
         return (uniq[:-1] + uniq[1:]) / 2.0
     qs = np.linspace(0.0, 1.0, max_bins + 1)[1:-1]
-    w = None if weight is None else weight[keep]
-    edges = np.unique(np.quantile(values, qs, weights=w, method="inverted_cdf"))
+    edges = np.unique(np.quantile(values, qs, method="inverted_cdf"))
     return edges[edges < uniq[-1]]
 
 
@@ -87,3 +87,34 @@ def test_transform_of_any_values_equals_searchsorted(train, test, max_bins):
     with np.errstate(all="ignore"):  # midpoints of huge values overflow as numpy's would
         bm.fit(train)
     np.testing.assert_array_equal(bm.transform(test), numpy_bins(test, bm.edges))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(260, 3000),
+    seed=st.integers(0, 2**16),
+    decimals=st.sampled_from([1, 2, 6]),
+    max_bins=st.sampled_from([16, 63, 255]),
+)
+def test_integer_weights_give_the_edges_of_repeated_rows(n, seed, decimals, max_bins):
+    """Weighted quantile edges equal numpy's unweighted ones on the rows repeated (numpy's own
+    weighted inverted-CDF lands one row off where the total weight times q is whole)."""
+    rng = np.random.default_rng(seed)
+    col = np.round(rng.normal(size=n) * 3, decimals)
+    col[rng.random(n) < 0.05] = np.nan
+    weight = rng.integers(0, 5, n).astype(float)
+    weight[0] = 1.0
+    weighted = BinMapper(max_bins).fit(col[:, None], sample_weight=weight)
+    repeated = np.repeat(col, weight.astype(int))[:, None]
+    np.testing.assert_array_equal(weighted.edges[0], BinMapper(max_bins).fit(repeated).edges[0])
+
+
+def test_weighted_edge_where_total_weight_times_q_is_whole():
+    """1734 rows of weight 1 and q = 35/255: n q = 238 up to rounding; numpy's weighted rule and
+    its unweighted rule disagree by one row there. The edge must be the unweighted (= repeated
+    rows) one."""
+    col = np.arange(1734, dtype=float)[::-1].copy()
+    weight = np.ones(1734)
+    got = BinMapper(255).fit(col[:, None], sample_weight=weight).edges[0]
+    want = BinMapper(255).fit(col[:, None]).edges[0]
+    np.testing.assert_array_equal(got, want)

@@ -83,8 +83,11 @@ class BinMapper:
             edges = (uniq[:-1] + uniq[1:]) / 2.0
         else:
             qs = np.linspace(0.0, 1.0, self.max_bins + 1)[1:-1]
-            w = None if weight is None else weight[keep][order]
-            edges = np.unique(np.quantile(values, qs, weights=w, method="inverted_cdf"))
+            if weight is None:
+                picked = np.quantile(values, qs, method="inverted_cdf")
+            else:
+                picked = _weighted_inverted_cdf(values, weight[keep][order], qs)
+            edges = np.unique(picked)
             edges = edges[edges < uniq[-1]]  # the largest value needs a bin above the edges
         return np.ascontiguousarray(edges, dtype=np.float64)
 
@@ -105,6 +108,24 @@ class BinMapper:
         out = np.empty((X.shape[1], X.shape[0]), dtype=np.uint8)
         _transform(np.ascontiguousarray(X, dtype=np.float64), table, out)
         return out
+
+
+def _weighted_inverted_cdf(values: np.ndarray, weight: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """``np.quantile(..., method="inverted_cdf")`` of the rows each repeated ``weight`` times.
+
+    ``values`` ascending, ``weight`` > 0 in the same order. Numpy's unweighted rule on n rows
+    takes position ``n q - 1`` if that is a whole number, else the next one up; here n is the
+    total weight and the position is found in the cumulative weights, with the same floating-point
+    expression, so integer weights give exactly the edges of duplicated rows. (Numpy's own
+    weighted rule compares cumulative fractions with q instead and can land one row off where
+    ``n q`` is a whole number.)
+    """
+    cumulative = np.cumsum(weight)
+    index = cumulative[-1] * qs - 1
+    below = np.floor(index)
+    position = np.maximum(np.where(index - below == 0, below, below + 1), 0)
+    rows = np.minimum(np.searchsorted(cumulative, position, side="right"), len(values) - 1)
+    return values[rows]
 
 
 def _map_columns(column_edges, n_columns: int) -> list[np.ndarray]:
