@@ -109,9 +109,16 @@ def _consecutive(features, k, last, count):
 # rows, the first feature's histogram, at offsets that are a constant plus three times a uint8)
 # and read row numbers as unsigned: histograms 1.75 -> 0.97 ns per row and feature, partition
 # 2.3 -> 1.4 ns per row, gather 1.3 -> 1.1 ns per row.
-def _histogram_kernels(add_row):
+def _histogram_kernels(add_row, stride):
     """Histogram builders adding each row with ``add_row`` (all three channels, or g and h only
-    where every row's hessian equals its weight and the weight channel is copied afterwards)."""
+    where every row's hessian equals its weight and the weight channel is copied afterwards),
+    reading rows of ``stride`` numbers: (g, h, w), or g alone where every h and w is 1."""
+
+    @njit(cache=True, nogil=True, inline="always")
+    def load(node_ghw, i):
+        if stride == 1:
+            return node_ghw[i], 1.0, 1.0
+        return node_ghw[3 * i], node_ghw[3 * i + 1], node_ghw[3 * i + 2]
 
     @njit(cache=True, nogil=True)
     def four(xb, rows, ghw, start, end, f, hist):
@@ -125,12 +132,10 @@ def _histogram_kernels(add_row):
         c3 = xb[f + 3]
         view = hist[f * _FEATURE_STRIDE : (f + 4) * _FEATURE_STRIDE]
         node_rows = rows[start:end]
-        node_ghw = ghw[3 * start : 3 * end]
+        node_ghw = ghw[stride * start : stride * end]
         for i in range(len(node_rows)):
             r = np.uint64(node_rows[i])
-            g = node_ghw[3 * i]
-            h = node_ghw[3 * i + 1]
-            w = node_ghw[3 * i + 2]
+            g, h, w = load(node_ghw, i)
             add_row(view, 3 * np.int64(c0[r]), g, h, w)
             add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
             add_row(view, 2 * _FEATURE_STRIDE + 3 * np.int64(c2[r]), g, h, w)
@@ -142,12 +147,10 @@ def _histogram_kernels(add_row):
         c1 = xb[f + 1]
         view = hist[f * _FEATURE_STRIDE : (f + 2) * _FEATURE_STRIDE]
         node_rows = rows[start:end]
-        node_ghw = ghw[3 * start : 3 * end]
+        node_ghw = ghw[stride * start : stride * end]
         for i in range(len(node_rows)):
             r = np.uint64(node_rows[i])
-            g = node_ghw[3 * i]
-            h = node_ghw[3 * i + 1]
-            w = node_ghw[3 * i + 2]
+            g, h, w = load(node_ghw, i)
             add_row(view, 3 * np.int64(c0[r]), g, h, w)
             add_row(view, _FEATURE_STRIDE + 3 * np.int64(c1[r]), g, h, w)
 
@@ -156,10 +159,10 @@ def _histogram_kernels(add_row):
         c0 = xb[f]
         view = hist[f * _FEATURE_STRIDE : (f + 1) * _FEATURE_STRIDE]
         node_rows = rows[start:end]
-        node_ghw = ghw[3 * start : 3 * end]
+        node_ghw = ghw[stride * start : stride * end]
         for i in range(len(node_rows)):
-            b = 3 * np.int64(c0[np.uint64(node_rows[i])])
-            add_row(view, b, node_ghw[3 * i], node_ghw[3 * i + 1], node_ghw[3 * i + 2])
+            g, h, w = load(node_ghw, i)
+            add_row(view, 3 * np.int64(c0[np.uint64(node_rows[i])]), g, h, w)
 
     @njit(cache=True, nogil=True)
     def features_hist(xb, rows, ghw, start, end, features, first, last, n_bins, hist):
@@ -183,19 +186,24 @@ def _histogram_kernels(add_row):
     return features_hist
 
 
-_hist_ghw = _histogram_kernels(_add_ghw)
-_hist_gh = _histogram_kernels(_add_gh)
+_hist_ghw = _histogram_kernels(_add_ghw, 3)
+_hist_gh = _histogram_kernels(_add_gh, 3)
+_hist_g = _histogram_kernels(_add_gh, 1)  # h = w = 1: g and a count of 1.0 per row
 
 
 @njit(cache=True, nogil=True)
-def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist, h_is_w):
+def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist, h_is_w, unit):
     """Histograms of ``features[first:last]`` into the flat ``hist``; with ``h_is_w`` (every
     row's hessian equals its weight: squared error) only g and h are summed and the weight
-    channel is a copy of the hessian channel (the same numbers added in the same order)."""
+    channel is a copy of the hessian channel (the same numbers added in the same order). With
+    ``unit`` (every h and w is 1: unweighted squared error) ``ghw`` holds g alone."""
     if not h_is_w:
         _hist_ghw(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
         return
-    _hist_gh(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
+    if unit:
+        _hist_g(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
+    else:
+        _hist_gh(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
     for k in range(first, last):
         view = hist[features[k] * _FEATURE_STRIDE : (features[k] + 1) * _FEATURE_STRIDE]
         for b in range(n_bins[features[k]]):
@@ -307,12 +315,12 @@ def _merge_features(per_feature, n, out):
 @njit(cache=True, nogil=True)
 def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
                    hist_large, sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
-                   per_feature, h_is_w):  # fmt: skip
+                   per_feature, h_is_w, unit):  # fmt: skip
     """For ``features[first:last]``: the histogram of node ``small`` (rows ``start:end``), its
     sibling ``large``'s by subtraction from their parent's (``large`` < 0: none, the root), and
     each feature's best split of both into ``per_feature[0 | 1, k]``."""
     _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small.ravel(),
-                   h_is_w)  # fmt: skip
+                   h_is_w, unit)  # fmt: skip
     for k in range(first, last):
         f = features[k]
         nb = n_bins[f]
@@ -335,20 +343,20 @@ def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, his
 @njit(parallel=True, cache=True, nogil=True)
 def _node_features_parallel(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large,
                             sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
-                            per_feature, h_is_w, n_threads):  # fmt: skip
+                            per_feature, h_is_w, unit, n_threads):  # fmt: skip
     n_parts = min(n_threads, len(features))
     for p in prange(n_parts):  # one contiguous run of features per thread
         first = p * len(features) // n_parts
         last = (p + 1) * len(features) // n_parts
         _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
                        hist_large, sums, small, large, can_small, can_large, lam, min_leaf,
-                       min_hess, per_feature, h_is_w)  # fmt: skip
+                       min_hess, per_feature, h_is_w, unit)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large, sums,
                       small, large, can_small, can_large, lam, min_leaf, min_hess, per_feature,
-                      cand, h_is_w, n_threads, parallel_min_rows):  # fmt: skip
+                      cand, h_is_w, unit, n_threads, parallel_min_rows):  # fmt: skip
     """Histograms and best splits (into ``cand``) of node ``small`` and its sibling ``large``.
 
     In parallel over features when the node has enough rows; each feature's scan and the merge
@@ -358,11 +366,12 @@ def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, h
     if n_threads > 1 and end - start >= parallel_min_rows:
         _node_features_parallel(xb, rows, ghw_flat, start, end, features, n_bins, hist_small,
                                 hist_large, sums, small, large, can_small, can_large, lam,
-                                min_leaf, min_hess, per_feature, h_is_w, n_threads)  # fmt: skip
+                                min_leaf, min_hess, per_feature, h_is_w, unit,
+                                n_threads)  # fmt: skip
     else:
         _node_features(xb, rows, ghw_flat, start, end, features, 0, len(features), n_bins,
                        hist_small, hist_large, sums, small, large, can_small, can_large, lam,
-                       min_leaf, min_hess, per_feature, h_is_w)  # fmt: skip
+                       min_leaf, min_hess, per_feature, h_is_w, unit)  # fmt: skip
     if can_small:
         _merge_features(per_feature[0], len(features), cand[small])
     if large >= 0 and can_large:
@@ -439,6 +448,10 @@ def _gather(ghw_by_row, rows, start, end, ordered):
     sequentially)."""
     node_rows = rows[start:end]
     node_ghw = ordered[start:end]
+    if ordered.shape[1] == 1:  # g alone
+        for i in range(len(node_rows)):
+            node_ghw[i, 0] = ghw_by_row[np.uint64(node_rows[i]), 0]
+        return
     for i in range(len(node_rows)):
         r = np.uint64(node_rows[i])
         node_ghw[i, 0] = ghw_by_row[r, 0]
@@ -499,6 +512,7 @@ def _grow(
     parallel_partition_rows,
     all_rows,
     h_is_w,
+    unit,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -520,15 +534,21 @@ def _grow(
     else:
         _gather(ghw_by_row, rows, 0, n, ghw)
         root_ghw = ghw
-    for i in range(n):
-        for k in range(3):
-            sums[0, k] += root_ghw[i, k]
+    if unit:
+        for i in range(n):
+            sums[0, 0] += root_ghw[i, 0]
+            sums[0, 1] += 1.0
+            sums[0, 2] += 1.0
+    else:
+        for i in range(n):
+            for k in range(3):
+                sums[0, k] += root_ghw[i, k]
     end[0] = n
     per_feature = np.empty((2, len(features), _RECORD))
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
         _split_candidates(xb, rows, root_ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0],
                           sums, 0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
-                          h_is_w, n_threads, parallel_min_rows)  # fmt: skip
+                          h_is_w, unit, n_threads, parallel_min_rows)  # fmt: skip
     n_nodes = 1
     n_leaves = 1
     next_slot = 1
@@ -593,7 +613,7 @@ def _grow(
         _split_candidates(xb, rows, ghw, start[small], end[small], features, n_bins,
                           hist_pool[slot[small]], hist_pool[slot[large]], sums, small, large,
                           can_small, can_large, lam, min_leaf, min_hess, per_feature, cand,
-                          h_is_w, n_threads, parallel_min_rows)  # fmt: skip
+                          h_is_w, unit, n_threads, parallel_min_rows)  # fmt: skip
     leaves = np.flatnonzero(left[:n_nodes] == -1)
     for nd in leaves:
         value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
@@ -793,6 +813,20 @@ class TreeParams:
 
 
 @njit(parallel=True, cache=True, nogil=True)
+def _all_ones(h):
+    others = 0
+    for i in prange(len(h)):
+        others += h[i] != 1.0
+    return others == 0
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pack_g(g_by_row, g):
+    for i in prange(len(g)):
+        g_by_row[i, 0] = g[i]
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def _pack(ghw, g, h, weight, weighted):
     """Rows' (g, h, w) side by side (w = 1 unless ``weighted``); True where every h equals w."""
     differ = 0
@@ -817,8 +851,8 @@ class TreeLearner:
         self._all_rows = np.arange(n, dtype=np.int64)
         self._all_features = np.arange(n_features, dtype=np.int64)
         self._rows = np.empty(n, dtype=np.int64)
-        self._ghw_by_row = np.empty((n, 3))
-        self._ghw = np.empty((n, 3))
+        self._ghw_by_row = np.empty(3 * n)  # (n, 3) rows of (g, h, w), or (n, 1) rows of g
+        self._ghw = np.empty(3 * n)  # the same in a node's row order
         self._rows_tmp = np.empty(n, dtype=np.int64)
         self._left_tmp = np.empty(n, dtype=np.int64)
 
@@ -842,9 +876,17 @@ class TreeLearner:
         m = len(sample)
         work_rows = self._rows[:m]
         work_rows[:] = sample
-        ghw = self._ghw_by_row
-        weighted = weight is not None
-        h_is_w = _pack(ghw, g, h, weight if weighted else h, weighted)
+        # Unweighted with every hessian 1 (squared error): g alone is gathered and summed, the
+        # hessian and weight channels count rows (the same sums of 1.0 as before).
+        unit = weight is None and _all_ones(h)
+        channels = 1 if unit else 3
+        ghw = self._ghw_by_row[: channels * n].reshape(n, channels)
+        if unit:
+            _pack_g(ghw, g)
+            h_is_w = True
+        else:
+            weighted = weight is not None
+            h_is_w = _pack(ghw, g, h, weight if weighted else h, weighted)
         node_of_row = np.empty(n, dtype=np.uint16)  # _grow sets every sampled row's node
         arrays = _grow(
             self.xb,
@@ -863,12 +905,13 @@ class TreeLearner:
             node_of_row,
             self._rows_tmp,
             self._left_tmp,
-            self._ghw[:m],
+            self._ghw[: channels * m].reshape(m, channels),
             get_num_threads(),
             PARALLEL_MIN_ROWS,
             PARALLEL_PARTITION_ROWS,
             rows is None,
             h_is_w,
+            unit,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
