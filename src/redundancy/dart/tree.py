@@ -112,12 +112,15 @@ def _consecutive(features, k, last, count):
 def _histogram_kernels(add_row, stride):
     """Histogram builders adding each row with ``add_row`` (all three channels, or g and h only
     where every row's hessian equals its weight and the weight channel is copied afterwards),
-    reading rows of ``stride`` numbers: (g, h, w), or g alone where every h and w is 1."""
+    reading rows of ``stride`` numbers: (g, h, w), (g, h) where every w is 1, or g alone where
+    every h and w is 1."""
 
     @njit(cache=True, nogil=True, inline="always")
     def load(node_ghw, i):
         if stride == 1:
             return node_ghw[i], 1.0, 1.0
+        if stride == 2:
+            return node_ghw[2 * i], node_ghw[2 * i + 1], 1.0
         return node_ghw[3 * i], node_ghw[3 * i + 1], node_ghw[3 * i + 2]
 
     @njit(cache=True, nogil=True)
@@ -187,20 +190,26 @@ def _histogram_kernels(add_row, stride):
 
 
 _hist_ghw = _histogram_kernels(_add_ghw, 3)
-_hist_gh = _histogram_kernels(_add_gh, 3)
-_hist_g = _histogram_kernels(_add_gh, 1)  # h = w = 1: g and a count of 1.0 per row
+_hist_gh = _histogram_kernels(_add_gh, 3)  # h = w: the weight channel is copied from h
+_hist_gh1 = _histogram_kernels(_add_ghw, 2)  # w = 1 (unweighted): a count of 1.0 per row
+_hist_g = _histogram_kernels(_add_gh, 1)  # h = w = 1: g and a count, copied to the weights
 
 
 @njit(cache=True, nogil=True)
-def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist, h_is_w, unit):
+def _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist, h_is_w,
+                   channels):  # fmt: skip
     """Histograms of ``features[first:last]`` into the flat ``hist``; with ``h_is_w`` (every
     row's hessian equals its weight: squared error) only g and h are summed and the weight
-    channel is a copy of the hessian channel (the same numbers added in the same order). With
-    ``unit`` (every h and w is 1: unweighted squared error) ``ghw`` holds g alone."""
+    channel is a copy of the hessian channel (the same numbers added in the same order).
+    ``ghw`` holds ``channels`` numbers per row: (g, h, w); (g, h) when unweighted (w = 1); g
+    alone when unweighted with every h = 1."""
+    if channels == 2:
+        _hist_gh1(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
+        return
     if not h_is_w:
         _hist_ghw(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
         return
-    if unit:
+    if channels == 1:
         _hist_g(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
     else:
         _hist_gh(xb, rows, ghw, start, end, features, first, last, n_bins, hist)
@@ -315,12 +324,12 @@ def _merge_features(per_feature, n, out):
 @njit(cache=True, nogil=True)
 def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
                    hist_large, sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
-                   per_feature, h_is_w, unit):  # fmt: skip
+                   per_feature, h_is_w, channels):  # fmt: skip
     """For ``features[first:last]``: the histogram of node ``small`` (rows ``start:end``), its
     sibling ``large``'s by subtraction from their parent's (``large`` < 0: none, the root), and
     each feature's best split of both into ``per_feature[0 | 1, k]``."""
     _hist_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small.ravel(),
-                   h_is_w, unit)  # fmt: skip
+                   h_is_w, channels)  # fmt: skip
     for k in range(first, last):
         f = features[k]
         nb = n_bins[f]
@@ -343,20 +352,20 @@ def _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, his
 @njit(parallel=True, cache=True, nogil=True)
 def _node_features_parallel(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large,
                             sums, small, large, can_small, can_large, lam, min_leaf, min_hess,
-                            per_feature, h_is_w, unit, n_threads):  # fmt: skip
+                            per_feature, h_is_w, channels, n_threads):  # fmt: skip
     n_parts = min(n_threads, len(features))
     for p in prange(n_parts):  # one contiguous run of features per thread
         first = p * len(features) // n_parts
         last = (p + 1) * len(features) // n_parts
         _node_features(xb, rows, ghw, start, end, features, first, last, n_bins, hist_small,
                        hist_large, sums, small, large, can_small, can_large, lam, min_leaf,
-                       min_hess, per_feature, h_is_w, unit)  # fmt: skip
+                       min_hess, per_feature, h_is_w, channels)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, hist_large, sums,
                       small, large, can_small, can_large, lam, min_leaf, min_hess, per_feature,
-                      cand, h_is_w, unit, n_threads, parallel_min_rows):  # fmt: skip
+                      cand, h_is_w, channels, n_threads, parallel_min_rows):  # fmt: skip
     """Histograms and best splits (into ``cand``) of node ``small`` and its sibling ``large``.
 
     In parallel over features when the node has enough rows; each feature's scan and the merge
@@ -366,12 +375,12 @@ def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, h
     if n_threads > 1 and end - start >= parallel_min_rows:
         _node_features_parallel(xb, rows, ghw_flat, start, end, features, n_bins, hist_small,
                                 hist_large, sums, small, large, can_small, can_large, lam,
-                                min_leaf, min_hess, per_feature, h_is_w, unit,
+                                min_leaf, min_hess, per_feature, h_is_w, channels,
                                 n_threads)  # fmt: skip
     else:
         _node_features(xb, rows, ghw_flat, start, end, features, 0, len(features), n_bins,
                        hist_small, hist_large, sums, small, large, can_small, can_large, lam,
-                       min_leaf, min_hess, per_feature, h_is_w, unit)  # fmt: skip
+                       min_leaf, min_hess, per_feature, h_is_w, channels)  # fmt: skip
     if can_small:
         _merge_features(per_feature[0], len(features), cand[small])
     if large >= 0 and can_large:
@@ -452,6 +461,12 @@ def _gather(ghw_by_row, rows, start, end, ordered):
         for i in range(len(node_rows)):
             node_ghw[i, 0] = ghw_by_row[np.uint64(node_rows[i]), 0]
         return
+    if ordered.shape[1] == 2:  # (g, h)
+        for i in range(len(node_rows)):
+            r = np.uint64(node_rows[i])
+            node_ghw[i, 0] = ghw_by_row[r, 0]
+            node_ghw[i, 1] = ghw_by_row[r, 1]
+        return
     for i in range(len(node_rows)):
         r = np.uint64(node_rows[i])
         node_ghw[i, 0] = ghw_by_row[r, 0]
@@ -512,7 +527,6 @@ def _grow(
     parallel_partition_rows,
     all_rows,
     h_is_w,
-    unit,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -534,21 +548,17 @@ def _grow(
     else:
         _gather(ghw_by_row, rows, 0, n, ghw)
         root_ghw = ghw
-    if unit:
-        for i in range(n):
-            sums[0, 0] += root_ghw[i, 0]
-            sums[0, 1] += 1.0
-            sums[0, 2] += 1.0
-    else:
-        for i in range(n):
-            for k in range(3):
-                sums[0, k] += root_ghw[i, k]
+    channels = root_ghw.shape[1]
+    for i in range(n):
+        sums[0, 0] += root_ghw[i, 0]
+        sums[0, 1] += root_ghw[i, 1] if channels > 1 else 1.0
+        sums[0, 2] += root_ghw[i, 2] if channels > 2 else 1.0
     end[0] = n
     per_feature = np.empty((2, len(features), _RECORD))
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
         _split_candidates(xb, rows, root_ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0],
                           sums, 0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
-                          h_is_w, unit, n_threads, parallel_min_rows)  # fmt: skip
+                          h_is_w, channels, n_threads, parallel_min_rows)  # fmt: skip
     n_nodes = 1
     n_leaves = 1
     next_slot = 1
@@ -613,7 +623,7 @@ def _grow(
         _split_candidates(xb, rows, ghw, start[small], end[small], features, n_bins,
                           hist_pool[slot[small]], hist_pool[slot[large]], sums, small, large,
                           can_small, can_large, lam, min_leaf, min_hess, per_feature, cand,
-                          h_is_w, unit, n_threads, parallel_min_rows)  # fmt: skip
+                          h_is_w, channels, n_threads, parallel_min_rows)  # fmt: skip
     leaves = np.flatnonzero(left[:n_nodes] == -1)
     for nd in leaves:
         value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
@@ -821,21 +831,18 @@ def _all_ones(h):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _pack_g(g_by_row, g):
-    for i in prange(len(g)):
-        g_by_row[i, 0] = g[i]
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def _pack(ghw, g, h, weight, weighted):
-    """Rows' (g, h, w) side by side (w = 1 unless ``weighted``); True where every h equals w."""
+def _pack(ghw, g, h, weight):
+    """Rows' g, h and w side by side, as many as ``ghw`` has columns; True where every h equals
+    its weight (1 where ``ghw`` has no weight column)."""
+    channels = ghw.shape[1]
     differ = 0
     for i in prange(len(g)):
-        w = weight[i] if weighted else 1.0
         ghw[i, 0] = g[i]
-        ghw[i, 1] = h[i]
-        ghw[i, 2] = w
-        differ += h[i] != w
+        if channels > 1:
+            ghw[i, 1] = h[i]
+        if channels > 2:
+            ghw[i, 2] = weight[i]
+        differ += h[i] != (weight[i] if channels > 2 else 1.0)
     return differ == 0
 
 
@@ -876,17 +883,12 @@ class TreeLearner:
         m = len(sample)
         work_rows = self._rows[:m]
         work_rows[:] = sample
-        # Unweighted with every hessian 1 (squared error): g alone is gathered and summed, the
-        # hessian and weight channels count rows (the same sums of 1.0 as before).
-        unit = weight is None and _all_ones(h)
-        channels = 1 if unit else 3
+        # The rows' numbers the histograms read: (g, h, w); (g, h) when unweighted, the weight
+        # channel counting rows (a sum of 1.0 per row, as before); g alone when unweighted with
+        # every hessian 1 (squared error), both other channels counting rows.
+        channels = 3 if weight is not None else 1 if _all_ones(h) else 2
         ghw = self._ghw_by_row[: channels * n].reshape(n, channels)
-        if unit:
-            _pack_g(ghw, g)
-            h_is_w = True
-        else:
-            weighted = weight is not None
-            h_is_w = _pack(ghw, g, h, weight if weighted else h, weighted)
+        h_is_w = _pack(ghw, g, h, h if weight is None else weight)
         node_of_row = np.empty(n, dtype=np.uint16)  # _grow sets every sampled row's node
         arrays = _grow(
             self.xb,
@@ -911,7 +913,6 @@ class TreeLearner:
             PARALLEL_PARTITION_ROWS,
             rows is None,
             h_is_w,
-            unit,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
