@@ -1,15 +1,17 @@
 """Where a DART/MART tree's time goes: each compiled kernel of the tree learner timed alone.
 
 Grows leaf-wise trees (31 leaves, min leaf 20, L2 1) on the first-round gradient of
-``dart_speed.make_data`` (squared error: y minus its mean) by calling the learner's kernels in
-the order ``tree._grow`` calls them, timing every call from Python (the call overhead, about a
-microsecond, lands on the small kernels), and prints one table: milliseconds per tree per phase,
-its share, the rows it touched per tree and nanoseconds per row (per row and feature for the
-histogram phases). Histogram phases are split by the node's density (its rows / all rows):
-sparse nodes read their feature columns in scattered cache lines.
+``dart_speed.make_data`` (squared error at the mean, or log-loss at the base rate) by calling
+the learner's kernels in the order ``tree._grow`` calls them, timing every call from Python (each
+call also pays numba's dispatch of its arguments, up to about 20 us, which lands on the small
+nodes), and prints one table: milliseconds per tree per phase, its share, the rows it touched per
+tree and nanoseconds per row (per row and feature for the histogram phases). Histogram phases are
+split by the node's density (its rows / all rows): sparse nodes read their feature columns in
+scattered cache lines. At more than one thread the numbers overstate the parallel kernels: between
+Python calls numba's idle workers go to sleep and each region pays their wake-up.
 
 Usage: python benchmarks/dart_tree_profile.py [--rows 100000] [--features 20] [--threads 1]
-       [--trees 5]
+       [--trees 5] [--task regression|binary]
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ LEAVES, MIN_LEAF, LAMBDA, MIN_HESS = 31, 20.0, 1.0, 1e-3
 
 @njit(cache=True)
 def _root_sums(ghw, out):
-    """The grower's root sums: the rows' (g, h, w) added in row order."""
+    """The grower's root sums of unweighted rows: g (and h) added in row order, and counts."""
+    channels = ghw.shape[1]
     for i in range(ghw.shape[0]):
-        for k in range(3):
-            out[k] += ghw[i, k]
+        out[0] += ghw[i, 0]
+        out[1] += ghw[i, 1] if channels > 1 else 1.0
+        out[2] += 1.0
 
 
 def _density_bucket(rows: int, n: int) -> str:
@@ -65,10 +69,11 @@ def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
     """One leaf-wise tree, the kernels called as ``tree._grow`` calls them."""
     n_features, n = xb.shape
     rows = np.arange(n, dtype=np.int64)
-    ghw_by_row, ghw = np.empty((n, 3)), np.empty((n, 3))
+    channels = 1 if T._all_ones(h) else 2  # unweighted: g alone, or (g, h)
+    ghw_by_row, ghw = np.empty((n, channels)), np.empty((n, channels))
     rows_tmp, left_tmp = np.empty(n, np.int64), np.empty(n, np.int64)
     features = np.arange(n_features, dtype=np.int64)
-    h_is_w = prof.time("pack (g, h, w)", n, T._pack, ghw_by_row, g, h, h, False)
+    h_is_w = prof.time("pack gradients", n, T._pack, ghw_by_row, g, h, h)
     max_nodes = 2 * LEAVES - 1
     left = np.full(max_nodes, -1)
     start, end, slot = (np.zeros(max_nodes, np.int64) for _ in range(3))
@@ -76,7 +81,8 @@ def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
     per_feature = np.empty((2, n_features, T._RECORD))
     prof.time("root sums", n, _root_sums, ghw_by_row, sums[0])
     end[0] = n
-    common = (MIN_LEAF, MIN_HESS, per_feature, cand, h_is_w, threads, T.PARALLEL_MIN_ROWS)
+    common = (MIN_LEAF, MIN_HESS, per_feature, cand, h_is_w, channels, threads,
+              T.PARALLEL_MIN_ROWS)  # fmt: skip
     prof.time("root histogram + scan", n * n_features, T._split_candidates, xb, rows, ghw_by_row,
               0, n, features, n_bins, hist_pool[0], hist_pool[0], sums, 0, -1, True, False,
               LAMBDA, *common)  # fmt: skip
@@ -107,10 +113,10 @@ def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
         next_slot += 1
         m = end[small] - start[small]
         if threads > 1 and m >= T.PARALLEL_PARTITION_ROWS:
-            prof.time("gather (g, h, w)", m, T._gather_parallel, ghw_by_row, rows, start[small],
+            prof.time("gather gradients", m, T._gather_parallel, ghw_by_row, rows, start[small],
                       end[small], ghw, threads)  # fmt: skip
         else:
-            prof.time("gather (g, h, w)", m, T._gather, ghw_by_row, rows, start[small],
+            prof.time("gather gradients", m, T._gather, ghw_by_row, rows, start[small],
                       end[small], ghw)  # fmt: skip
         phase = f"child histograms + scans, density {_density_bucket(m, n)}"
         prof.time(phase, m * n_features, T._split_candidates, xb, rows, ghw, start[small],
@@ -129,12 +135,17 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--trees", type=int, default=5)
+    ap.add_argument("--task", choices=["regression", "binary"], default="regression")
     args = ap.parse_args()
     numba.set_num_threads(args.threads)
-    X, y = make_data(args.rows, args.features, "regression")
+    X, y = make_data(args.rows, args.features, args.task)
     binner = BinMapper().fit(X)
     xb = binner.transform(X)
-    g, h = -(y - y.mean()), np.ones(len(y))
+    if args.task == "regression":  # squared error at the mean: h = 1, g alone is gathered
+        g, h = -(y - y.mean()), np.ones(len(y))
+    else:  # log-loss at the base score: (g, h) are gathered
+        p = y.mean()
+        g, h = p - y, np.full(len(y), p * (1 - p))
     hist_pool = np.zeros((LEAVES, args.features, T._HIST_BINS, 3))
     load = os.getloadavg()[0]
     grow(xb, binner.n_bins, g, h, hist_pool, args.threads, Profile())  # compile, warm caches
@@ -143,7 +154,7 @@ def main() -> None:
         grow(xb, binner.n_bins, g, h, hist_pool, args.threads, prof)
     total = sum(prof.seconds.values())
     print(
-        f"{args.rows} x {args.features}, {args.threads} thread(s), {LEAVES} leaves, "
+        f"{args.rows} x {args.features} {args.task}, {args.threads} thread(s), {LEAVES} leaves, "
         f"{args.trees} trees; load 1-min {load:.2f} -> {os.getloadavg()[0]:.2f}\n"
     )
     print("| phase | ms per tree | share | rows (x features) per tree | ns per row (x feature) |")
