@@ -388,34 +388,14 @@ def _split_candidates(xb, rows, ghw, start, end, features, n_bins, hist_small, h
 
 
 @njit(cache=True, nogil=True)
-def _partition(col, threshold, missing_left, rows, start, end, rows_tmp):
-    """Stable in-place partition of rows[start:end]; returns the split point.
+def _split_rows(col, threshold, missing_left, part, lefts, rights):
+    """The rows of ``part`` going left into ``lefts``, the others into ``rights``, both in order
+    from index 0; returns how many went left.
 
-    Branch-free: every row is written to both sides and only the side it belongs to advances
-    (a row's direction is a coin flip to the branch predictor). Writing the left side in place
-    is safe because it never passes the row being read.
+    Branch-free: every row is written to both sides and only the side it belongs to advances (a
+    row's direction is a coin flip to the branch predictor). ``lefts`` may be ``part`` itself: a
+    row is never written past the position it was read from.
     """
-    node_rows = rows[start:end]
-    nl = 0
-    nr = 0
-    for i in range(len(node_rows)):
-        r = node_rows[i]
-        go_left = np.int64(_goes_left(col[np.uint64(r)], threshold, missing_left))
-        node_rows[nl] = r
-        rows_tmp[nr] = r
-        nl += go_left
-        nr += 1 - go_left
-    node_rows[nl:] = rows_tmp[:nr]
-    return start + nl
-
-
-@njit(cache=True, nogil=True)
-def _split_part(col, threshold, missing_left, rows, left_tmp, right_tmp, a, z):
-    """Rows ``rows[a:z]`` going left into ``left_tmp[a:]``, the others into ``right_tmp[a:]``, in
-    order; returns how many went left."""
-    part = rows[a:z]
-    lefts = left_tmp[a:z]
-    rights = right_tmp[a:z]
     nl = 0
     nr = 0
     for i in range(len(part)):
@@ -428,6 +408,15 @@ def _split_part(col, threshold, missing_left, rows, left_tmp, right_tmp, a, z):
     return nl
 
 
+@njit(cache=True, nogil=True)
+def _partition(col, threshold, missing_left, rows, start, end, rows_tmp):
+    """Stable in-place partition of rows[start:end] (left rows first); returns the split point."""
+    node_rows = rows[start:end]
+    nl = _split_rows(col, threshold, missing_left, node_rows, node_rows, rows_tmp)
+    node_rows[nl:] = rows_tmp[: len(node_rows) - nl]
+    return start + nl
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _partition_parallel(col, threshold, missing_left, rows, start, end, left_tmp, right_tmp,
                         n_parts):  # fmt: skip
@@ -438,8 +427,9 @@ def _partition_parallel(col, threshold, missing_left, rows, start, end, left_tmp
     for p in range(n_parts + 1):
         bounds[p] = start + p * (end - start) // n_parts
     for p in prange(n_parts):
-        n_left[p] = _split_part(col, threshold, missing_left, rows, left_tmp, right_tmp,
-                                bounds[p], bounds[p + 1])  # fmt: skip
+        a, z = bounds[p], bounds[p + 1]
+        n_left[p] = _split_rows(col, threshold, missing_left, rows[a:z], left_tmp[a:z],
+                                right_tmp[a:z])  # fmt: skip
     total_left = n_left.sum()
     for p in prange(n_parts):
         a = bounds[p]
