@@ -26,6 +26,7 @@ import numpy as np
 from dart_speed import make_data  # this folder: run as python benchmarks/dart_tree_profile.py
 from numba import njit
 
+from redundancy.dart import histogram as H
 from redundancy.dart import tree as T
 from redundancy.dart.binning import BinMapper
 
@@ -78,12 +79,12 @@ def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
     left = np.full(max_nodes, -1)
     start, end, slot = (np.zeros(max_nodes, np.int64) for _ in range(3))
     sums, cand = np.zeros((max_nodes, 3)), np.full((max_nodes, 7), -np.inf)
-    per_feature = np.empty((2, n_features, T._RECORD))
+    per_feature = np.empty((2, n_features, H.SPLIT_RECORD))
     prof.time("root sums", n, _root_sums, ghw_by_row, sums[0])
     end[0] = n
     common = (MIN_LEAF, MIN_HESS, per_feature, cand, h_is_w, channels, threads,
               T.PARALLEL_MIN_ROWS)  # fmt: skip
-    prof.time("root histogram + scan", n * n_features, T._split_candidates, xb, rows, ghw_by_row,
+    prof.time("root histogram + scan", n * n_features, H.split_candidates, xb, rows, ghw_by_row,
               0, n, features, n_bins, hist_pool[0], hist_pool[0], sums, 0, -1, True, False,
               LAMBDA, *common)  # fmt: skip
     n_nodes, n_leaves, next_slot = 1, 1, 1
@@ -119,7 +120,7 @@ def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
             prof.time("gather gradients", m, T._gather, ghw_by_row, rows, start[small],
                       end[small], ghw)  # fmt: skip
         phase = f"child histograms + scans, density {_density_bucket(m, n)}"
-        prof.time(phase, m * n_features, T._split_candidates, xb, rows, ghw, start[small],
+        prof.time(phase, m * n_features, H.split_candidates, xb, rows, ghw, start[small],
                   end[small], features, n_bins, hist_pool[slot[small]], hist_pool[slot[large]],
                   sums, small, large, True, True, LAMBDA, *common)  # fmt: skip
     node_of_row = np.empty(n, np.uint16)
@@ -146,7 +147,7 @@ def main() -> None:
     else:  # log-loss at the base score: (g, h) are gathered
         p = y.mean()
         g, h = p - y, np.full(len(y), p * (1 - p))
-    hist_pool = np.zeros((LEAVES, args.features, T._HIST_BINS, 3))
+    hist_pool = np.zeros((LEAVES, args.features, H.HIST_BINS, 3))
     load = os.getloadavg()[0]
     grow(xb, binner.n_bins, g, h, hist_pool, args.threads, Profile())  # compile, warm caches
     prof = Profile()

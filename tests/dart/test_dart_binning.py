@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from redundancy.dart.binning import BinMapper
-from redundancy.dart.tree import MISSING_BIN
+from redundancy.dart.histogram import MISSING_BIN
 
 
 def numpy_edges(col: np.ndarray, max_bins: int, weight: np.ndarray | None) -> np.ndarray:

@@ -10,7 +10,7 @@ from redundancy.dart import DARTClassifier, DARTRanker, DARTRegressor, estimator
 from redundancy.dart.binning import BinMapper
 from redundancy.dart.boosting import Ensemble
 from redundancy.dart.datasets import make_ranking
-from redundancy.dart.tree import RawPredictor
+from redundancy.dart.predict import RawPredictor
 from redundancy.errors import ParameterError
 
 ALL_THREADS = numba.config.NUMBA_NUM_THREADS

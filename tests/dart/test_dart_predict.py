@@ -12,7 +12,8 @@ from sklearn.datasets import make_classification, make_friedman1
 
 from redundancy.dart import DARTClassifier, DARTRanker, DARTRegressor, load, save
 from redundancy.dart.datasets import make_ranking
-from redundancy.dart.tree import RawPredictor, Tree
+from redundancy.dart.predict import RawPredictor
+from redundancy.dart.tree import Tree
 from redundancy.errors import ParameterError
 
 SETTINGS = {"n_estimators": 12, "max_leaves": 9, "min_samples_leaf": 3, "random_state": 0}

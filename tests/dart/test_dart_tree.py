@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from sklearn.tree import DecisionTreeRegressor
 
 from redundancy.dart.binning import BinMapper
-from redundancy.dart.tree import TreeLearner, TreeParams, predict_trees
+from redundancy.dart.predict import predict_trees
+from redundancy.dart.tree import TreeLearner, TreeParams
 from redundancy.errors import ParameterError
 
 

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from redundancy.dart.tree import MISSING_BIN
+from redundancy.dart.histogram import MISSING_BIN
 from redundancy.errors import ParameterError, check_range
 
 _QUANTILE_SAMPLE = 200_000

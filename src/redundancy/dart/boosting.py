@@ -24,7 +24,8 @@ from typing import Literal, Protocol
 import numpy as np
 from numba import njit
 
-from redundancy.dart.tree import RawPredictor, Tree, TreeLearner, TreeParams, predict_trees
+from redundancy.dart.predict import RawPredictor, predict_trees
+from redundancy.dart.tree import Tree, TreeLearner, TreeParams
 from redundancy.errors import ParameterError
 
 
