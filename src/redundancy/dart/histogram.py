@@ -57,8 +57,7 @@ def _consecutive(features, k, last, count):
 # Numba wraps negative indices (``a[-1]``) with a compare and select on every access whose index
 # the compiler cannot prove non-negative. The hot loops therefore index views from 0 (a node's
 # rows, the first feature's histogram, at offsets that are a constant plus three times a uint8)
-# and read row numbers as unsigned: histograms 1.75 -> 0.97 ns per row and feature, partition
-# 2.3 -> 1.4 ns per row, gather 1.3 -> 1.1 ns per row.
+# and read row numbers as unsigned (the gains measured: docs/dart.md, Speed).
 def _histogram_kernels(add_row, stride):
     """Histogram builders adding each row with ``add_row`` (all three channels, or g and h only
     where every row's hessian equals its weight and the weight channel is copied afterwards),

@@ -30,11 +30,10 @@ from redundancy.dart.histogram import (
 )
 
 # With more than one thread, a split whose smaller child has at least this many rows runs its
-# histogram, subtraction and scans in parallel over features (a region costs about 2 us; the
-# scans alone take about 40 us on one thread, whatever the node's size). On idle cores, 100k x 20,
-# 31 leaves, 2 threads: 5.75 ms per tree with only the root in parallel, 4.42 ms at this
-# threshold (1 thread: 6.56 ms). Each region waits for every thread, so on a core shared with
-# another job that wait becomes a scheduler time slice: fit with fewer threads (``n_jobs``) there.
+# histogram, subtraction and scans in parallel over features: a region costs a few microseconds
+# and the scans alone cost tens, whatever the node's size (docs/dart.md, Speed). Each region
+# waits for every thread, so on a core shared with another job that wait becomes a scheduler time
+# slice: fit with fewer threads (``n_jobs``) there.
 PARALLEL_MIN_ROWS = 256
 PARALLEL_PARTITION_ROWS = 16_384  # nodes this large are partitioned by every thread
 
