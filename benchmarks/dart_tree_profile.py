@@ -69,12 +69,12 @@ class Profile:
 def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
     """One leaf-wise tree, the kernels called as ``tree._grow`` calls them."""
     n_features, n = xb.shape
-    rows = np.arange(n, dtype=np.int64)
+    rows = np.arange(n, dtype=T.ROW_INDEX)
     channels = 1 if T._all_ones(h) else 2  # unweighted: g alone, or (g, h)
     ghw_by_row, ghw = np.empty((n, channels)), np.empty((n, channels))
-    rows_tmp, left_tmp = np.empty(n, np.int64), np.empty(n, np.int64)
+    rows_tmp, left_tmp = np.empty(n, T.ROW_INDEX), np.empty(n, T.ROW_INDEX)
     features = np.arange(n_features, dtype=np.int64)
-    h_is_w = prof.time("pack gradients", n, T._pack, ghw_by_row, g, h, h)
+    prof.time("pack gradients", n, T._pack, ghw_by_row, g, h, h)
     max_nodes = 2 * LEAVES - 1
     left = np.full(max_nodes, -1)
     start, end, slot = (np.zeros(max_nodes, np.int64) for _ in range(3))
@@ -82,7 +82,7 @@ def grow(xb, n_bins, g, h, hist_pool, threads: int, prof: Profile) -> None:
     per_feature = np.empty((2, n_features, H.SPLIT_RECORD))
     prof.time("root sums", n, _root_sums, ghw_by_row, sums[0])
     end[0] = n
-    common = (MIN_LEAF, MIN_HESS, per_feature, cand, h_is_w, channels, threads,
+    common = (MIN_LEAF, MIN_HESS, per_feature, cand, channels, threads,
               T.PARALLEL_MIN_ROWS)  # fmt: skip
     prof.time("root histogram + scan", n * n_features, H.split_candidates, xb, rows, ghw_by_row,
               0, n, features, n_bins, hist_pool[0], hist_pool[0], sums, 0, -1, True, False,
@@ -147,7 +147,7 @@ def main() -> None:
     else:  # log-loss at the base score: (g, h) are gathered
         p = y.mean()
         g, h = p - y, np.full(len(y), p * (1 - p))
-    hist_pool = np.zeros((LEAVES, args.features, H.HIST_BINS, 3))
+    hist_pool = np.zeros((LEAVES, args.features, H.HIST_BINS, H.HIST_CHANNELS))
     load = os.getloadavg()[0]
     grow(xb, binner.n_bins, g, h, hist_pool, args.threads, Profile())  # compile, warm caches
     prof = Profile()

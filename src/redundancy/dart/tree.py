@@ -23,11 +23,13 @@ from numba import get_num_threads, njit, prange
 
 from redundancy.dart.histogram import (
     HIST_BINS,
+    HIST_CHANNELS,
     SPLIT_RECORD,
     beats,
     goes_left,
     split_candidates,
 )
+from redundancy.errors import ParameterError
 
 # With more than one thread, a split whose smaller child has at least this many rows runs its
 # histogram, subtraction and scans in parallel over features: a region costs a few microseconds
@@ -36,6 +38,9 @@ from redundancy.dart.histogram import (
 # slice: fit with fewer threads (``n_jobs``) there.
 PARALLEL_MIN_ROWS = 256
 PARALLEL_PARTITION_ROWS = 16_384  # nodes this large are partitioned by every thread
+# Row numbers as the partition moves them and the histograms read them: 4 bytes each halves the
+# partition's and the gathers' memory traffic against int64.
+ROW_INDEX = np.uint32
 
 
 @dataclass
@@ -195,7 +200,6 @@ def _grow(
     parallel_min_rows,
     parallel_partition_rows,
     all_rows,
-    h_is_w,
 ):
     n = len(rows)
     max_nodes = 2 * max_leaves - 1
@@ -227,7 +231,7 @@ def _grow(
     if max_leaves > 1 and sums[0, 2] >= 2 * min_leaf and max_depth != 0:
         split_candidates(xb, rows, root_ghw, 0, n, features, n_bins, hist_pool[0], hist_pool[0],
                           sums, 0, -1, True, False, lam, min_leaf, min_hess, per_feature, cand,
-                          h_is_w, channels, n_threads, parallel_min_rows)  # fmt: skip
+                          channels, n_threads, parallel_min_rows)  # fmt: skip
     n_nodes = 1
     n_leaves = 1
     next_slot = 1
@@ -292,7 +296,7 @@ def _grow(
         split_candidates(xb, rows, ghw, start[small], end[small], features, n_bins,
                           hist_pool[slot[small]], hist_pool[slot[large]], sums, small, large,
                           can_small, can_large, lam, min_leaf, min_hess, per_feature, cand,
-                          h_is_w, channels, n_threads, parallel_min_rows)  # fmt: skip
+                          channels, n_threads, parallel_min_rows)  # fmt: skip
     leaves = np.flatnonzero(left[:n_nodes] == -1)
     for nd in leaves:
         value[nd] = -sums[nd, 0] / (sums[nd, 1] + lam)
@@ -353,18 +357,14 @@ def _all_ones(h):
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pack(ghw, g, h, weight):
-    """Rows' g, h and w side by side, as many as ``ghw`` has columns; True where every h equals
-    its weight (1 where ``ghw`` has no weight column)."""
+    """Rows' g, h and w side by side, as many as ``ghw`` has columns."""
     channels = ghw.shape[1]
-    differ = 0
     for i in prange(len(g)):
         ghw[i, 0] = g[i]
         if channels > 1:
             ghw[i, 1] = h[i]
         if channels > 2:
             ghw[i, 2] = weight[i]
-        differ += h[i] != (weight[i] if channels > 2 else 1.0)
-    return differ == 0
 
 
 class TreeLearner:
@@ -375,14 +375,16 @@ class TreeLearner:
         self.n_bins = np.ascontiguousarray(n_bins, dtype=np.int64)
         self.params = params
         n_features, n = self.xb.shape
-        self._hist = np.zeros((params.max_leaves, n_features, HIST_BINS, 3))
-        self._all_rows = np.arange(n, dtype=np.int64)
+        self._hist = np.zeros((params.max_leaves, n_features, HIST_BINS, HIST_CHANNELS))
+        if n >= 2**32:
+            raise ParameterError(f"the tree learner takes fewer than 2**32 rows, got {n}")
+        self._all_rows = np.arange(n, dtype=ROW_INDEX)
         self._all_features = np.arange(n_features, dtype=np.int64)
-        self._rows = np.empty(n, dtype=np.int64)
+        self._rows = np.empty(n, dtype=ROW_INDEX)
         self._ghw_by_row = np.empty(3 * n)  # (n, 3) rows of (g, h, w), or (n, 1) rows of g
         self._ghw = np.empty(3 * n)  # the same in a node's row order
-        self._rows_tmp = np.empty(n, dtype=np.int64)
-        self._left_tmp = np.empty(n, dtype=np.int64)
+        self._rows_tmp = np.empty(n, dtype=ROW_INDEX)
+        self._left_tmp = np.empty(n, dtype=ROW_INDEX)
 
     def fit(
         self,
@@ -409,7 +411,7 @@ class TreeLearner:
         # every hessian 1 (squared error), both other channels counting rows.
         channels = 3 if weight is not None else 1 if _all_ones(h) else 2
         ghw = self._ghw_by_row[: channels * n].reshape(n, channels)
-        h_is_w = _pack(ghw, g, h, h if weight is None else weight)
+        _pack(ghw, g, h, h if weight is None else weight)
         node_of_row = np.empty(n, dtype=np.uint16)  # _grow sets every sampled row's node
         arrays = _grow(
             self.xb,
@@ -433,7 +435,6 @@ class TreeLearner:
             PARALLEL_MIN_ROWS,
             PARALLEL_PARTITION_ROWS,
             rows is None,
-            h_is_w,
         )
         tree = Tree(*arrays)
         if m < n:  # rows outside the sample still need their node
