@@ -263,12 +263,14 @@ def boost(
     sample_weight: np.ndarray | None = None,
     sampling: SampleParams = SampleParams(),
     cache_budget_bytes: int = CACHE_BUDGET_BYTES,
+    valid_weight: np.ndarray | None = None,
 ) -> tuple[Ensemble, History]:
     """Fit ``n_estimators`` rounds on binned ``xb`` (n_features, n); return the model and history.
 
     With ``valid`` and ``early_stopping_rounds`` the fit stops after that many rounds without a
     better validation loss and returns the model exactly as it was at the best round: the later
     rounds are cut and the earlier rounds' weights restored from a snapshot (DART rescales them).
+    ``valid_weight`` weights the validation rows in its loss (unweighted by default).
     """
     n_features, n = xb.shape
     w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
@@ -325,7 +327,7 @@ def boost(
         if record_train_loss:
             hist.train_loss.append(loss.value(y, train.F, w))
         if vcache is not None and valid is not None:
-            v = valid[2].value(valid[1], vcache.F)
+            v = valid[2].value(valid[1], vcache.F, valid_weight)
             hist.valid_loss.append(v)
             if v < best:
                 best, hist.best_round, snapshot = v, r, np.asarray(weights)

@@ -82,7 +82,9 @@ def _each_step_on_threads(stages: Iterator[np.ndarray], n_jobs: int | None) -> I
         yield stage
 
 
-def _group_weights_per_row(sample_weight, ptr: np.ndarray) -> np.ndarray | None:
+def _group_weights_per_row(
+    sample_weight, ptr: np.ndarray, name: str = "sample_weight"
+) -> np.ndarray | None:
     """Checked per-group weights repeated for each row of their group (None: unweighted)."""
     if sample_weight is None:
         return None
@@ -90,21 +92,20 @@ def _group_weights_per_row(sample_weight, ptr: np.ndarray) -> np.ndarray | None:
     try:
         weights = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"sample_weight must be numbers, one per query group: {exc}") from exc
+        raise ParameterError(f"{name} must be numbers, one per query group: {exc}") from exc
     if weights.shape != (n_groups,):
         raise ParameterError(
-            f"sample_weight has shape {weights.shape}, but a ranker takes one weight per query "
+            f"{name} has shape {weights.shape}, but a ranker takes one weight per query "
             f"group: shape ({n_groups},)"
         )
     bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise ParameterError(
-            f"sample_weight[{first}]={float(weights[first])} is not allowed "
-            "(use finite weights >= 0)"
+            f"{name}[{first}]={float(weights[first])} is not allowed (use finite weights >= 0)"
         )
     if weights.sum() <= 0:
-        raise ParameterError("sample_weight is all 0: at least one query group needs weight > 0")
+        raise ParameterError(f"{name} is all 0: at least one query group needs weight > 0")
     return np.repeat(weights, np.diff(ptr))
 
 
@@ -219,36 +220,38 @@ class _DARTBase(BaseEstimator):
             raise ParameterError(str(exc)) from exc
 
     @staticmethod
-    def _weights(sample_weight, X) -> np.ndarray | None:
+    def _weights(sample_weight, X, name: str = "sample_weight") -> np.ndarray | None:
         """Checked sample weights (finite, >= 0, not all 0), or None for unweighted."""
         if sample_weight is None:
             return None
         try:
             w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         except ValueError as exc:
-            raise ParameterError(f"sample_weight: {exc}") from exc
+            raise ParameterError(f"{name}: {exc}") from exc
         if not np.isfinite(w).all() or w.sum() <= 0:
-            raise ParameterError("sample_weight must be finite, >= 0 and not all 0")
+            raise ParameterError(f"{name} must be finite, >= 0 and not all 0")
         return w
 
     def _fit_ensemble(self, X, y, loss, valid_loss_for, eval_set, stratify=None, weight=None):
-        """Bin X, then boost; all of it on the threads ``n_jobs`` asks for."""
+        """Bin X, then boost; all of it on the threads ``n_jobs`` asks for. ``eval_set`` is
+        (X, y, weights or None)."""
         with _numba_threads(self.n_jobs):
             return self._bin_and_boost(X, y, loss, valid_loss_for, eval_set, stratify, weight)
 
     def _bin_and_boost(self, X, y, loss, valid_loss_for, eval_set, stratify, weight):
         tree, drop, sampling = self._settings()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        Xv = yv = None
+        Xv = yv = wv = None
         if eval_set is not None:
-            Xv, yv = eval_set
+            Xv, yv, wv = eval_set
         elif self.early_stopping_rounds is not None:
             split = (X, y) if weight is None else (X, y, weight)
             parts = train_test_split(
                 *split, test_size=self.validation_fraction, random_state=seed, stratify=stratify
             )
             X, Xv, y, yv = parts[:4]
-            weight = None if weight is None else parts[4]
+            if weight is not None:  # the held-out rows keep their weights for the loss
+                weight, wv = parts[4], parts[5]
         self.binner_ = BinMapper(self.max_bins).fit(X, seed=seed, sample_weight=weight)
         valid = None
         if Xv is not None:
@@ -266,6 +269,7 @@ class _DARTBase(BaseEstimator):
             valid=valid,
             early_stopping_rounds=self.early_stopping_rounds,
             sample_weight=weight,
+            valid_weight=wv,
             sampling=sampling,
         )
         self.ensemble_: Ensemble = ens
@@ -414,7 +418,9 @@ class DARTRegressor(RegressorMixin, _DARTBase):
     True
     """
 
-    def fit(self, X, y, sample_weight=None, eval_set: tuple | None = None) -> DARTRegressor:
+    def fit(
+        self, X, y, sample_weight=None, eval_set: tuple | None = None, eval_sample_weight=None
+    ) -> DARTRegressor:
         """Fit the boosted rounds to (X, y).
 
         Parameters
@@ -427,6 +433,10 @@ class DARTRegressor(RegressorMixin, _DARTBase):
             Row weights (finite, >= 0, not all 0); an integer weight acts as that many copies.
         eval_set : tuple (X_val, y_val), optional
             Validation data: its loss is recorded in ``history_`` and drives early stopping.
+        eval_sample_weight : array-like of shape (n_val_samples,), optional
+            Weights of the ``eval_set`` rows in its loss (as ``sample_weight``); unweighted by
+            default. Without ``eval_set``, the rows held out for early stopping keep their
+            ``sample_weight``.
 
         Returns
         -------
@@ -441,7 +451,10 @@ class DARTRegressor(RegressorMixin, _DARTBase):
         X, y = self._validate(X, y, y_numeric=True)
         weight = self._weights(sample_weight, X)
         if eval_set is not None:
-            eval_set = self._validate(*eval_set, reset=False, y_numeric=True)
+            Xv, yv = self._validate(*eval_set, reset=False, y_numeric=True)
+            eval_set = (Xv, yv, self._weights(eval_sample_weight, Xv, "eval_sample_weight"))
+        elif eval_sample_weight is not None:
+            raise ParameterError("eval_sample_weight is given without eval_set")
         return self._fit_ensemble(X, y, SquaredError(), SquaredError(), eval_set, weight=weight)
 
     def predict(self, X) -> np.ndarray:
@@ -542,7 +555,9 @@ class DARTClassifier(ClassifierMixin, _DARTBase):
     True
     """
 
-    def fit(self, X, y, sample_weight=None, eval_set: tuple | None = None) -> DARTClassifier:
+    def fit(
+        self, X, y, sample_weight=None, eval_set: tuple | None = None, eval_sample_weight=None
+    ) -> DARTClassifier:
         """Fit the boosted rounds to (X, y).
 
         Parameters
@@ -555,6 +570,10 @@ class DARTClassifier(ClassifierMixin, _DARTBase):
             Row weights (finite, >= 0, not all 0); an integer weight acts as that many copies.
         eval_set : tuple (X_val, y_val), optional
             Validation data: its loss is recorded in ``history_`` and drives early stopping.
+        eval_sample_weight : array-like of shape (n_val_samples,), optional
+            Weights of the ``eval_set`` rows in its loss (as ``sample_weight``); unweighted by
+            default. Without ``eval_set``, the rows held out for early stopping keep their
+            ``sample_weight``.
 
         Returns
         -------
@@ -582,7 +601,10 @@ class DARTClassifier(ClassifierMixin, _DARTBase):
             unknown = np.setdiff1d(yv, self.classes_)
             if len(unknown):
                 raise ParameterError(f"eval_set has classes not seen in y: {unknown[:5]}")
-            eval_set = (Xv, np.searchsorted(self.classes_, yv))
+            wv = self._weights(eval_sample_weight, Xv, "eval_sample_weight")
+            eval_set = (Xv, np.searchsorted(self.classes_, yv), wv)
+        elif eval_sample_weight is not None:
+            raise ParameterError("eval_sample_weight is given without eval_set")
         stratify = yi if np.bincount(yi).min() >= 2 else None
         return self._fit_ensemble(
             X, yi.astype(np.float64), loss, loss, eval_set, stratify, weight=weight
@@ -702,7 +724,15 @@ class DARTRanker(_DARTBase):
     ((20,), True)
     """
 
-    def fit(self, X, y, group, sample_weight=None, eval_set: tuple | None = None) -> DARTRanker:
+    def fit(
+        self,
+        X,
+        y,
+        group,
+        sample_weight=None,
+        eval_set: tuple | None = None,
+        eval_sample_weight=None,
+    ) -> DARTRanker:
         """Fit the boosted rounds to (X, relevance y, group sizes).
 
         Parameters
@@ -722,6 +752,9 @@ class DARTRanker(_DARTBase):
         eval_set : tuple (X_val, y_val, group_val), optional
             Validation queries: their NDCG loss is recorded and drives early stopping (which
             needs them).
+        eval_sample_weight : array-like of shape (n_val_groups,), optional
+            One weight per ``eval_set`` query group: the validation NDCG is their weighted mean
+            (unweighted by default).
 
         Returns
         -------
@@ -748,7 +781,12 @@ class DARTRanker(_DARTBase):
             valid_loss = LambdaRank(eval_set[2])
             if valid_loss.ptr[-1] != len(yv):
                 raise ParameterError("eval_set group sizes do not sum to its number of rows")
-            es = (Xv, yv)
+            eval_weight = _group_weights_per_row(
+                eval_sample_weight, valid_loss.ptr, "eval_sample_weight"
+            )
+            es = (Xv, yv, eval_weight)
+        elif eval_sample_weight is not None:
+            raise ParameterError("eval_sample_weight is given without eval_set")
         elif self.early_stopping_rounds is not None:
             raise ParameterError("early stopping for DARTRanker needs eval_set=(X, y, group)")
         return self._fit_ensemble(X, y, loss, valid_loss, es, weight=weight)

@@ -118,8 +118,15 @@ def _lambdarank(y, s, ptr, sigma, g, h):
                 h[j] += hh
 
 
-def ndcg(y: np.ndarray, s: np.ndarray, ptr: np.ndarray, k: int | None = None) -> float:
-    """Mean NDCG@k over query groups ``ptr`` (groups with no relevant item count as 1)."""
+def ndcg(
+    y: np.ndarray,
+    s: np.ndarray,
+    ptr: np.ndarray,
+    k: int | None = None,
+    group_weight: np.ndarray | None = None,
+) -> float:
+    """Mean NDCG@k over query groups ``ptr`` (groups with no relevant item count as 1),
+    weighted by ``group_weight`` (one per group) if given."""
     scores = []
     for a, b in itertools.pairwise(ptr):
         rel = y[a:b][np.argsort(-s[a:b], kind="stable")][:k]
@@ -127,7 +134,7 @@ def ndcg(y: np.ndarray, s: np.ndarray, ptr: np.ndarray, k: int | None = None) ->
         disc = 1.0 / np.log2(np.arange(len(rel)) + 2.0)
         best = float(np.sum((2.0**ideal - 1) * disc))
         scores.append(float(np.sum((2.0**rel - 1) * disc)) / best if best > 0 else 1.0)
-    return float(np.mean(scores))
+    return float(np.average(scores, weights=group_weight))
 
 
 class LambdaRank:
@@ -149,7 +156,9 @@ class LambdaRank:
         return g[:, None], np.maximum(h, _EPS)[:, None]
 
     def value(self, y: np.ndarray, F: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
-        return 1.0 - ndcg(y, F[:, 0], self.ptr)
+        """1 - NDCG, the groups weighted by ``sample_weight`` (per row, the same within a group)."""
+        group_weight = None if sample_weight is None else sample_weight[self.ptr[:-1]]
+        return 1.0 - ndcg(y, F[:, 0], self.ptr, group_weight=group_weight)
 
 
 def group_pointer(group: np.ndarray) -> np.ndarray:
