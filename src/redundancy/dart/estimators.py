@@ -747,8 +747,7 @@ class DARTRanker(_DARTBase):
             One weight per query group, in the order of ``group`` (finite, >= 0, not all 0), as
             XGBoost's ranking weights: a group's gradients and hessians are scaled by it and its
             rows count with it towards ``min_samples_leaf``, so an integer weight acts as that
-            many copies of the group and a weight of 0 leaves the group out (exactly so with
-            ``rate_drop=0``; with dropout, up to how rounding orders scores that tie).
+            many copies of the group and a weight of 0 leaves the group out.
         eval_set : tuple (X_val, y_val, group_val), optional
             Validation queries: their NDCG loss is recorded and drives early stopping (which
             needs them).

@@ -88,12 +88,19 @@ class Softmax:
         return float(-np.average(np.log(np.clip(p, 1e-15, None)), weights=sample_weight))
 
 
+# Ranks come from scores snapped to this grid, ties kept in row order: DART subtracts dropped
+# rounds from the running margin, so scores equal in exact arithmetic (documents that differ only
+# in dropped trees) carry rounding noise, and ordering them by that noise would make the gradients
+# depend on summation order (e.g. a weighted fit against its repeated-rows twin).
+_RANK_GRID = 1e-9
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _lambdarank(y, s, ptr, sigma, g, h):
     for q in prange(len(ptr) - 1):
         a = ptr[q]
         b = ptr[q + 1]
-        order = np.argsort(-s[a:b])
+        order = np.argsort(-np.round(s[a:b] / _RANK_GRID), kind="mergesort")
         rank = np.empty(b - a, np.int64)
         for r in range(b - a):
             rank[order[r]] = r
