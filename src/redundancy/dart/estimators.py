@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numba
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
@@ -59,8 +60,6 @@ def _numba_threads(n_jobs: int | None) -> Iterator[None]:
     if n_jobs is None:
         yield
         return
-    import numba
-
     threads = numba.config.NUMBA_NUM_THREADS
     if n_jobs != -1:
         threads = min(n_jobs, threads)

@@ -402,7 +402,7 @@ class TreeLearner:
         """
         p = self.params
         n = self.xb.shape[1]
-        sample = self._all_rows if rows is None else np.asarray(rows, dtype=np.int64)
+        sample = self._all_rows if rows is None else np.asarray(rows, dtype=ROW_INDEX)
         m = len(sample)
         work_rows = self._rows[:m]
         work_rows[:] = sample
