@@ -80,13 +80,16 @@ def test_ray_backend_decodes_a_stopped_instance_and_shuts_down():
     config = ServingConfig(
         data_instances=2, queries=30, rate_qps=100, latency=QUIET, faults=STOPPED, **ROUND_ROBIN
     )
-    # equal-resources with early hedges and cancellation: most hedges are cancelled while queued
-    # (ray.cancel would leave calls queued behind them stuck for good: ray-project/ray#60850)
+    # equal-resources with early hedges and cancellation (ray.cancel would leave calls queued
+    # behind them stuck for good: ray-project/ray#60850). At 1,000 queries/s of 10 ms each the
+    # instances queue deep, so most hedges (or their originals) are skipped while queued: about
+    # 40 of 120 calls, idle or with both cores busy. At 100 queries/s queues rarely form and only
+    # 0 to 3 were, which made the check below flaky.
     hedged = ServingConfig(
         strategy="equal-resources",
         data_instances=2,
         queries=60,
-        rate_qps=100,
+        rate_qps=1000,
         latency=QUIET,
         hedge_after_ms=0.5,
     )
