@@ -1,9 +1,9 @@
 """Histograms and split finding of the tree learner (numba kernels).
 
 A node's histogram holds, per feature and bin, the summed gradient, hessian and weight of its
-rows and a zero pad lane (``HIST_CHANNELS``: a row adds all three with one vector add); value bins
-are 0..254 and missing values live in bin ``MISSING_BIN`` (255). The kernels
-read a node's rows and their gradients in row order ("ordered gradients"), four features per pass;
+rows and a zero pad lane (``HIST_CHANNELS``: a row adds all three with one vector add); value
+bins are 0..254 and missing values live in bin ``MISSING_BIN`` (255). The kernels read a node's
+rows and their gradients in row order ("ordered gradients"), four features per pass;
 the larger child's histogram comes from its parent's by subtraction. Each feature's histogram is
 scanned for its best split alone and the node's best is merged in feature order, so the result
 does not depend on how features are shared among threads (``split_candidates``).

@@ -411,7 +411,7 @@ class TreeLearner:
         # every hessian 1 (squared error), both other channels counting rows.
         channels = 3 if weight is not None else 1 if _all_ones(h) else 2
         ghw = self._ghw_by_row[: channels * n].reshape(n, channels)
-        _pack(ghw, g, h, h if weight is None else weight)
+        _pack(ghw, g, h, h if weight is None else weight)  # the weight is read with 3 channels only
         node_of_row = np.empty(n, dtype=np.uint16)  # _grow sets every sampled row's node
         arrays = _grow(
             self.xb,
